@@ -1,0 +1,70 @@
+"""Reading ganlab checkpoints safely and checking they fit the model about to load them."""
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ganlab.errors import CheckpointError
+
+MAX_LISTED = 6
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a ganlab (Lightning) checkpoint with ``weights_only=True`` onto the CPU."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for a damaged or foreign file
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: {reason}. Expected a checkpoint written by ganlab "
+            "(e.g. <run dir>/checkpoints/last.ckpt)"
+        ) from error
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "ganlab" not in checkpoint:
+        raise CheckpointError(
+            f"{path} is not a ganlab training checkpoint (it has no 'state_dict' and 'ganlab' "
+            "record); pass a <run dir>/checkpoints/*.ckpt written by ganlab"
+        )
+    return checkpoint
+
+
+def method_path(module: nn.Module) -> str:
+    return f"{type(module).__module__}.{type(module).__qualname__}"
+
+
+def check_compatible(checkpoint: dict[str, Any], module: nn.Module, path: str | Path) -> None:
+    """Raise CheckpointError naming what differs when ``checkpoint`` does not fit ``module``."""
+    written_by = checkpoint["ganlab"].get("method")
+    if written_by != method_path(module):
+        raise CheckpointError(
+            f"checkpoint {path} was written by method {written_by}, but this run builds "
+            f"{method_path(module)}; choose the matching model= (see the checkpoint's run dir "
+            ".hydra/config.yaml) or another checkpoint"
+        )
+    problems = state_dict_mismatches(checkpoint["state_dict"], module.state_dict())
+    if problems:
+        raise CheckpointError(
+            f"checkpoint {path} does not fit this model's architecture: {'; '.join(problems)}. "
+            "Use the same model settings (e.g. widths, image size, channels) as the run that wrote it"
+        )
+
+
+def state_dict_mismatches(saved: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> list[str]:
+    """Human-readable differences: missing keys, unexpected keys and shape mismatches."""
+    missing = [k for k in expected if k not in saved]
+    unexpected = [k for k in saved if k not in expected]
+    shapes = [
+        f"{k}: checkpoint {tuple(saved[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in expected
+        if k in saved and tuple(saved[k].shape) != tuple(expected[k].shape)
+    ]
+    problems = []
+    for label, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", shapes)):
+        if items:
+            more = f" (+{len(items) - MAX_LISTED} more)" if len(items) > MAX_LISTED else ""
+            problems.append(f"{label} {', '.join(items[:MAX_LISTED])}{more}")
+    return problems

@@ -1,0 +1,105 @@
+"""Embedded data: scikit-learn's bundled handwritten digits (1,797 real 8x8 scans, 10 classes).
+
+The scans ship inside scikit-learn, so nothing is downloaded. Images are scaled from 0..16
+to [-1, 1] and upsampled bilinearly to ``size`` px; the train/val split is a seeded
+permutation, the same on every machine.
+"""
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from sklearn.datasets import load_digits
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from ganlab.data.samplers import EpochShuffleSampler
+
+
+def load_digit_scans() -> tuple[Tensor, Tensor]:
+    """All 1,797 scans as (N, 1, 8, 8) floats in [0, 16] and their (N,) integer labels."""
+    digits = load_digits()
+    images = torch.as_tensor(digits.images, dtype=torch.float32).unsqueeze(1)
+    return images, torch.as_tensor(digits.target, dtype=torch.long)
+
+
+def scans_to_images(scans: Tensor, size: int) -> Tensor:
+    """(N, 1, 8, 8) in [0, 16] -> (N, 1, size, size) in [-1, 1]."""
+    images = scans / 8.0 - 1.0
+    if size != scans.shape[-1]:
+        images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
+    return images.clamp(-1.0, 1.0)
+
+
+def split_indices(n: int, val_fraction: float, seed: int) -> tuple[Tensor, Tensor]:
+    """A seeded permutation of range(n) cut into (train, val)."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    n_val = round(n * val_fraction)
+    return order[n_val:], order[:n_val]
+
+
+class DigitsDataset(Dataset):
+    """Items are dicts: ``image`` (1, size, size) in [-1, 1] and ``label`` (int)."""
+
+    def __init__(self, images: Tensor, labels: Tensor) -> None:
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return {"image": self.images[index], "label": self.labels[index]}
+
+
+class DigitsDataModule(pl.LightningDataModule):
+    name = "digits"
+    channels = 1
+    attribute_names: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        size: int = 32,
+        batch_size: int = 64,
+        val_fraction: float = 0.1,
+        split_seed: int = 0,
+        shuffle_seed: int = 0,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        self.size, self.batch_size, self.num_workers = size, batch_size, num_workers
+        self.val_fraction, self.split_seed, self.shuffle_seed = val_fraction, split_seed, shuffle_seed
+        self.image_size = size
+        self.train_set: DigitsDataset | None = None
+        self.val_set: DigitsDataset | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        scans, labels = load_digit_scans()
+        images = scans_to_images(scans, self.size)
+        train, val = split_indices(len(labels), self.val_fraction, self.split_seed)
+        self.train_set = DigitsDataset(images[train], labels[train])
+        self.val_set = DigitsDataset(images[val], labels[val])
+
+    def describe(self) -> str:
+        self.setup()
+        return (
+            f"digits: scikit-learn handwritten digits upsampled 8->{self.size} px, 1 channel, "
+            f"{len(self.train_set)} train / {len(self.val_set)} val, batch {self.batch_size}"
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        self.setup()
+        return DataLoader(
+            self.train_set,
+            batch_size=self.batch_size,
+            sampler=EpochShuffleSampler(len(self.train_set), self.shuffle_seed),
+            drop_last=True,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        self.setup()
+        return DataLoader(self.val_set, batch_size=self.batch_size, num_workers=self.num_workers)

@@ -1,0 +1,310 @@
+"""AdversarialModule: manual optimisation of a min-max game, declared as data.
+
+A method declares its **players** (which nets one optimizer trains, with its LR scheduler
+and gradient clipping) and its **phases** (a loss function minimised by one player, run
+``repeats`` times per batch, on every ``every``-th batch). ``training_step`` walks the phases
+in order, like the phase list of stylegan2-ada's training loop; a method writes loss
+functions, not loop plumbing. Examples:
+
+- WGAN: critic phase every batch, generator phase every ``n_critic`` batches, so each critic
+  step sees fresh real images (Arjovsky et al. 2017, Alg. 1).
+- StyleGAN2: ``Dmain`` every batch, ``Dreg`` every 16, ``Gmain`` every batch, ``Greg`` every 4.
+- UDA-Inversion: ``head`` (maximise the discrepancy) then ``encoder`` on the same batch.
+- INIT: one generator phase whose loss sums the multi-hop terms.
+
+**Steps.** Lightning's ``global_step`` (and so ``trainer.max_steps`` and step-based
+checkpointing) counts *optimizer* steps of every player: a WGAN with n_critic=5 adds 6 per
+generator step. ganlab's budget is the top-level ``steps``, in steps of ``step_phase``
+(the generator phase); ``optimizer_steps_for(steps)`` converts it exactly, and
+``generator_step`` is the counter sample grids, EMA and evaluation use.
+
+**EMA.** ``<main_net>_ema`` is a frozen copy of the main net (the generator), lerp-updated
+after each ``step_phase`` step once ``ema_start_step`` is reached (copied before that). It is
+saved with the module and used by ``sample``.
+"""
+
+import copy
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.loggers import WandbLogger
+from torch import Tensor, nn
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+SchedulerFactory = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]
+
+
+@dataclass(frozen=True)
+class Player:
+    """The nets one optimizer trains. Phases that name the same player share its optimizer."""
+
+    name: str
+    nets: tuple[str, ...]
+    optimizer: OptimizerFactory
+    scheduler: SchedulerFactory | None = None  # stepped after each step of this player
+    grad_clip_norm: float | None = None  # max global L2 norm of this player's gradients
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One loss minimised by one player: run ``repeats`` times on every ``every``-th batch."""
+
+    name: str
+    player: str
+    loss: Callable[[Any], Tensor]  # batch -> scalar loss to minimise
+    repeats: int = 1
+    every: int = 1
+    after_step: Callable[[], None] | None = None  # e.g. WGAN's weight clipping
+
+
+class NonFiniteLossError(RuntimeError):
+    """A phase produced a NaN or infinite loss; training stops before the bad step is applied."""
+
+
+class AdversarialModule(pl.LightningModule, ABC):
+    """Base of every ganlab method. Subclasses implement ``players`` and ``phases``."""
+
+    main_net = "generator"  # the net that gets the EMA copy and that ``sample`` runs
+    step_phase = "generator"  # the phase whose steps are the run's steps
+
+    def __init__(
+        self,
+        nets: dict[str, nn.Module],
+        ema_decay: float | None = 0.999,
+        ema_start_step: int = 0,
+    ) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        if self.main_net not in nets:
+            raise ValueError(f"{type(self).__name__} needs a net called {self.main_net!r}")
+        if ema_decay is not None and not 0.0 <= ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1) or null, got {ema_decay}")
+        self.net_names = tuple(nets)
+        for name, net in nets.items():
+            self.add_module(name, net)
+        self.ema_decay = ema_decay
+        self.ema_start_step = ema_start_step
+        if ema_decay is not None:
+            ema = copy.deepcopy(nets[self.main_net]).eval().requires_grad_(False)
+            self.add_module(f"{self.main_net}_ema", ema)
+        self.iteration = 0  # training batches seen
+        self.phase_steps: dict[str, int] = {}
+        self._phases: list[Phase] | None = None
+        self._players: dict[str, Player] | None = None
+
+    # ---- what a method declares -------------------------------------------------------
+    @abstractmethod
+    def players(self) -> list[Player]:
+        """The optimizers of the game, in a fixed order (checkpoints restore them by position)."""
+
+    @abstractmethod
+    def phases(self) -> list[Phase]:
+        """The losses walked by ``training_step``, in order."""
+
+    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Latent codes for ``n`` samples: N(0, I) of the main net's ``latent_dim``."""
+        latent_dim = getattr(self.get_submodule(self.main_net), "latent_dim")
+        z = torch.randn(n, latent_dim, generator=generator, device="cpu" if generator else None)
+        return z.to(self.device)
+
+    # ---- declared structure, validated once --------------------------------------------
+    @property
+    def phase_list(self) -> list[Phase]:
+        if self._phases is None:
+            self._phases, self._players = self._validated_schedule()
+        return self._phases
+
+    @property
+    def player_table(self) -> dict[str, Player]:
+        self.phase_list  # noqa: B018 - validates and fills the cache
+        assert self._players is not None
+        return self._players
+
+    def _validated_schedule(self) -> tuple[list[Phase], dict[str, Player]]:
+        players = {player.name: player for player in self.players()}
+        phases = self.phases()
+        owner = type(self).__name__
+        names = [phase.name for phase in phases]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{owner}: phase names must be unique, got {names}")
+        if self.step_phase not in names:
+            raise ValueError(f"{owner}: step_phase {self.step_phase!r} is not among {names}")
+        for phase in phases:
+            if phase.player not in players:
+                raise ValueError(f"{owner}: phase {phase.name!r} names unknown player {phase.player!r}")
+            if phase.repeats < 1 or phase.every < 1:
+                raise ValueError(f"{owner}: phase {phase.name!r} needs repeats >= 1 and every >= 1")
+        for player in players.values():
+            for net in player.nets:
+                if net not in self.net_names:
+                    raise ValueError(f"{owner}: player {player.name!r} trains unknown net {net!r}")
+        return phases, players
+
+    @property
+    def generator_step(self) -> int:
+        """How many ``step_phase`` steps were taken (the run's step count)."""
+        return self.phase_steps.get(self.step_phase, 0)
+
+    def phase_runs_now(self, phase: Phase, iteration: int) -> bool:
+        return (iteration + 1) % phase.every == 0
+
+    def optimizer_steps_for(self, steps: int) -> int:
+        """Lightning global_step after ``steps`` steps of ``step_phase``, from the schedule."""
+        optimizer_steps, done, iteration = 0, 0, 0
+        while done < steps:
+            for phase in self.phase_list:
+                if self.phase_runs_now(phase, iteration):
+                    optimizer_steps += phase.repeats
+                    done += phase.repeats if phase.name == self.step_phase else 0
+            iteration += 1
+        return optimizer_steps
+
+    # ---- Lightning hooks ---------------------------------------------------------------
+    def configure_optimizers(self) -> tuple[list[torch.optim.Optimizer], list[Any]]:
+        optimizers, schedulers = [], []
+        for player in self.player_table.values():
+            params = [p for net in player.nets for p in self.get_submodule(net).parameters()]
+            optimizer = player.optimizer(params)
+            optimizers.append(optimizer)
+            if player.scheduler is not None:
+                schedulers.append({"scheduler": player.scheduler(optimizer), "name": player.name})
+        return optimizers, schedulers
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        optimizers = self.optimizers()
+        optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
+        by_player = dict(zip(self.player_table, optimizers, strict=True))
+        for phase in self.phase_list:
+            if self.phase_runs_now(phase, self.iteration):
+                for _ in range(phase.repeats):
+                    self._run_phase(phase, batch, by_player[phase.player])
+        self.iteration += 1
+
+    def _run_phase(self, phase: Phase, batch: Any, optimizer: Any) -> None:
+        player = self.player_table[phase.player]
+        with self.toggled_optimizer(optimizer):
+            loss = phase.loss(batch)
+            if not torch.isfinite(loss):
+                raise NonFiniteLossError(
+                    f"phase {phase.name!r} produced a non-finite loss ({loss.item()}) at generator "
+                    f"step {self.generator_step} (global step {self.global_step}); the step was "
+                    "not applied. Lower the learning rate, check the data range, or resume from "
+                    "the last checkpoint with other settings."
+                )
+            optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            if player.grad_clip_norm is not None:
+                self.clip_gradients(
+                    optimizer,
+                    gradient_clip_val=player.grad_clip_norm,
+                    gradient_clip_algorithm="norm",
+                )
+            optimizer.step()
+        if phase.after_step is not None:
+            phase.after_step()
+        self._step_scheduler(player)
+        self.phase_steps[phase.name] = self.phase_steps.get(phase.name, 0) + 1
+        if phase.name == self.step_phase:
+            self.update_ema()
+        self.log(f"loss/{phase.name}", loss.detach(), on_step=True, on_epoch=False, prog_bar=True)
+
+    def _step_scheduler(self, player: Player) -> None:
+        if player.scheduler is None:
+            return
+        schedulers = self.lr_schedulers()
+        schedulers = schedulers if isinstance(schedulers, list) else [schedulers]
+        names = [p.name for p in self.player_table.values() if p.scheduler is not None]
+        schedulers[names.index(player.name)].step()
+
+    # ---- EMA and sampling --------------------------------------------------------------
+    @property
+    def ema_net(self) -> nn.Module | None:
+        return getattr(self, f"{self.main_net}_ema", None)
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """ema <- decay * ema + (1 - decay) * net; a plain copy before ``ema_start_step``."""
+        if self.ema_net is None:
+            return
+        net = self.get_submodule(self.main_net)
+        decay = self.ema_decay if self.generator_step > self.ema_start_step else 0.0
+        for ema_param, param in zip(self.ema_net.parameters(), net.parameters(), strict=True):
+            ema_param.lerp_(param, 1.0 - decay)
+        for ema_buffer, buffer in zip(self.ema_net.buffers(), net.buffers(), strict=True):
+            ema_buffer.copy_(buffer)
+
+    def train(self, mode: bool = True) -> "AdversarialModule":
+        super().train(mode)
+        if self.ema_net is not None:
+            self.ema_net.eval()
+        return self
+
+    @torch.no_grad()
+    def sample(self, n: int | None = None, latent: Tensor | None = None) -> Tensor:
+        """Images from the EMA net (or the live net without EMA), in eval mode, in [-1, 1]."""
+        if latent is None:
+            if n is None:
+                raise ValueError("sample needs n or latent")
+            latent = self.sample_latent(n)
+        net = self.ema_net if self.ema_net is not None else self.get_submodule(self.main_net)
+        was_training = net.training
+        net.eval()
+        images = net(latent.to(self.device))
+        net.train(was_training)
+        return images
+
+    # ---- checkpoint state --------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint.setdefault("ganlab", {}).update({
+            "method": f"{type(self).__module__}.{type(self).__qualname__}",
+            "players": list(self.player_table),
+            "iteration": self.iteration,
+            "phase_steps": dict(self.phase_steps),
+            "rng": capture_rng_state(),
+            "wandb_run_id": next(
+                (str(lg.version) for lg in self.loggers if isinstance(lg, WandbLogger)), None
+            ),
+        })
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        record = checkpoint.get("ganlab", {})
+        self.iteration = int(record.get("iteration", 0))
+        self.phase_steps = {k: int(v) for k, v in record.get("phase_steps", {}).items()}
+        if "rng" in record:
+            restore_rng_state(record["rng"])
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """RNG states of torch (CPU and CUDA), numpy and random, as weights_only-loadable values."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    random.setstate(_as_tuples(state["python"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _as_tuples(value: Any) -> Any:
+    """random.setstate needs tuples; a checkpoint round trip may hand back lists."""
+    if isinstance(value, list | tuple):
+        return tuple(_as_tuples(v) for v in value)
+    return value
+

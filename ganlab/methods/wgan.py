@@ -1,0 +1,100 @@
+"""WGAN with weight clipping (Arjovsky et al. 2017, Algorithm 1) or with the gradient penalty
+(Gulrajani et al. 2017, Algorithm 1), chosen by ``loss=wgan_clip`` / ``loss=wgan_gp``.
+
+The critic takes ``n_critic`` steps, each on a fresh batch of real images, per generator step.
+Its loss is E[C(G(z))] - E[C(x)] (+ lambda * GP); ``critic/wasserstein`` logs the dual
+estimate E[C(x)] - E[C(G(z))] of W1.
+"""
+
+from typing import Any
+
+from torch import Tensor, nn
+
+from ganlab.methods.base import AdversarialModule, OptimizerFactory, Phase, Player, SchedulerFactory
+from ganlab.objectives.adversarial import (
+    clip_weights_,
+    gradient_penalty,
+    mean_score_generator_loss,
+    wasserstein_critic_loss,
+    wasserstein_estimate,
+)
+
+BATCH_COUPLED_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+
+
+class WGAN(AdversarialModule):
+    def __init__(
+        self,
+        generator: nn.Module,
+        critic: nn.Module,
+        generator_optimizer: OptimizerFactory,
+        critic_optimizer: OptimizerFactory,
+        game: str = "wasserstein",
+        n_critic: int = 5,
+        gradient_penalty: float = 0.0,
+        weight_clip: float | None = 0.01,
+        generator_scheduler: SchedulerFactory | None = None,
+        critic_scheduler: SchedulerFactory | None = None,
+        grad_clip_norm: float | None = None,
+        ema_decay: float | None = 0.999,
+        ema_start_step: int = 0,
+    ) -> None:
+        if game != "wasserstein":
+            raise ValueError(
+                f"model=wgan plays the Wasserstein game, got loss game {game!r}; "
+                "use loss=wgan_gp or loss=wgan_clip (or model=gan for the other losses)"
+            )
+        if gradient_penalty <= 0 and weight_clip is None:
+            raise ValueError(
+                "WGAN needs a Lipschitz constraint: set gradient_penalty > 0 (loss=wgan_gp) "
+                "or weight_clip (loss=wgan_clip)"
+            )
+        if gradient_penalty > 0 and any(isinstance(m, BATCH_COUPLED_NORMS) for m in critic.modules()):
+            raise ValueError(
+                "the WGAN-GP critic must not use BatchNorm (Gulrajani et al. 2017, Sec. 4): the "
+                "penalty is per sample. Set model.critic.norm=layer (or none)"
+            )
+        super().__init__({"generator": generator, "critic": critic}, ema_decay, ema_start_step)
+        self.n_critic = n_critic
+        self.gradient_penalty_weight = gradient_penalty
+        self.weight_clip = weight_clip
+        self.generator_optimizer = generator_optimizer
+        self.critic_optimizer = critic_optimizer
+        self.generator_scheduler = generator_scheduler
+        self.critic_scheduler = critic_scheduler
+        self.grad_clip_norm = grad_clip_norm
+
+    def players(self) -> list[Player]:
+        return [
+            Player("critic", ("critic",), self.critic_optimizer, self.critic_scheduler,
+                   self.grad_clip_norm),
+            Player("generator", ("generator",), self.generator_optimizer,
+                   self.generator_scheduler, self.grad_clip_norm),
+        ]
+
+    def phases(self) -> list[Phase]:
+        clip = self.clip_critic if self.weight_clip is not None else None
+        return [
+            Phase("critic", "critic", self.critic_loss, after_step=clip),
+            Phase("generator", "generator", self.generator_loss, every=self.n_critic),
+        ]
+
+    def critic_loss(self, batch: dict[str, Any]) -> Tensor:
+        real = batch["image"]
+        fake = self.generator(self.sample_latent(real.shape[0])).detach()
+        real_scores, fake_scores = self.critic(real), self.critic(fake)
+        loss = wasserstein_critic_loss(real_scores, fake_scores)
+        if self.gradient_penalty_weight > 0:
+            penalty = gradient_penalty(self.critic, real, fake)
+            loss = loss + self.gradient_penalty_weight * penalty
+            self.log("critic/gradient_penalty", penalty.detach(), on_step=True, on_epoch=False)
+        self.log("critic/wasserstein", wasserstein_estimate(real_scores, fake_scores).detach(),
+                 on_step=True, on_epoch=False)
+        return loss
+
+    def clip_critic(self) -> None:
+        clip_weights_(self.critic, self.weight_clip)
+
+    def generator_loss(self, batch: dict[str, Any]) -> Tensor:
+        fake = self.generator(self.sample_latent(batch["image"].shape[0]))
+        return mean_score_generator_loss(self.critic(fake))

@@ -1,0 +1,45 @@
+"""A digits classifier as a measuring instrument for generated digits.
+
+A logistic regression fitted on all 1,797 real 8x8 scans (scikit-learn, ~97% accurate)
+classifies images average-pooled back to 8x8. Reported:
+
+- ``digits_confidence``: mean top-class probability (recognisable digits score high);
+- ``digits_score``: exp(E_x KL(p(y|x) || p(y))), the Inception Score with this classifier
+  in place of Inception (Salimans et al. 2016, Sec. 4); at most 10;
+- ``digits_classes_covered``: classes that receive at least 5% of the predictions (mode drop).
+"""
+
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+from sklearn.linear_model import LogisticRegression
+from torch import Tensor
+
+from ganlab.data.digits import load_digit_scans
+
+
+@lru_cache(maxsize=1)
+def digits_classifier() -> LogisticRegression:
+    scans, labels = load_digit_scans()
+    features = (scans.flatten(1) / 16.0).numpy()
+    return LogisticRegression(max_iter=2000).fit(features, labels.numpy())
+
+
+def class_probabilities(images: Tensor) -> Tensor:
+    """(B, 1, H, W) images in [-1, 1] -> (B, 10) class probabilities."""
+    scans01 = (F.adaptive_avg_pool2d(images.float().cpu(), 8).clamp(-1, 1) + 1.0) / 2.0
+    probs = digits_classifier().predict_proba(scans01.flatten(1).numpy())
+    return torch.as_tensor(probs, dtype=torch.float64)
+
+
+def digits_scores(images: Tensor) -> dict[str, float]:
+    probs = class_probabilities(images)
+    marginal = probs.mean(0, keepdim=True)
+    kl = (probs * (probs.clamp_min(1e-12).log() - marginal.clamp_min(1e-12).log())).sum(1)
+    share = torch.bincount(probs.argmax(1), minlength=10).double() / len(probs)
+    return {
+        "digits_confidence": probs.max(1).values.mean().item(),
+        "digits_score": kl.mean().exp().item(),
+        "digits_classes_covered": int((share >= 0.05).sum()),
+    }

@@ -1,0 +1,104 @@
+"""Adversarial games: the critic's and the generator's losses, as pure functions of critic outputs.
+
+Every function takes raw critic outputs (logits / scores, shape (B,) or (B, 1)) and returns a
+scalar to *minimise*. A game is a (critic_loss, generator_loss) pair registered in ``GAMES``;
+the ``loss/`` config group picks one by name.
+
+- ``gan``:   minimax game of Goodfellow et al. 2014, Eq. 1.
+- ``nsgan``: same critic, non-saturating generator loss (Goodfellow et al. 2014, Sec. 3).
+- ``hinge``: Lim & Ye 2017 / Miyato et al. 2018, Eq. 16-17.
+- ``wasserstein``: Arjovsky et al. 2017, Eq. 3 (critic) — used with weight clipping (WGAN)
+  or with the gradient penalty of Gulrajani et al. 2017, Eq. 3 (WGAN-GP).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def gan_critic_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """-E[log D(x)] - E[log(1 - D(G(z)))] with D = sigmoid(logits) (Goodfellow 2014, Eq. 1)."""
+    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+
+def minimax_generator_loss(fake_logits: Tensor) -> Tensor:
+    """E[log(1 - D(G(z)))], the saturating generator loss (Goodfellow 2014, Eq. 1)."""
+    return -F.softplus(fake_logits).mean()
+
+
+def nonsaturating_generator_loss(fake_logits: Tensor) -> Tensor:
+    """-E[log D(G(z))] (Goodfellow 2014, Sec. 3)."""
+    return F.softplus(-fake_logits).mean()
+
+
+def hinge_critic_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    """E[max(0, 1 - C(x))] + E[max(0, 1 + C(G(z)))] (Miyato et al. 2018, Eq. 16)."""
+    return F.relu(1.0 - real_scores).mean() + F.relu(1.0 + fake_scores).mean()
+
+
+def wasserstein_critic_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    """E[C(G(z))] - E[C(x)]: minus the critic's estimate of W1 (Arjovsky et al. 2017, Eq. 3)."""
+    return fake_scores.mean() - real_scores.mean()
+
+
+def mean_score_generator_loss(fake_scores: Tensor) -> Tensor:
+    """-E[C(G(z))]: the generator loss of the hinge and Wasserstein games."""
+    return -fake_scores.mean()
+
+
+def wasserstein_estimate(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    """E[C(x)] - E[C(G(z))]: the dual estimate of W1 when C is 1-Lipschitz (Arjovsky, Eq. 3)."""
+    return real_scores.mean() - fake_scores.mean()
+
+
+def gradient_penalty(
+    critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, alpha: Tensor | None = None
+) -> Tensor:
+    """E[(||grad_x C(x_hat)||_2 - 1)^2] at x_hat = a*real + (1-a)*fake (Gulrajani 2017, Eq. 3).
+
+    ``real``, ``fake``: (B, ...) tensors of the same shape. ``alpha``: (B,) mixing weights,
+    one per sample, drawn from U[0, 1] when not given. The graph is kept (create_graph) so
+    the penalty can be back-propagated into the critic's parameters.
+    """
+    if real.shape != fake.shape:
+        raise ValueError(f"gradient_penalty: real {tuple(real.shape)} != fake {tuple(fake.shape)}")
+    batch = real.shape[0]
+    if alpha is None:
+        alpha = torch.rand(batch, device=real.device, dtype=real.dtype)
+    alpha = alpha.view(batch, *([1] * (real.dim() - 1)))
+    mixed = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
+    return ((grad.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
+
+
+@torch.no_grad()
+def clip_weights_(module: nn.Module, clip_value: float) -> None:
+    """Clamp every parameter of ``module`` to [-c, c] in place (Arjovsky et al. 2017, Alg. 1)."""
+    for parameter in module.parameters():
+        parameter.clamp_(-clip_value, clip_value)
+
+
+@dataclass(frozen=True)
+class Game:
+    """One adversarial game: what the critic minimises and what the generator minimises."""
+
+    critic_loss: Callable[[Tensor, Tensor], Tensor]
+    generator_loss: Callable[[Tensor], Tensor]
+
+
+GAMES: dict[str, Game] = {
+    "gan": Game(gan_critic_loss, minimax_generator_loss),
+    "nsgan": Game(gan_critic_loss, nonsaturating_generator_loss),
+    "hinge": Game(hinge_critic_loss, mean_score_generator_loss),
+    "wasserstein": Game(wasserstein_critic_loss, mean_score_generator_loss),
+}
+
+
+def get_game(name: str) -> Game:
+    """The registered game called ``name``; a ValueError lists the valid names otherwise."""
+    if name not in GAMES:
+        raise ValueError(f"unknown adversarial game {name!r}; valid games: {', '.join(GAMES)}")
+    return GAMES[name]

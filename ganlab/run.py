@@ -1,0 +1,202 @@
+"""``python -m ganlab.run`` (or ``ganlab``): compose the config, build the run, do the task.
+
+Tasks: ``fit`` (default) trains and evaluates; ``eval`` scores a checkpoint. Every output
+lands in the Hydra run dir (``outputs/<name>/<timestamp>_<id>``), which is unique per job.
+Mistakes in the input (config, checkpoint, data) end with one message and exit code 2;
+``HYDRA_FULL_ERROR=1`` shows the full traceback instead.
+"""
+
+import os
+import secrets
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+from pytorch_lightning.callbacks import LearningRateMonitor
+from pytorch_lightning.loggers import WandbLogger
+
+from ganlab.checkpoints import check_compatible, read_checkpoint
+from ganlab.errors import CheckpointError, ConfigError, GanlabError
+from ganlab.methods.base import AdversarialModule, NonFiniteLossError
+from ganlab.metrics.report import evaluate, write_metrics
+
+TASKS = ("fit", "eval")
+CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+_UNIQUE = f"{secrets.token_hex(3)}"  # one per process: jobs started in the same second differ
+
+OmegaConf.register_new_resolver("ganlab_unique", lambda: _UNIQUE, replace=True)
+# the EMA copy of the generator is in eval mode on purpose
+warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
+warnings.filterwarnings("ignore", message=".*`val_dataloader` but have no `validation_step`.*")
+
+
+def run_task(cfg: DictConfig) -> float | None:
+    """Do ``cfg.task`` in ``cfg.output_dir``; returns the sweep objective (if any)."""
+    check_config(cfg)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    run_dir = Path(cfg.output_dir)
+    if (run_dir / "metrics.json").exists() or (run_dir / "checkpoints").exists():
+        raise ConfigError(f"{run_dir} already holds a run; ganlab never overwrites one. Pick a new dir")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    return fit(cfg, run_dir) if cfg.task == "fit" else evaluate_checkpoint(cfg, run_dir)
+
+
+def check_config(cfg: DictConfig) -> None:
+    if cfg.task not in TASKS:
+        raise ConfigError(f"task={cfg.task} is not a task; valid tasks: {', '.join(TASKS)}")
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise ConfigError(
+            f"missing required value(s): {', '.join(missing)}; set them on the command line, "
+            f"e.g. {missing[0]}=..."
+        )
+    if cfg.task == "eval" and not cfg.ckpt_path:
+        raise ConfigError("task=eval needs ckpt_path=<run dir>/checkpoints/last.ckpt")
+
+
+def fit(cfg: DictConfig, run_dir: Path) -> float | None:
+    datamodule = instantiate(cfg.data)
+    module: AdversarialModule = instantiate(cfg.model)
+    checkpoint = load_compatible(cfg.ckpt_path, module) if cfg.ckpt_path else None
+    wandb_run_id = checkpoint["ganlab"].get("wandb_run_id") if checkpoint else None
+    loggers = build_loggers(cfg, wandb_run_id)
+    callbacks = [instantiate(c) for c in cfg.callbacks.values()]
+    callbacks.append(RecordConfig(OmegaConf.to_container(cfg, resolve=True)))
+    if not loggers:
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    max_steps = cfg.trainer.max_steps
+    if max_steps is None or max_steps < 0:
+        max_steps = module.optimizer_steps_for(cfg.steps)
+    trainer = instantiate(
+        cfg.trainer, max_steps=max_steps, logger=loggers or False, callbacks=callbacks,
+        default_root_dir=str(run_dir), enable_progress_bar=any(
+            isinstance(c, pl.callbacks.ProgressBar) for c in callbacks),
+    )
+    if trainer.is_global_zero:
+        print(f"ganlab: {describe(datamodule)}")
+        print(f"ganlab: training {type(module).__name__} for {max_steps} optimizer steps; outputs in {run_dir}")
+    started = time.perf_counter()
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    except NonFiniteLossError as error:
+        last = run_dir / "checkpoints" / "last.ckpt"
+        hint = f" The last good checkpoint is {last}." if last.exists() else ""
+        raise GanlabError(f"{error}{hint}") from error
+    finally:
+        finish_loggers(loggers)
+    report = {
+        "task": "fit",
+        "generator_step": module.generator_step,
+        "global_step": trainer.global_step,
+        "train_seconds": round(time.perf_counter() - started, 2),
+        "final_losses": {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("loss/")},
+        **evaluate(module, datamodule, cfg.eval.n_samples, cfg.eval.seed),
+    }
+    if trainer.is_global_zero:
+        write_metrics(run_dir / "metrics.json", report)
+        print(f"ganlab: done; checkpoints, samples and metrics.json are in {run_dir}")
+    return report["metrics"].get("digits_score")
+
+
+def evaluate_checkpoint(cfg: DictConfig, run_dir: Path) -> float | None:
+    """task=eval: rebuild the model and data of the run that wrote the checkpoint, score it."""
+    checkpoint = read_checkpoint(cfg.ckpt_path)
+    saved = checkpoint["ganlab"].get("config")
+    source = OmegaConf.create(saved) if saved else cfg
+    datamodule = instantiate(source.data)
+    module: AdversarialModule = instantiate(source.model)
+    check_compatible(checkpoint, module, cfg.ckpt_path)
+    module.load_state_dict(checkpoint["state_dict"])
+    module.phase_steps = dict(checkpoint["ganlab"].get("phase_steps", {}))
+    report = {
+        "task": "eval",
+        "checkpoint": str(Path(cfg.ckpt_path).resolve()),
+        "generator_step": module.generator_step,
+        **evaluate(module, datamodule, cfg.eval.n_samples, cfg.eval.seed),
+    }
+    write_metrics(run_dir / "metrics.json", report)
+    print(f"ganlab: evaluated {cfg.ckpt_path}; metrics.json is in {run_dir}")
+    for name, value in report["metrics"].items():
+        print(f"  {name}: {value:.4g}")
+    return report["metrics"].get("digits_score")
+
+
+def load_compatible(path: str, module: AdversarialModule) -> dict[str, Any]:
+    checkpoint = read_checkpoint(path)
+    check_compatible(checkpoint, module, path)
+    return checkpoint
+
+
+def build_loggers(cfg: DictConfig, wandb_run_id: str | None) -> list[Any]:
+    loggers = []
+    for name, logger_cfg in cfg.logger.items():
+        if name == "wandb":
+            config = OmegaConf.to_container(cfg, resolve=True)
+            loggers.append(instantiate(logger_cfg, run_id=wandb_run_id, config=config))
+        else:
+            loggers.append(instantiate(logger_cfg))
+    return loggers
+
+
+def finish_loggers(loggers: list[Any]) -> None:
+    """Close W&B runs so the next job in this process (a sweep member) starts a new one."""
+    if any(isinstance(logger, WandbLogger) for logger in loggers):
+        import wandb
+
+        wandb.finish()
+
+
+def describe(datamodule: Any) -> str:
+    return datamodule.describe() if hasattr(datamodule, "describe") else type(datamodule).__name__
+
+
+class RecordConfig(pl.Callback):
+    """Stores the resolved config in each checkpoint, so task=eval needs only ckpt_path."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, module: pl.LightningModule, checkpoint: dict) -> None:
+        checkpoint.setdefault("ganlab", {})["config"] = self.config
+
+
+_job_started = False
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
+def hydra_main(cfg: DictConfig) -> float | None:
+    global _job_started
+    _job_started = True
+    try:
+        return run_task(cfg)
+    except (GanlabError, OmegaConfBaseException, InstantiationException) as error:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        print(f"ganlab: error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+def main() -> None:
+    """Console entry point; a config that fails to compose also exits with code 2."""
+    torch.set_float32_matmul_precision("high")
+    try:
+        hydra_main()
+    except SystemExit as exit_:
+        if exit_.code == 1 and not _job_started:
+            sys.exit(2)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Shared test helpers: compose the real configs (conf/) into a tmp run dir, run tasks."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from ganlab.run import CONFIG_DIR
+
+REPO = Path(__file__).resolve().parent.parent
+# tiny nets and no progress bar: the tests check behaviour, not sample quality
+TINY = [
+    "model.generator.width=8",
+    "callbacks=none",
+    "logger=csv",
+    "eval.n_samples=100",
+]
+
+
+def compose_run(run_dir: Path, overrides: list[str]) -> DictConfig:
+    """The job config `python -m ganlab.run <overrides>` would get, writing into ``run_dir``."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    cfg.hydra.runtime.output_dir = str(run_dir)
+    cfg.hydra.job.name = "test"
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
+
+
+def critic_width_override(cfg_model: str) -> str:
+    net = "critic" if cfg_model == "wgan" else "discriminator"
+    return f"model.{net}.width=8"
+
+
+@pytest.fixture
+def tiny_run(tmp_path):
+    """Compose and run a tiny training job; returns (cfg, run dir)."""
+    from ganlab.run import run_task
+
+    def run(overrides: list[str], name: str = "run"):
+        model = next((o.split("=")[1] for o in overrides if o.startswith("model=")), "gan")
+        run_dir = tmp_path / name
+        cfg = compose_run(run_dir, [*TINY, critic_width_override(model), *overrides])
+        run_task(cfg)
+        return cfg, run_dir
+
+    return run
+
+
+def run_cli(args: list[str], cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`python -m ganlab.run ARGS` in a subprocess (exit codes, Hydra's own run dirs)."""
+    full_env = {**os.environ, "WANDB_MODE": "offline", **(env or {})}
+    full_env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run(
+        [sys.executable, "-m", "ganlab.run", *args],
+        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=600,
+    )

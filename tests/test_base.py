@@ -1,0 +1,144 @@
+"""AdversarialModule: phases touch only their player's nets, the schedule, EMA, NaN guard."""
+
+from functools import partial
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ganlab.methods.base import AdversarialModule, NonFiniteLossError, Phase, Player
+from ganlab.methods.gan import GAN
+from ganlab.methods.wgan import WGAN
+from ganlab.nets.dcgan import DCGANDiscriminator, DCGANGenerator
+
+
+class RandomImages(Dataset):
+    def __init__(self, n=64, fill=None):
+        self.images = torch.rand(n, 1, 16, 16) * 2 - 1 if fill is None else torch.full((n, 1, 16, 16), fill)
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return {"image": self.images[i]}
+
+
+def tiny_gan(**kwargs) -> GAN:
+    adam = partial(torch.optim.Adam, lr=1e-3)
+    return GAN(DCGANGenerator(8, 16, 1, 4), DCGANDiscriminator(16, 1, 4), adam, adam, **kwargs)
+
+
+def tiny_wgan(**kwargs) -> WGAN:
+    adam = partial(torch.optim.Adam, lr=1e-3)
+    return WGAN(DCGANGenerator(8, 16, 1, 4), DCGANDiscriminator(16, 1, 4, norm="layer"), adam, adam, **kwargs)
+
+
+def fit(module, max_steps, data=None):
+    trainer = pl.Trainer(max_steps=max_steps, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, accelerator="cpu")
+    trainer.fit(module, DataLoader(data or RandomImages(), batch_size=8, drop_last=True))
+    return trainer
+
+
+def snapshot(module):
+    return {name: p.detach().clone() for name, p in module.named_parameters()}
+
+
+def changed_nets(before, after):
+    return {name.split(".")[0] for name in before if not torch.equal(before[name], after[name])}
+
+
+@pytest.mark.parametrize("make", [tiny_gan, lambda: tiny_wgan(gradient_penalty=10.0, weight_clip=None)])
+def test_each_phase_changes_only_its_players_parameters(make, monkeypatch):
+    module = make()
+    record = []
+    run_phase = module._run_phase
+
+    def spy(phase, batch, optimizer):
+        before = snapshot(module)
+        run_phase(phase, batch, optimizer)
+        record.append((phase.name, changed_nets(before, snapshot(module))))
+
+    monkeypatch.setattr(module, "_run_phase", spy)
+    fit(module, max_steps=12)
+    assert {name for name, _ in record} == {phase.name for phase in module.phase_list}
+    for name, changed in record:
+        if name == "generator":
+            assert "generator" in changed and changed <= {"generator", "generator_ema"}
+        else:
+            assert changed == {name}, f"{name} phase changed {changed}"
+
+
+def test_wgan_schedule_runs_critic_every_batch_and_generator_every_n_critic():
+    module = tiny_wgan(n_critic=5, weight_clip=0.01)
+    assert module.optimizer_steps_for(2) == 12  # (5 critic + 1 generator) per generator step
+    fit(module, max_steps=module.optimizer_steps_for(3))
+    assert module.phase_steps == {"critic": 15, "generator": 3}
+    assert module.iteration == 15
+    assert all(p.abs().max() <= 0.01 for p in module.critic.parameters())
+
+
+def test_gan_with_one_critic_step_counts_two_optimizer_steps_per_generator_step():
+    module = tiny_gan()
+    trainer = fit(module, max_steps=module.optimizer_steps_for(4))
+    assert trainer.global_step == 8 and module.generator_step == 4
+
+
+def test_ema_copies_before_start_and_lerps_after():
+    module = tiny_gan(ema_decay=0.9, ema_start_step=1)
+    gen, ema = module.generator, module.generator_ema
+    with torch.no_grad():
+        for p in gen.parameters():
+            p.fill_(1.0)
+    module.phase_steps = {"generator": 1}  # at the start step: plain copy
+    module.update_ema()
+    assert all(torch.all(p == 1.0) for p in ema.parameters())
+    with torch.no_grad():
+        for p in gen.parameters():
+            p.fill_(3.0)
+    module.phase_steps = {"generator": 2}  # 0.9 * 1 + 0.1 * 3
+    module.update_ema()
+    assert all(torch.allclose(p, torch.full_like(p, 1.2)) for p in ema.parameters())
+    assert not any(p.requires_grad for p in ema.parameters())
+
+
+def test_sample_uses_the_ema_generator_in_eval_mode():
+    module = tiny_gan()
+    latent = torch.randn(3, 8)
+    module.generator_ema.eval()
+    with torch.no_grad():
+        expected = module.generator_ema(latent)
+    assert torch.equal(module.sample(latent=latent), expected)
+    assert module.sample(5).shape == (5, 1, 16, 16)
+
+
+def test_nan_loss_stops_before_the_step_is_applied():
+    module = tiny_gan()
+    before = snapshot(module)
+    with pytest.raises(NonFiniteLossError, match="phase 'discriminator' produced a non-finite loss"):
+        fit(module, max_steps=4, data=RandomImages(fill=float("nan")))
+    assert changed_nets(before, snapshot(module)) == set()
+
+
+def test_method_choice_errors():
+    with pytest.raises(ValueError, match="use model=wgan"):
+        tiny_gan(game="wasserstein")
+    with pytest.raises(ValueError, match="must not use BatchNorm"):
+        adam = partial(torch.optim.Adam, lr=1e-3)
+        WGAN(DCGANGenerator(8, 16, 1, 4), DCGANDiscriminator(16, 1, 4, norm="batch"), adam, adam,
+             gradient_penalty=10.0, weight_clip=None)
+    with pytest.raises(ValueError, match="needs a Lipschitz constraint"):
+        tiny_wgan(gradient_penalty=0.0, weight_clip=None)
+
+
+def test_schedule_is_validated():
+    class Broken(AdversarialModule):
+        def players(self):
+            return [Player("g", ("generator",), torch.optim.SGD)]
+
+        def phases(self):
+            return [Phase("generator", "nobody", lambda batch: torch.zeros(()))]
+
+    with pytest.raises(ValueError, match="names unknown player 'nobody'"):
+        Broken({"generator": torch.nn.Linear(1, 1)}).phase_list
