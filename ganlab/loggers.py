@@ -34,7 +34,7 @@ def wandb_logger(
     tags: list[str] | None = None,
     entity: str | None = None,
     run_id: str | None = None,
-    config: dict[str, Any] | None = None,
+    run_config: dict[str, Any] | None = None,
 ) -> WandbLogger:
     """A WandbLogger; ``run_id`` continues an earlier run (resume) under the same id."""
     if mode not in WANDB_MODES:
@@ -52,5 +52,5 @@ def wandb_logger(
         job_type=job_type,
         tags=list(tags or []),
         entity=entity,
-        config=config,
+        config=run_config,
     )

@@ -55,7 +55,7 @@ def run_task(cfg: DictConfig) -> float | None:
 def check_config(cfg: DictConfig) -> None:
     if cfg.task not in TASKS:
         raise ConfigError(f"task={cfg.task} is not a task; valid tasks: {', '.join(TASKS)}")
-    missing = sorted(OmegaConf.missing_keys(cfg))
+    missing = missing_values(OmegaConf.to_container(cfg, resolve=False))
     if missing:
         raise ConfigError(
             f"missing required value(s): {', '.join(missing)}; set them on the command line, "
@@ -65,13 +65,22 @@ def check_config(cfg: DictConfig) -> None:
         raise ConfigError("task=eval needs ckpt_path=<run dir>/checkpoints/last.ckpt")
 
 
+def missing_values(node: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose value is still ``???`` (checked before any interpolation resolves)."""
+    if isinstance(node, dict):
+        return [k for key, value in node.items() for k in missing_values(value, f"{prefix}{key}.")]
+    if isinstance(node, list):
+        return [k for i, value in enumerate(node) for k in missing_values(value, f"{prefix}{i}.")]
+    return [prefix[:-1]] if node == "???" else []
+
+
 def fit(cfg: DictConfig, run_dir: Path) -> float | None:
     datamodule = instantiate(cfg.data)
     module: AdversarialModule = instantiate(cfg.model)
     checkpoint = load_compatible(cfg.ckpt_path, module) if cfg.ckpt_path else None
     wandb_run_id = checkpoint["ganlab"].get("wandb_run_id") if checkpoint else None
     loggers = build_loggers(cfg, wandb_run_id)
-    callbacks = [instantiate(c) for c in cfg.callbacks.values()]
+    callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
     callbacks.append(RecordConfig(OmegaConf.to_container(cfg, resolve=True)))
     if not loggers:
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
@@ -141,9 +150,11 @@ def load_compatible(path: str, module: AdversarialModule) -> dict[str, Any]:
 def build_loggers(cfg: DictConfig, wandb_run_id: str | None) -> list[Any]:
     loggers = []
     for name, logger_cfg in cfg.logger.items():
+        if logger_cfg is None:
+            continue
         if name == "wandb":
             config = OmegaConf.to_container(cfg, resolve=True)
-            loggers.append(instantiate(logger_cfg, run_id=wandb_run_id, config=config))
+            loggers.append(instantiate(logger_cfg, run_id=wandb_run_id, run_config=config, _convert_="all"))
         else:
             loggers.append(instantiate(logger_cfg))
     return loggers

@@ -42,13 +42,21 @@ def test_loss_group_sets_the_papers_optimizers():
     assert compose_run(REPO / "unused", []).loss.game == "nsgan"
 
 
-def test_resume_from_epoch_boundary_matches_uninterrupted_run(tiny_run):
+@pytest.mark.parametrize(
+    "checkpointing, saved",
+    [
+        ([], "last.ckpt"),  # written when training stops (on_train_end)
+        (["callbacks.checkpoint.every_n_train_steps=null", "+callbacks.checkpoint.every_n_epochs=1"],
+         "step0000050.ckpt"),  # written by on_train_epoch_end
+    ],
+)
+def test_resume_from_epoch_boundary_matches_uninterrupted_run(tiny_run, checkpointing, saved):
     # digits: 1617 train images // 64 = 25 batches per epoch = 25 generator steps (n_critic 1)
     common = ["trainer.deterministic=true", "callbacks=default", "callbacks.progress=null",
-              "callbacks.lr_monitor=null", "callbacks.samples=null"]
+              "callbacks.lr_monitor=null", "callbacks.samples=null", *checkpointing]
     _, straight = tiny_run([*common, "steps=50"], name="straight")
     _, first = tiny_run([*common, "steps=25"], name="first")
-    last = first / "checkpoints" / "last.ckpt"
+    last = first / "checkpoints" / saved
     assert read_checkpoint(last)["ganlab"]["phase_steps"] == {"discriminator": 25, "generator": 25}
     _, resumed = tiny_run([*common, "steps=50", f"ckpt_path={last}"], name="resumed")
     a = read_checkpoint(straight / "checkpoints" / "last.ckpt")

@@ -95,6 +95,7 @@ class AdversarialModule(pl.LightningModule, ABC):
             self.add_module(f"{self.main_net}_ema", ema)
         self.iteration = 0  # training batches seen
         self.phase_steps: dict[str, int] = {}
+        self._step_logs: dict[str, Tensor] = {}
         self._phases: list[Phase] | None = None
         self._players: dict[str, Player] | None = None
 
@@ -180,11 +181,31 @@ class AdversarialModule(pl.LightningModule, ABC):
         optimizers = self.optimizers()
         optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
         by_player = dict(zip(self.player_table, optimizers, strict=True))
+        self._step_logs: dict[str, Tensor] = {}
         for phase in self.phase_list:
             if self.phase_runs_now(phase, self.iteration):
                 for _ in range(phase.repeats):
                     self._run_phase(phase, batch, by_player[phase.player])
         self.iteration += 1
+        self._write_step_logs()
+
+    def log_step(self, name: str, value: Tensor) -> None:
+        """Log a scalar for this training step only (a loss term, an estimate)."""
+        self._step_logs[name] = value.detach()
+
+    def _write_step_logs(self) -> None:
+        """Send this step's values to the loggers, tagged with the phases that ran.
+
+        Lightning's ``self.log`` repeats a value on later steps until the epoch ends; a
+        generator loss must appear only on the steps where the generator stepped.
+        """
+        losses = {k: v for k, v in self._step_logs.items() if k.startswith("loss/")}
+        self.log_dict(losses, on_step=True, on_epoch=False, prog_bar=True, logger=False)
+        if self.loggers and self.iteration % self.trainer.log_every_n_steps == 0:
+            values = {name: value.item() for name, value in self._step_logs.items()}
+            values["generator_step"] = self.generator_step
+            for logger in self.loggers:
+                logger.log_metrics(values, step=self.global_step)
 
     def _run_phase(self, phase: Phase, batch: Any, optimizer: Any) -> None:
         player = self.player_table[phase.player]
@@ -212,7 +233,7 @@ class AdversarialModule(pl.LightningModule, ABC):
         self.phase_steps[phase.name] = self.phase_steps.get(phase.name, 0) + 1
         if phase.name == self.step_phase:
             self.update_ema()
-        self.log(f"loss/{phase.name}", loss.detach(), on_step=True, on_epoch=False, prog_bar=True)
+        self.log_step(f"loss/{phase.name}", loss)
 
     def _step_scheduler(self, player: Player) -> None:
         if player.scheduler is None:
@@ -278,6 +299,30 @@ class AdversarialModule(pl.LightningModule, ABC):
         self.phase_steps = {k: int(v) for k, v in record.get("phase_steps", {}).items()}
         if "rng" in record:
             restore_rng_state(record["rng"])
+        resume_at_next_epoch_if_epoch_ended(checkpoint)
+
+
+def resume_at_next_epoch_if_epoch_ended(checkpoint: dict[str, Any]) -> None:
+    """Make a checkpoint saved after the last batch of an epoch resume at the next epoch.
+
+    Lightning 2.6 keeps the finished epoch's batch counter (``current`` = batches per epoch)
+    when it restores such a checkpoint (saved by ``on_train_end`` or ``on_train_epoch_end``),
+    so the resumed run trains one extra batch from a fresh iterator and then starts a new
+    epoch: data order and results drift from an uninterrupted run. Runs before Lightning
+    restores its loops (``on_load_checkpoint`` sees the same dict), so fixing the counters
+    here is enough: the epoch is marked completed and the next one starts at batch 0.
+    """
+    fit_loop = checkpoint.get("loops", {}).get("fit_loop", {})
+    batches = fit_loop.get("epoch_loop.batch_progress")
+    epochs = fit_loop.get("epoch_progress")
+    if not batches or not epochs or not batches.get("is_last_batch"):
+        return
+    if batches["total"]["completed"] != batches["total"]["processed"]:
+        return  # saved inside on_train_batch_end: Lightning's own restart path handles it
+    batches["current"] = {key: 0 for key in batches["current"]}
+    batches["is_last_batch"] = False
+    for counter in (epochs["total"], epochs["current"]):
+        counter["completed"] = counter["processed"]
 
 
 def capture_rng_state() -> dict[str, Any]:

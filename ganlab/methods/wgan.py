@@ -87,9 +87,8 @@ class WGAN(AdversarialModule):
         if self.gradient_penalty_weight > 0:
             penalty = gradient_penalty(self.critic, real, fake)
             loss = loss + self.gradient_penalty_weight * penalty
-            self.log("critic/gradient_penalty", penalty.detach(), on_step=True, on_epoch=False)
-        self.log("critic/wasserstein", wasserstein_estimate(real_scores, fake_scores).detach(),
-                 on_step=True, on_epoch=False)
+            self.log_step("critic/gradient_penalty", penalty)
+        self.log_step("critic/wasserstein", wasserstein_estimate(real_scores, fake_scores))
         return loss
 
     def clip_critic(self) -> None:

@@ -1,0 +1,75 @@
+"""The command line as users run it, and the experiment loggers."""
+
+import subprocess
+import sys
+
+import pytest
+
+from ganlab.checkpoints import read_checkpoint
+from ganlab.loggers import wandb_api_key_configured
+from tests.conftest import run_cli
+
+FAST = ["steps=6", "callbacks.samples.every_n_steps=3", "eval.n_samples=100",
+        "model.generator.width=8", "model.discriminator.width=8"]
+
+
+def test_two_jobs_started_together_get_separate_complete_run_dirs(tmp_path):
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "ganlab.run", *FAST], cwd=tmp_path,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    run_dirs = sorted((tmp_path / "outputs" / "gan").iterdir())
+    assert len(run_dirs) == 2
+    for run_dir in run_dirs:
+        assert (run_dir / ".hydra" / "config.yaml").is_file()
+        assert (run_dir / "config.yaml").is_file()  # resolved
+        assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+        assert sorted(p.name for p in (run_dir / "samples").iterdir()) == [
+            "step_0000003.png", "step_0000006.png"]
+        assert (run_dir / "metrics.json").is_file()
+        assert (run_dir / "logs" / "metrics.csv").is_file()
+    assert any(str(run_dirs[0].name) in out for out, _ in outputs)
+
+
+def test_ganlab_console_script_runs_from_any_directory(tmp_path):
+    result = subprocess.run(["ganlab", "--help"], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0
+    assert "model: gan, wgan" in result.stdout
+
+
+@pytest.fixture
+def no_wandb_key(tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
+    monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path / "wandb-cache"))
+    assert not wandb_api_key_configured()
+
+
+def test_wandb_runs_offline_without_a_key_and_resume_keeps_the_run_id(tiny_run, no_wandb_key):
+    wandb_args = ["logger=wandb", "callbacks=default", "callbacks.progress=null", "logger.wandb.tags=[test]"]
+    _, first = tiny_run([*wandb_args, "steps=3", "callbacks.samples.every_n_steps=3"], name="first")
+    offline_runs = list((first / "wandb").glob("offline-run-*"))
+    assert len(offline_runs) == 1
+    run_id = read_checkpoint(first / "checkpoints" / "last.ckpt")["ganlab"]["wandb_run_id"]
+    assert offline_runs[0].name.endswith(run_id)
+    assert (offline_runs[0] / f"run-{run_id}.wandb").is_file()
+    assert list((offline_runs[0] / "files" / "media" / "images").glob("samples_*.png"))
+
+    _, resumed = tiny_run([*wandb_args, "steps=5", f"ckpt_path={first}/checkpoints/last.ckpt"], name="resumed")
+    resumed_runs = list((resumed / "wandb").glob("offline-run-*"))
+    assert [p.name.split("-")[-1] for p in resumed_runs] == [run_id]
+
+
+def test_tensorboard_logger_writes_events_and_sample_images(tiny_run):
+    _, run_dir = tiny_run(["logger=tensorboard", "callbacks=default", "callbacks.progress=null",
+                           "steps=2", "callbacks.samples.every_n_steps=1"])
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir / "tensorboard")).Reload()
+    assert "samples" in events.Tags()["images"]
+    assert {"loss/discriminator", "loss/generator"} <= set(events.Tags()["scalars"])
