@@ -22,7 +22,11 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ganlab.objectives.adversarial import gradient_penalty, mean_score_generator_loss, wasserstein_critic_loss  # noqa: E402
+from ganlab.objectives.adversarial import (
+    gradient_penalty,
+    mean_score_generator_loss,
+    wasserstein_critic_loss,
+)  # noqa: E402
 from ganlab.run import CONFIG_DIR  # noqa: E402
 
 
@@ -45,9 +49,15 @@ class LoopTimer(pl.Callback):
 def time_ganlab(module, datamodule, batches: int) -> float:
     timer = LoopTimer()
     trainer = pl.Trainer(
-        accelerator="cpu", max_steps=module.optimizer_steps_for(batches // module.n_critic),
-        logger=False, enable_progress_bar=False, enable_checkpointing=False,
-        enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0, callbacks=[timer],
+        accelerator="cpu",
+        max_steps=module.optimizer_steps_for(batches // module.n_critic),
+        logger=False,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        callbacks=[timer],
     )
     trainer.fit(module, train_dataloaders=datamodule.train_dataloader())
     return timer.seconds / module.iteration
@@ -95,7 +105,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     pl.seed_everything(0, verbose=False)
-    template, datamodule = build(["model=wgan", "loss=wgan_gp", "data=digits", "callbacks=none", "logger=none"])
+    template, datamodule = build(
+        ["model=wgan", "loss=wgan_gp", "data=digits", "callbacks=none", "logger=none"]
+    )
     datamodule.setup()
     time_plain(copy.deepcopy(template), datamodule, 10)  # warm up kernels and allocator
     ganlab_times, plain_times = [], []
@@ -103,7 +115,10 @@ def main() -> None:
         ganlab_times.append(time_ganlab(copy.deepcopy(template), datamodule, args.batches))
         plain_times.append(time_plain(copy.deepcopy(template), datamodule, args.batches))
     ganlab_s, plain_s = statistics.median(ganlab_times), statistics.median(plain_times)
-    print(f"torch threads: {torch.get_num_threads()}, batches per round: {args.batches}, rounds: {args.rounds}")
+    print(
+        f"torch threads: {torch.get_num_threads()}, batches per round: {args.batches}, "
+        f"rounds: {args.rounds}"
+    )
     print(f"ganlab: {1000 * ganlab_s:.2f} ms/batch   plain PyTorch: {1000 * plain_s:.2f} ms/batch")
     print(f"ratio ganlab / plain: {ganlab_s / plain_s:.3f}  (target <= 1.05)")
 

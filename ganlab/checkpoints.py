@@ -24,7 +24,11 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             f"cannot read checkpoint {path}: {reason}. Expected a checkpoint written by ganlab "
             "(e.g. <run dir>/checkpoints/last.ckpt)"
         ) from error
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "ganlab" not in checkpoint:
+    if (
+        not isinstance(checkpoint, dict)
+        or "state_dict" not in checkpoint
+        or "ganlab" not in checkpoint
+    ):
         raise CheckpointError(
             f"{path} is not a ganlab training checkpoint (it has no 'state_dict' and 'ganlab' "
             "record); pass a <run dir>/checkpoints/*.ckpt written by ganlab"
@@ -49,11 +53,14 @@ def check_compatible(checkpoint: dict[str, Any], module: nn.Module, path: str | 
     if problems:
         raise CheckpointError(
             f"checkpoint {path} does not fit this model's architecture: {'; '.join(problems)}. "
-            "Use the same model settings (e.g. widths, image size, channels) as the run that wrote it"
+            "Use the same model settings (e.g. widths, image size, channels) as the run that "
+            "wrote it"
         )
 
 
-def state_dict_mismatches(saved: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> list[str]:
+def state_dict_mismatches(
+    saved: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]
+) -> list[str]:
     """Human-readable differences: missing keys, unexpected keys and shape mismatches."""
     missing = [k for k in expected if k not in saved]
     unexpected = [k for k in saved if k not in expected]
@@ -63,7 +70,11 @@ def state_dict_mismatches(saved: dict[str, torch.Tensor], expected: dict[str, to
         if k in saved and tuple(saved[k].shape) != tuple(expected[k].shape)
     ]
     problems = []
-    for label, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", shapes)):
+    for label, items in (
+        ("missing keys", missing),
+        ("unexpected keys", unexpected),
+        ("shape mismatches", shapes),
+    ):
         if items:
             more = f" (+{len(items) - MAX_LISTED} more)" if len(items) > MAX_LISTED else ""
             problems.append(f"{label} {', '.join(items[:MAX_LISTED])}{more}")

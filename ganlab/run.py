@@ -17,7 +17,6 @@ from typing import Any
 import hydra
 import pytorch_lightning as pl
 import torch
-from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -26,7 +25,7 @@ from pytorch_lightning.callbacks import LearningRateMonitor
 from pytorch_lightning.loggers import WandbLogger
 
 from ganlab.checkpoints import check_compatible, read_checkpoint
-from ganlab.errors import CheckpointError, ConfigError, GanlabError
+from ganlab.errors import ConfigError, GanlabError
 from ganlab.methods.base import AdversarialModule, NonFiniteLossError
 from ganlab.metrics.report import evaluate, write_metrics
 
@@ -35,9 +34,11 @@ CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 _UNIQUE = f"{secrets.token_hex(3)}"  # one per process: jobs started in the same second differ
 
 OmegaConf.register_new_resolver("ganlab_unique", lambda: _UNIQUE, replace=True)
+OmegaConf.register_new_resolver("ganlab_name", lambda name, model: name or model, replace=True)
 # the EMA copy of the generator is in eval mode on purpose
 warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
 warnings.filterwarnings("ignore", message=".*`val_dataloader` but have no `validation_step`.*")
+warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
 
 
 def run_task(cfg: DictConfig) -> float | None:
@@ -46,7 +47,9 @@ def run_task(cfg: DictConfig) -> float | None:
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     run_dir = Path(cfg.output_dir)
     if (run_dir / "metrics.json").exists() or (run_dir / "checkpoints").exists():
-        raise ConfigError(f"{run_dir} already holds a run; ganlab never overwrites one. Pick a new dir")
+        raise ConfigError(
+            f"{run_dir} already holds a run; ganlab never overwrites one. Pick a new dir"
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     return fit(cfg, run_dir) if cfg.task == "fit" else evaluate_checkpoint(cfg, run_dir)
@@ -88,13 +91,19 @@ def fit(cfg: DictConfig, run_dir: Path) -> float | None:
     if max_steps is None or max_steps < 0:
         max_steps = module.optimizer_steps_for(cfg.steps)
     trainer = instantiate(
-        cfg.trainer, max_steps=max_steps, logger=loggers or False, callbacks=callbacks,
-        default_root_dir=str(run_dir), enable_progress_bar=any(
-            isinstance(c, pl.callbacks.ProgressBar) for c in callbacks),
+        cfg.trainer,
+        max_steps=max_steps,
+        logger=loggers or False,
+        callbacks=callbacks,
+        default_root_dir=str(run_dir),
+        enable_progress_bar=any(isinstance(c, pl.callbacks.ProgressBar) for c in callbacks),
     )
     if trainer.is_global_zero:
         print(f"ganlab: {describe(datamodule)}")
-        print(f"ganlab: training {type(module).__name__} for {max_steps} optimizer steps; outputs in {run_dir}")
+        print(
+            f"ganlab: training {type(module).__name__} for {max_steps} optimizer steps; "
+            f"outputs in {run_dir}"
+        )
     started = time.perf_counter()
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
@@ -109,7 +118,9 @@ def fit(cfg: DictConfig, run_dir: Path) -> float | None:
         "generator_step": module.generator_step,
         "global_step": trainer.global_step,
         "train_seconds": round(time.perf_counter() - started, 2),
-        "final_losses": {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("loss/")},
+        "final_losses": {
+            k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("loss/")
+        },
         **evaluate(module, datamodule, cfg.eval.n_samples, cfg.eval.seed),
     }
     if trainer.is_global_zero:
@@ -154,7 +165,9 @@ def build_loggers(cfg: DictConfig, wandb_run_id: str | None) -> list[Any]:
             continue
         if name == "wandb":
             config = OmegaConf.to_container(cfg, resolve=True)
-            loggers.append(instantiate(logger_cfg, run_id=wandb_run_id, run_config=config, _convert_="all"))
+            loggers.append(
+                instantiate(logger_cfg, run_id=wandb_run_id, run_config=config, _convert_="all")
+            )
         else:
             loggers.append(instantiate(logger_cfg))
     return loggers
@@ -178,7 +191,9 @@ class RecordConfig(pl.Callback):
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = config
 
-    def on_save_checkpoint(self, trainer: pl.Trainer, module: pl.LightningModule, checkpoint: dict) -> None:
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, module: pl.LightningModule, checkpoint: dict
+    ) -> None:
         checkpoint.setdefault("ganlab", {})["config"] = self.config
 
 

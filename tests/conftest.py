@@ -62,5 +62,9 @@ def run_cli(args: list[str], cwd: Path, env: dict | None = None) -> subprocess.C
     full_env.pop("HYDRA_FULL_ERROR", None)
     return subprocess.run(
         [sys.executable, "-m", "ganlab.run", *args],
-        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=600,
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )

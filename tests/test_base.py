@@ -15,7 +15,9 @@ from ganlab.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 
 class RandomImages(Dataset):
     def __init__(self, n=64, fill=None):
-        self.images = torch.rand(n, 1, 16, 16) * 2 - 1 if fill is None else torch.full((n, 1, 16, 16), fill)
+        self.images = (
+            torch.rand(n, 1, 16, 16) * 2 - 1 if fill is None else torch.full((n, 1, 16, 16), fill)
+        )
 
     def __len__(self):
         return len(self.images)
@@ -31,12 +33,24 @@ def tiny_gan(**kwargs) -> GAN:
 
 def tiny_wgan(**kwargs) -> WGAN:
     adam = partial(torch.optim.Adam, lr=1e-3)
-    return WGAN(DCGANGenerator(8, 16, 1, 4), DCGANDiscriminator(16, 1, 4, norm="layer"), adam, adam, **kwargs)
+    return WGAN(
+        DCGANGenerator(8, 16, 1, 4),
+        DCGANDiscriminator(16, 1, 4, norm="layer"),
+        adam,
+        adam,
+        **kwargs,
+    )
 
 
 def fit(module, max_steps, data=None):
-    trainer = pl.Trainer(max_steps=max_steps, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, accelerator="cpu")
+    trainer = pl.Trainer(
+        max_steps=max_steps,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
     trainer.fit(module, DataLoader(data or RandomImages(), batch_size=8, drop_last=True))
     return trainer
 
@@ -49,7 +63,9 @@ def changed_nets(before, after):
     return {name.split(".")[0] for name in before if not torch.equal(before[name], after[name])}
 
 
-@pytest.mark.parametrize("make", [tiny_gan, lambda: tiny_wgan(gradient_penalty=10.0, weight_clip=None)])
+@pytest.mark.parametrize(
+    "make", [tiny_gan, lambda: tiny_wgan(gradient_penalty=10.0, weight_clip=None)]
+)
 def test_each_phase_changes_only_its_players_parameters(make, monkeypatch):
     module = make()
     record = []
@@ -116,7 +132,9 @@ def test_sample_uses_the_ema_generator_in_eval_mode():
 def test_nan_loss_stops_before_the_step_is_applied():
     module = tiny_gan()
     before = snapshot(module)
-    with pytest.raises(NonFiniteLossError, match="phase 'discriminator' produced a non-finite loss"):
+    with pytest.raises(
+        NonFiniteLossError, match="phase 'discriminator' produced a non-finite loss"
+    ):
         fit(module, max_steps=4, data=RandomImages(fill=float("nan")))
     assert changed_nets(before, snapshot(module)) == set()
 
@@ -126,8 +144,14 @@ def test_method_choice_errors():
         tiny_gan(game="wasserstein")
     with pytest.raises(ValueError, match="must not use BatchNorm"):
         adam = partial(torch.optim.Adam, lr=1e-3)
-        WGAN(DCGANGenerator(8, 16, 1, 4), DCGANDiscriminator(16, 1, 4, norm="batch"), adam, adam,
-             gradient_penalty=10.0, weight_clip=None)
+        WGAN(
+            DCGANGenerator(8, 16, 1, 4),
+            DCGANDiscriminator(16, 1, 4, norm="batch"),
+            adam,
+            adam,
+            gradient_penalty=10.0,
+            weight_clip=None,
+        )
     with pytest.raises(ValueError, match="needs a Lipschitz constraint"):
         tiny_wgan(gradient_penalty=0.0, weight_clip=None)
 
@@ -141,4 +165,4 @@ def test_schedule_is_validated():
             return [Phase("generator", "nobody", lambda batch: torch.zeros(()))]
 
     with pytest.raises(ValueError, match="names unknown player 'nobody'"):
-        Broken({"generator": torch.nn.Linear(1, 1)}).phase_list
+        _ = Broken({"generator": torch.nn.Linear(1, 1)}).phase_list

@@ -9,14 +9,24 @@ from ganlab.checkpoints import read_checkpoint
 from ganlab.loggers import wandb_api_key_configured
 from tests.conftest import run_cli
 
-FAST = ["steps=6", "callbacks.samples.every_n_steps=3", "eval.n_samples=100",
-        "model.generator.width=8", "model.discriminator.width=8"]
+FAST = [
+    "steps=6",
+    "callbacks.samples.every_n_steps=3",
+    "eval.n_samples=100",
+    "model.generator.width=8",
+    "model.discriminator.width=8",
+]
 
 
 def test_two_jobs_started_together_get_separate_complete_run_dirs(tmp_path):
     procs = [
-        subprocess.Popen([sys.executable, "-m", "ganlab.run", *FAST], cwd=tmp_path,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-m", "ganlab.run", *FAST],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(2)
     ]
     outputs = [p.communicate(timeout=600) for p in procs]
@@ -28,7 +38,9 @@ def test_two_jobs_started_together_get_separate_complete_run_dirs(tmp_path):
         assert (run_dir / "config.yaml").is_file()  # resolved
         assert (run_dir / "checkpoints" / "last.ckpt").is_file()
         assert sorted(p.name for p in (run_dir / "samples").iterdir()) == [
-            "step_0000003.png", "step_0000006.png"]
+            "step_0000003.png",
+            "step_0000006.png",
+        ]
         assert (run_dir / "metrics.json").is_file()
         assert (run_dir / "logs" / "metrics.csv").is_file()
     assert any(str(run_dirs[0].name) in out for out, _ in outputs)
@@ -51,7 +63,12 @@ def no_wandb_key(tmp_path, monkeypatch):
 
 
 def test_wandb_runs_offline_without_a_key_and_resume_keeps_the_run_id(tiny_run, no_wandb_key):
-    wandb_args = ["logger=wandb", "callbacks=default", "callbacks.progress=null", "logger.wandb.tags=[test]"]
+    wandb_args = [
+        "logger=wandb",
+        "callbacks=default",
+        "callbacks.progress=null",
+        "logger.wandb.tags=[test]",
+    ]
     _, first = tiny_run([*wandb_args, "steps=3", "callbacks.samples.every_n_steps=3"], name="first")
     offline_runs = list((first / "wandb").glob("offline-run-*"))
     assert len(offline_runs) == 1
@@ -60,16 +77,36 @@ def test_wandb_runs_offline_without_a_key_and_resume_keeps_the_run_id(tiny_run, 
     assert (offline_runs[0] / f"run-{run_id}.wandb").is_file()
     assert list((offline_runs[0] / "files" / "media" / "images").glob("samples_*.png"))
 
-    _, resumed = tiny_run([*wandb_args, "steps=5", f"ckpt_path={first}/checkpoints/last.ckpt"], name="resumed")
+    _, resumed = tiny_run(
+        [*wandb_args, "steps=5", f"ckpt_path={first}/checkpoints/last.ckpt"], name="resumed"
+    )
     resumed_runs = list((resumed / "wandb").glob("offline-run-*"))
     assert [p.name.split("-")[-1] for p in resumed_runs] == [run_id]
 
 
 def test_tensorboard_logger_writes_events_and_sample_images(tiny_run):
-    _, run_dir = tiny_run(["logger=tensorboard", "callbacks=default", "callbacks.progress=null",
-                           "steps=2", "callbacks.samples.every_n_steps=1"])
+    _, run_dir = tiny_run(
+        [
+            "logger=tensorboard",
+            "callbacks=default",
+            "callbacks.progress=null",
+            "steps=2",
+            "callbacks.samples.every_n_steps=1",
+        ]
+    )
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     events = EventAccumulator(str(run_dir / "tensorboard")).Reload()
     assert "samples" in events.Tags()["images"]
     assert {"loss/discriminator", "loss/generator"} <= set(events.Tags()["scalars"])
+
+
+def test_multirun_sweep_writes_one_dir_per_member(tmp_path):
+    result = run_cli(["-m", "loss=nsgan,hinge", *FAST, "callbacks.progress=null"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (sweep,) = (tmp_path / "outputs" / "gan").glob("multirun_*")
+    members = sorted(p.name for p in sweep.iterdir() if p.is_dir())
+    assert members == ["0", "1"]
+    games = {(sweep / m / "config.yaml").read_text().split("game: ")[1].split()[0] for m in members}
+    assert games == {"nsgan", "hinge"}
+    assert all((sweep / m / "metrics.json").is_file() for m in members)

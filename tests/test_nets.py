@@ -16,13 +16,17 @@ def test_dcgan_shapes_and_range(size, channels):
     assert critic(images).shape == (5,)
 
 
-@pytest.mark.parametrize("norm, layer", [("batch", nn.BatchNorm2d), ("instance", nn.InstanceNorm2d),
-                                         ("layer", nn.GroupNorm)])
+@pytest.mark.parametrize(
+    "norm, layer",
+    [("batch", nn.BatchNorm2d), ("instance", nn.InstanceNorm2d), ("layer", nn.GroupNorm)],
+)
 def test_norm_is_configurable(norm, layer):
     critic = DCGANDiscriminator(size=32, width=8, norm=norm)
     assert any(isinstance(m, layer) for m in critic.modules())
     plain = DCGANDiscriminator(size=32, width=8, norm="none")
-    assert not any(isinstance(m, nn.BatchNorm2d | nn.GroupNorm | nn.InstanceNorm2d) for m in plain.modules())
+    assert not any(
+        isinstance(m, nn.BatchNorm2d | nn.GroupNorm | nn.InstanceNorm2d) for m in plain.modules()
+    )
 
 
 def test_bad_size_and_norm_are_rejected():

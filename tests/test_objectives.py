@@ -44,7 +44,8 @@ def test_gradient_penalty_by_hand_for_a_quadratic_critic():
     real = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
     fake = torch.tensor([[0.0, 0.0], [2.0, 0.0]])
     alpha = torch.tensor([0.5, 0.25])
-    # sample 1: x_hat = (0.5, 0) -> ||2x|| = 1 -> 0 ; sample 2: x_hat = (1.5, 0.5) -> ||(3, 1)|| = sqrt(10)
+    # sample 1: x_hat = (0.5, 0) -> ||2x|| = 1 -> 0
+    # sample 2: x_hat = (1.5, 0.5) -> ||(3, 1)|| = sqrt(10)
     expected = ((1.0 - 1.0) ** 2 + (math.sqrt(10.0) - 1.0) ** 2) / 2
     penalty = adv.gradient_penalty(lambda x: (x**2).sum(1), real, fake, alpha)
     assert penalty.item() == pytest.approx(expected, rel=1e-6)
@@ -52,7 +53,9 @@ def test_gradient_penalty_by_hand_for_a_quadratic_critic():
 
 def test_gradient_penalty_backpropagates_into_critic_parameters():
     critic = nn.Linear(3, 1)
-    adv.gradient_penalty(lambda x: critic(x).flatten(), torch.randn(4, 3), torch.randn(4, 3)).backward()
+    adv.gradient_penalty(
+        lambda x: critic(x).flatten(), torch.randn(4, 3), torch.randn(4, 3)
+    ).backward()
     assert critic.weight.grad is not None and critic.weight.grad.abs().sum() > 0
 
 
@@ -80,13 +83,16 @@ def test_wgan_gp_critic_estimates_w1_between_shifted_gaussians():
     so the dual estimate converges to about 1.05: within the 10% the issue allows."""
     torch.manual_seed(0)
     mu_p, mu_q = 0.0, 1.0
-    critic = nn.Sequential(nn.Linear(1, 64), nn.LeakyReLU(0.2), nn.Linear(64, 64),
-                           nn.LeakyReLU(0.2), nn.Linear(64, 1))
+    critic = nn.Sequential(
+        nn.Linear(1, 64), nn.LeakyReLU(0.2), nn.Linear(64, 64), nn.LeakyReLU(0.2), nn.Linear(64, 1)
+    )
     score = lambda x: critic(x).flatten()  # noqa: E731
     optimizer = torch.optim.Adam(critic.parameters(), lr=1e-3, betas=(0.5, 0.9))
     for _ in range(1500):
         p, q = torch.randn(256, 1) + mu_p, torch.randn(256, 1) + mu_q
-        loss = adv.wasserstein_critic_loss(score(p), score(q)) + 10.0 * adv.gradient_penalty(score, p, q)
+        loss = adv.wasserstein_critic_loss(score(p), score(q)) + 10.0 * adv.gradient_penalty(
+            score, p, q
+        )
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -46,14 +46,25 @@ def test_loss_group_sets_the_papers_optimizers():
     "checkpointing, saved",
     [
         ([], "last.ckpt"),  # written when training stops (on_train_end)
-        (["callbacks.checkpoint.every_n_train_steps=null", "+callbacks.checkpoint.every_n_epochs=1"],
-         "step0000050.ckpt"),  # written by on_train_epoch_end
+        (
+            [
+                "callbacks.checkpoint.every_n_train_steps=null",
+                "+callbacks.checkpoint.every_n_epochs=1",
+            ],
+            "step0000050.ckpt",
+        ),  # written by on_train_epoch_end
     ],
 )
 def test_resume_from_epoch_boundary_matches_uninterrupted_run(tiny_run, checkpointing, saved):
     # digits: 1617 train images // 64 = 25 batches per epoch = 25 generator steps (n_critic 1)
-    common = ["trainer.deterministic=true", "callbacks=default", "callbacks.progress=null",
-              "callbacks.lr_monitor=null", "callbacks.samples=null", *checkpointing]
+    common = [
+        "trainer.deterministic=true",
+        "callbacks=default",
+        "callbacks.progress=null",
+        "callbacks.lr_monitor=null",
+        "callbacks.samples=null",
+        *checkpointing,
+    ]
     _, straight = tiny_run([*common, "steps=50"], name="straight")
     _, first = tiny_run([*common, "steps=25"], name="first")
     last = first / "checkpoints" / saved
@@ -62,7 +73,11 @@ def test_resume_from_epoch_boundary_matches_uninterrupted_run(tiny_run, checkpoi
     a = read_checkpoint(straight / "checkpoints" / "last.ckpt")
     b = read_checkpoint(resumed / "checkpoints" / "last.ckpt")
     assert a["global_step"] == b["global_step"] == 100
-    assert a["ganlab"]["phase_steps"] == b["ganlab"]["phase_steps"] == {"discriminator": 50, "generator": 50}
+    assert (
+        a["ganlab"]["phase_steps"]
+        == b["ganlab"]["phase_steps"]
+        == {"discriminator": 50, "generator": 50}
+    )
     for key, value in a["state_dict"].items():
         assert torch.equal(value, b["state_dict"][key]), key
     for opt_a, opt_b in zip(a["optimizer_states"], b["optimizer_states"], strict=True):
@@ -72,8 +87,15 @@ def test_resume_from_epoch_boundary_matches_uninterrupted_run(tiny_run, checkpoi
 
 def test_eval_task_scores_a_checkpoint(tiny_run, tmp_path):
     _, run_dir = tiny_run(["steps=3", "callbacks=default", "callbacks.progress=null"], name="train")
-    cfg = compose_run(tmp_path / "eval", ["task=eval", f"ckpt_path={run_dir}/checkpoints/last.ckpt",
-                                          "eval.n_samples=50", "model=wgan"])
+    cfg = compose_run(
+        tmp_path / "eval",
+        [
+            "task=eval",
+            f"ckpt_path={run_dir}/checkpoints/last.ckpt",
+            "eval.n_samples=50",
+            "model=wgan",
+        ],
+    )
     run_task(cfg)
     report = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert report["task"] == "eval" and report["generator_step"] == 3
@@ -85,10 +107,19 @@ def test_checkpoint_of_another_method_or_architecture_is_refused(tiny_run, tmp_p
     _, run_dir = tiny_run(["steps=2", "callbacks=default", "callbacks.progress=null"], name="gan")
     last = run_dir / "checkpoints" / "last.ckpt"
     other_method = compose_run(tmp_path / "a", [*TINY, "model=wgan", f"ckpt_path={last}"])
-    with pytest.raises(CheckpointError, match="written by method ganlab.methods.gan.GAN.*builds ganlab.methods.wgan.WGAN"):
+    with pytest.raises(
+        CheckpointError,
+        match="written by method ganlab.methods.gan.GAN.*builds ganlab.methods.wgan.WGAN",
+    ):
         run_task(other_method)
-    other_width = compose_run(tmp_path / "b", [*TINY, "model.discriminator.width=16", f"ckpt_path={last}"])
-    with pytest.raises(CheckpointError, match=r"shape mismatches discriminator.net.0.weight: checkpoint \(8, 1, 4, 4\) vs model \(16, 1, 4, 4\)"):
+    other_width = compose_run(
+        tmp_path / "b", [*TINY, "model.discriminator.width=16", f"ckpt_path={last}"]
+    )
+    with pytest.raises(
+        CheckpointError,
+        match=r"shape mismatches discriminator.net.0.weight: "
+        r"checkpoint \(8, 1, 4, 4\) vs model \(16, 1, 4, 4\)",
+    ):
         run_task(other_width)
 
 

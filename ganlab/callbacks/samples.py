@@ -19,17 +19,31 @@ from ganlab.methods.base import AdversarialModule
 
 class SampleGrid(pl.Callback):
     def __init__(
-        self, dirpath: str, every_n_steps: int = 500, n_samples: int = 64, nrow: int = 8, seed: int = 0
+        self,
+        dirpath: str,
+        every_n_steps: int = 500,
+        n_samples: int = 64,
+        nrow: int = 8,
+        seed: int = 0,
     ) -> None:
         self.dirpath = Path(dirpath)
-        self.every_n_steps, self.n_samples, self.nrow, self.seed = every_n_steps, n_samples, nrow, seed
+        self.every_n_steps, self.n_samples, self.nrow, self.seed = (
+            every_n_steps,
+            n_samples,
+            nrow,
+            seed,
+        )
         self._latent: Tensor | None = None
         self._last_step = -1
 
     def on_fit_start(self, trainer: pl.Trainer, module: AdversarialModule) -> None:
-        self._latent = module.sample_latent(self.n_samples, torch.Generator().manual_seed(self.seed))
+        self._latent = module.sample_latent(
+            self.n_samples, torch.Generator().manual_seed(self.seed)
+        )
 
-    def on_train_batch_end(self, trainer: pl.Trainer, module: AdversarialModule, *args: Any) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, module: AdversarialModule, *args: Any
+    ) -> None:
         step = module.generator_step
         if step != self._last_step and step % self.every_n_steps == 0:
             self.save_grid(trainer, module)
@@ -48,7 +62,11 @@ class SampleGrid(pl.Callback):
         save_image(grid, self.dirpath / f"step_{step:07d}.png")
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
-                logger.log_image("samples", images=[grid], step=trainer.global_step,
-                                 caption=[f"generator step {step}"])
+                logger.log_image(
+                    "samples",
+                    images=[grid],
+                    step=trainer.global_step,
+                    caption=[f"generator step {step}"],
+                )
             elif isinstance(logger, TensorBoardLogger):
                 logger.experiment.add_image("samples", grid, global_step=trainer.global_step)

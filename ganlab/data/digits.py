@@ -68,7 +68,11 @@ class DigitsDataModule(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         self.size, self.batch_size, self.num_workers = size, batch_size, num_workers
-        self.val_fraction, self.split_seed, self.shuffle_seed = val_fraction, split_seed, shuffle_seed
+        self.val_fraction, self.split_seed, self.shuffle_seed = (
+            val_fraction,
+            split_seed,
+            shuffle_seed,
+        )
         self.image_size = size
         self.train_set: DigitsDataset | None = None
         self.val_set: DigitsDataset | None = None

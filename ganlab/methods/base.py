@@ -110,22 +110,23 @@ class AdversarialModule(pl.LightningModule, ABC):
 
     def sample_latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Latent codes for ``n`` samples: N(0, I) of the main net's ``latent_dim``."""
-        latent_dim = getattr(self.get_submodule(self.main_net), "latent_dim")
+        latent_dim = self.get_submodule(self.main_net).latent_dim
         z = torch.randn(n, latent_dim, generator=generator, device="cpu" if generator else None)
         return z.to(self.device)
 
     # ---- declared structure, validated once --------------------------------------------
     @property
     def phase_list(self) -> list[Phase]:
-        if self._phases is None:
-            self._phases, self._players = self._validated_schedule()
-        return self._phases
+        return self._schedule()[0]
 
     @property
     def player_table(self) -> dict[str, Player]:
-        self.phase_list  # noqa: B018 - validates and fills the cache
-        assert self._players is not None
-        return self._players
+        return self._schedule()[1]
+
+    def _schedule(self) -> tuple[list[Phase], dict[str, Player]]:
+        if self._phases is None or self._players is None:
+            self._phases, self._players = self._validated_schedule()
+        return self._phases, self._players
 
     def _validated_schedule(self) -> tuple[list[Phase], dict[str, Player]]:
         players = {player.name: player for player in self.players()}
@@ -138,7 +139,9 @@ class AdversarialModule(pl.LightningModule, ABC):
             raise ValueError(f"{owner}: step_phase {self.step_phase!r} is not among {names}")
         for phase in phases:
             if phase.player not in players:
-                raise ValueError(f"{owner}: phase {phase.name!r} names unknown player {phase.player!r}")
+                raise ValueError(
+                    f"{owner}: phase {phase.name!r} names unknown player {phase.player!r}"
+                )
             if phase.repeats < 1 or phase.every < 1:
                 raise ValueError(f"{owner}: phase {phase.name!r} needs repeats >= 1 and every >= 1")
         for player in players.values():
@@ -282,16 +285,18 @@ class AdversarialModule(pl.LightningModule, ABC):
 
     # ---- checkpoint state --------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint.setdefault("ganlab", {}).update({
-            "method": f"{type(self).__module__}.{type(self).__qualname__}",
-            "players": list(self.player_table),
-            "iteration": self.iteration,
-            "phase_steps": dict(self.phase_steps),
-            "rng": capture_rng_state(),
-            "wandb_run_id": next(
-                (str(lg.version) for lg in self.loggers if isinstance(lg, WandbLogger)), None
-            ),
-        })
+        checkpoint.setdefault("ganlab", {}).update(
+            {
+                "method": f"{type(self).__module__}.{type(self).__qualname__}",
+                "players": list(self.player_table),
+                "iteration": self.iteration,
+                "phase_steps": dict(self.phase_steps),
+                "rng": capture_rng_state(),
+                "wandb_run_id": next(
+                    (str(lg.version) for lg in self.loggers if isinstance(lg, WandbLogger)), None
+                ),
+            }
+        )
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         record = checkpoint.get("ganlab", {})
@@ -352,4 +357,3 @@ def _as_tuples(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return tuple(_as_tuples(v) for v in value)
     return value
-

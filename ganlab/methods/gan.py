@@ -35,7 +35,9 @@ class GAN(AdversarialModule):
                 f"model=gan plays one of {', '.join(GAN_GAMES)}, got loss game {game!r}; "
                 "for the Wasserstein losses use model=wgan"
             )
-        super().__init__({"generator": generator, "discriminator": discriminator}, ema_decay, ema_start_step)
+        super().__init__(
+            {"generator": generator, "discriminator": discriminator}, ema_decay, ema_start_step
+        )
         self.game = get_game(game)
         self.n_critic = n_critic
         self.generator_optimizer = generator_optimizer
@@ -46,10 +48,20 @@ class GAN(AdversarialModule):
 
     def players(self) -> list[Player]:
         return [
-            Player("discriminator", ("discriminator",), self.discriminator_optimizer,
-                   self.discriminator_scheduler, self.grad_clip_norm),
-            Player("generator", ("generator",), self.generator_optimizer,
-                   self.generator_scheduler, self.grad_clip_norm),
+            Player(
+                "discriminator",
+                ("discriminator",),
+                self.discriminator_optimizer,
+                self.discriminator_scheduler,
+                self.grad_clip_norm,
+            ),
+            Player(
+                "generator",
+                ("generator",),
+                self.generator_optimizer,
+                self.generator_scheduler,
+                self.grad_clip_norm,
+            ),
         ]
 
     def phases(self) -> list[Phase]:

@@ -49,7 +49,9 @@ class WGAN(AdversarialModule):
                 "WGAN needs a Lipschitz constraint: set gradient_penalty > 0 (loss=wgan_gp) "
                 "or weight_clip (loss=wgan_clip)"
             )
-        if gradient_penalty > 0 and any(isinstance(m, BATCH_COUPLED_NORMS) for m in critic.modules()):
+        if gradient_penalty > 0 and any(
+            isinstance(m, BATCH_COUPLED_NORMS) for m in critic.modules()
+        ):
             raise ValueError(
                 "the WGAN-GP critic must not use BatchNorm (Gulrajani et al. 2017, Sec. 4): the "
                 "penalty is per sample. Set model.critic.norm=layer (or none)"
@@ -66,10 +68,20 @@ class WGAN(AdversarialModule):
 
     def players(self) -> list[Player]:
         return [
-            Player("critic", ("critic",), self.critic_optimizer, self.critic_scheduler,
-                   self.grad_clip_norm),
-            Player("generator", ("generator",), self.generator_optimizer,
-                   self.generator_scheduler, self.grad_clip_norm),
+            Player(
+                "critic",
+                ("critic",),
+                self.critic_optimizer,
+                self.critic_scheduler,
+                self.grad_clip_norm,
+            ),
+            Player(
+                "generator",
+                ("generator",),
+                self.generator_optimizer,
+                self.generator_scheduler,
+                self.grad_clip_norm,
+            ),
         ]
 
     def phases(self) -> list[Phase]:

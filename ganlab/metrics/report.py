@@ -21,7 +21,9 @@ def generate(module: AdversarialModule, n: int, seed: int, batch_size: int = 250
     return torch.cat(chunks)
 
 
-def evaluate(module: AdversarialModule, datamodule: Any, n_samples: int = 1000, seed: int = 0) -> dict[str, Any]:
+def evaluate(
+    module: AdversarialModule, datamodule: Any, n_samples: int = 1000, seed: int = 0
+) -> dict[str, Any]:
     """Sample-quality metrics for the datamodule's domain, with the protocol that produced them."""
     metrics: dict[str, float] = {}
     protocol: dict[str, Any] = {
@@ -34,7 +36,9 @@ def evaluate(module: AdversarialModule, datamodule: Any, n_samples: int = 1000, 
         metrics.update(digits_scores(generate(module, n_samples, seed)))
         real = digits_scores(datamodule.val_set.images)
         metrics.update({f"{name}_real_val": value for name, value in real.items()})
-        protocol["classifier"] = "logistic regression on the 1,797 sklearn digit scans, 8x8 avg-pool"
+        protocol["classifier"] = (
+            "logistic regression on the 1,797 sklearn digit scans, 8x8 avg-pool"
+        )
         protocol["reference"] = f"digits val split ({len(datamodule.val_set)} images)"
     return {"metrics": metrics, "protocol": protocol}
 

@@ -1,0 +1,40 @@
+"""Every shipped config composes and builds; experiments budget in generator steps."""
+
+from pathlib import Path
+
+import pytest
+from hydra.utils import instantiate
+
+from ganlab.methods.base import AdversarialModule
+from ganlab.run import CONFIG_DIR
+from tests.conftest import compose_run
+
+EXPERIMENTS = sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiment_composes_and_builds(tmp_path, experiment):
+    cfg = compose_run(tmp_path, [f"experiment={experiment}"])
+    assert cfg.name == experiment
+    module = instantiate(cfg.model)
+    assert isinstance(module, AdversarialModule)
+    datamodule = instantiate(cfg.data)
+    datamodule.setup()
+    assert (
+        module.sample(2).shape[1:] == next(iter(datamodule.train_dataloader()))["image"].shape[1:]
+    )
+    assert cfg.trainer.max_steps == -1, "experiments set `steps` (generator steps), not max_steps"
+    assert module.optimizer_steps_for(cfg.steps) == cfg.steps * (1 + module.n_critic)
+
+
+@pytest.mark.parametrize("loss", ["gan", "nsgan", "hinge"])
+def test_gan_losses_build(tmp_path, loss):
+    module = instantiate(compose_run(tmp_path, [f"loss={loss}"]).model)
+    assert module.game.critic_loss.__name__.startswith(("gan", "hinge"))
+
+
+def test_default_run_is_the_gan_digits_main_job(tmp_path):
+    default = compose_run(tmp_path, [])
+    preset = compose_run(tmp_path, ["experiment=gan_digits"])
+    assert default.model == preset.model and default.steps == preset.steps
+    assert default.data == preset.data
