@@ -35,10 +35,13 @@ _UNIQUE = f"{secrets.token_hex(3)}"  # one per process: jobs started in the same
 
 OmegaConf.register_new_resolver("ganlab_unique", lambda: _UNIQUE, replace=True)
 OmegaConf.register_new_resolver("ganlab_name", lambda name, model: name or model, replace=True)
+OmegaConf.register_new_resolver("ganlab_len", len, replace=True)
 # the EMA copy of the generator is in eval mode on purpose
 warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
 warnings.filterwarnings("ignore", message=".*`val_dataloader` but have no `validation_step`.*")
 warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
+# checkpoints hold the weights after the step, which is what resuming needs
+warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization.*")
 
 
 def run_task(cfg: DictConfig) -> float | None:

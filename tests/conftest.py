@@ -36,20 +36,15 @@ def compose_run(run_dir: Path, overrides: list[str]) -> DictConfig:
     return cfg
 
 
-def critic_width_override(cfg_model: str) -> str:
-    net = "critic" if cfg_model == "wgan" else "discriminator"
-    return f"model.{net}.width=8"
-
-
 @pytest.fixture
 def tiny_run(tmp_path):
     """Compose and run a tiny training job; returns (cfg, run dir)."""
     from ganlab.run import run_task
 
-    def run(overrides: list[str], name: str = "run"):
-        model = next((o.split("=")[1] for o in overrides if o.startswith("model=")), "gan")
+    def run(overrides: list[str], name: str = "run", critic: str = "discriminator"):
+        """``critic``: the model's name for the net playing against the generator."""
         run_dir = tmp_path / name
-        cfg = compose_run(run_dir, [*TINY, critic_width_override(model), *overrides])
+        cfg = compose_run(run_dir, [*TINY, f"model.{critic}.width=8", *overrides])
         run_task(cfg)
         return cfg, run_dir
 

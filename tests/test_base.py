@@ -102,20 +102,22 @@ def test_gan_with_one_critic_step_counts_two_optimizer_steps_per_generator_step(
 
 
 def test_ema_copies_before_start_and_lerps_after():
-    module = tiny_gan(ema_decay=0.9, ema_start_step=1)
+    module = tiny_gan(ema_decay=0.9, ema_start_step=1000)
     gen, ema = module.generator, module.generator_ema
     with torch.no_grad():
         for p in gen.parameters():
             p.fill_(1.0)
-    module.phase_steps = {"generator": 1}  # at the start step: plain copy
+    module.phase_steps = {"generator": 1000}  # at the start step: plain copy
     module.update_ema()
     assert all(torch.all(p == 1.0) for p in ema.parameters())
     with torch.no_grad():
         for p in gen.parameters():
             p.fill_(3.0)
-    module.phase_steps = {"generator": 2}  # 0.9 * 1 + 0.1 * 3
+    module.phase_steps = {"generator": 1100}  # 0.9 * 1 + 0.1 * 3 (warm-up over: 101/110 > 0.9)
     module.update_ema()
     assert all(torch.allclose(p, torch.full_like(p, 1.2)) for p in ema.parameters())
+    module.phase_steps = {"generator": 1001}  # warm-up: decay (1 + 1) / (10 + 1)
+    assert module.ema_decay_now() == pytest.approx(2 / 11)
     assert not any(p.requires_grad for p in ema.parameters())
 
 

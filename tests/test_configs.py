@@ -38,3 +38,26 @@ def test_default_run_is_the_gan_digits_main_job(tmp_path):
     preset = compose_run(tmp_path, ["experiment=gan_digits"])
     assert default.model == preset.model and default.steps == preset.steps
     assert default.data == preset.data
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "trainer=debug",
+        "trainer=gpu",
+        "logger=none",
+        "logger=tensorboard",
+        "logger=wandb",
+        "callbacks=none",
+    ],
+)
+def test_group_options_compose(tmp_path, override):
+    cfg = compose_run(tmp_path, [override])
+    group, option = override.split("=")
+    if group == "trainer":
+        assert cfg.trainer._target_ == "pytorch_lightning.Trainer"
+        assert cfg.trainer.max_steps == (12 if option == "debug" else -1)
+    elif option == "none":
+        assert len(cfg[group]) == 0
+    else:
+        assert option in cfg.logger

@@ -19,7 +19,7 @@ def read_csv_log(run_dir):
 
 @pytest.mark.parametrize("loss", ["wgan_gp", "wgan_clip"])
 def test_wgan_logs_every_phase_loss_every_step(tiny_run, loss):
-    cfg, run_dir = tiny_run(["model=wgan", f"loss={loss}", "trainer.max_steps=24"])
+    cfg, run_dir = tiny_run(["model=wgan", f"loss={loss}", "trainer.max_steps=24"], critic="critic")
     rows = read_csv_log(run_dir)
     critic_rows = [r for r in rows if r.get("loss/critic")]
     generator_rows = [r for r in rows if r.get("loss/generator")]
@@ -117,7 +117,7 @@ def test_checkpoint_of_another_method_or_architecture_is_refused(tiny_run, tmp_p
     )
     with pytest.raises(
         CheckpointError,
-        match=r"shape mismatches discriminator.net.0.weight: "
+        match=r"shape mismatches discriminator.body.0.weight: "
         r"checkpoint \(8, 1, 4, 4\) vs model \(16, 1, 4, 4\)",
     ):
         run_task(other_width)

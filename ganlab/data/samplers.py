@@ -25,3 +25,23 @@ class EpochShuffleSampler(Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
         return iter(torch.randperm(self.length, generator=generator).tolist())
+
+
+class EpochShuffleBatches(Sampler[list[int]]):
+    """Whole batches of indices from an ``EpochShuffleSampler`` order (the last partial batch
+    is dropped), for datasets that index a batch at once: ``DataLoader(dataset,
+    batch_size=None, sampler=EpochShuffleBatches(...))``."""
+
+    def __init__(self, length: int, batch_size: int, seed: int = 0) -> None:
+        self.order, self.batch_size = EpochShuffleSampler(length, seed), batch_size
+
+    def set_epoch(self, epoch: int) -> None:
+        self.order.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.order) // self.batch_size
+
+    def __iter__(self) -> Iterator[list[int]]:
+        indices = list(self.order)
+        for start in range(0, len(self) * self.batch_size, self.batch_size):
+            yield indices[start : start + self.batch_size]

@@ -72,6 +72,7 @@ class AdversarialModule(pl.LightningModule, ABC):
 
     main_net = "generator"  # the net that gets the EMA copy and that ``sample`` runs
     step_phase = "generator"  # the phase whose steps are the run's steps
+    generates_images = True  # False for critics trained alone (divergence estimation)
 
     def __init__(
         self,
@@ -113,6 +114,12 @@ class AdversarialModule(pl.LightningModule, ABC):
         latent_dim = self.get_submodule(self.main_net).latent_dim
         z = torch.randn(n, latent_dim, generator=generator, device="cpu" if generator else None)
         return z.to(self.device)
+
+    def extra_metrics(
+        self, datamodule: Any, n_samples: int, seed: int
+    ) -> dict[str, dict[str, Any]]:
+        """Method-specific figures for metrics.json: ``{"metrics": {...}, "protocol": {...}}``."""
+        return {"metrics": {}, "protocol": {}}
 
     # ---- declared structure, validated once --------------------------------------------
     @property
@@ -251,13 +258,19 @@ class AdversarialModule(pl.LightningModule, ABC):
     def ema_net(self) -> nn.Module | None:
         return getattr(self, f"{self.main_net}_ema", None)
 
+    def ema_decay_now(self) -> float:
+        """0 (a plain copy) until ``ema_start_step``, then min(decay, (1 + t) / (10 + t)) with t
+        steps since the start, so the average is not dominated by early weights in short runs."""
+        t = self.generator_step - self.ema_start_step
+        return 0.0 if t <= 0 else min(self.ema_decay, (1.0 + t) / (10.0 + t))
+
     @torch.no_grad()
     def update_ema(self) -> None:
-        """ema <- decay * ema + (1 - decay) * net; a plain copy before ``ema_start_step``."""
+        """ema <- decay * ema + (1 - decay) * net, with the decay of ``ema_decay_now``."""
         if self.ema_net is None:
             return
         net = self.get_submodule(self.main_net)
-        decay = self.ema_decay if self.generator_step > self.ema_start_step else 0.0
+        decay = self.ema_decay_now()
         for ema_param, param in zip(self.ema_net.parameters(), net.parameters(), strict=True):
             ema_param.lerp_(param, 1.0 - decay)
         for ema_buffer, buffer in zip(self.ema_net.buffers(), net.buffers(), strict=True):

@@ -25,12 +25,16 @@ def evaluate(
     module: AdversarialModule, datamodule: Any, n_samples: int = 1000, seed: int = 0
 ) -> dict[str, Any]:
     """Sample-quality metrics for the datamodule's domain, with the protocol that produced them."""
-    metrics: dict[str, float] = {}
-    protocol: dict[str, Any] = {
-        "n_generated": n_samples,
-        "latent_seed": seed,
-        "generator": f"{module.main_net}_ema" if module.ema_net is not None else module.main_net,
-    }
+    extra = module.extra_metrics(datamodule, n_samples, seed)
+    metrics: dict[str, Any] = dict(extra["metrics"])
+    protocol: dict[str, Any] = dict(extra["protocol"])
+    if not module.generates_images:
+        return {"metrics": metrics, "protocol": protocol}
+    protocol.update(
+        n_generated=n_samples,
+        latent_seed=seed,
+        generator=f"{module.main_net}_ema" if module.ema_net is not None else module.main_net,
+    )
     if getattr(datamodule, "name", None) == "digits":
         datamodule.setup()
         metrics.update(digits_scores(generate(module, n_samples, seed)))

@@ -74,6 +74,8 @@ class DCGANDiscriminator(nn.Module):
     """image (B, channels, size, size) -> one raw score per image, shape (B,).
 
     The score is a logit for the GAN games and an unbounded critic value for WGAN.
+    ``features`` exposes the body's (B, feature_channels, 4, 4) maps for heads that share
+    it (InfoGAN's Q head).
     """
 
     def __init__(
@@ -92,12 +94,19 @@ class DCGANDiscriminator(nn.Module):
                 make_norm(norm, c_out),
                 nn.LeakyReLU(0.2, inplace=True),
             ]
-        layers.append(nn.Conv2d(widths[-1], 1, 4, 1, 0))  # 4x4 -> 1x1
-        self.net = nn.Sequential(*layers)
+        self.feature_channels = widths[-1]
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Conv2d(widths[-1], 1, 4, 1, 0)  # 4x4 -> 1x1
         init_dcgan_weights(self)
 
+    def features(self, image: Tensor) -> Tensor:
+        return self.body(image)
+
+    def score(self, features: Tensor) -> Tensor:
+        return self.head(features).flatten()
+
     def forward(self, image: Tensor) -> Tensor:
-        return self.net(image).flatten()
+        return self.score(self.features(image))
 
 
 @torch.no_grad()
