@@ -54,7 +54,8 @@ def kl_gaussians(p: DiagonalGaussian, q: DiagonalGaussian) -> float:
 
 
 def bhattacharyya_coefficient(p: DiagonalGaussian, q: DiagonalGaussian) -> float:
-    """BC = int sqrt(p q) = prod_i sqrt(2 s_p s_q / (s_p^2 + s_q^2)) exp(-(m_p - m_q)^2 / (4 (s_p^2 + s_q^2)))."""
+    """BC = int sqrt(p q) = prod_i sqrt(2 s_p s_q / (s_p^2 + s_q^2))
+    * exp(-(m_p - m_q)^2 / (4 (s_p^2 + s_q^2)))."""
     return math.prod(
         math.sqrt(2 * sp * sq / (sp**2 + sq**2))
         * math.exp(-((mp - mq) ** 2) / (4 * (sp**2 + sq**2)))

@@ -93,7 +93,7 @@ class InfoGAN(AdversarialModule):
     def sample_codes(
         self, n: int, generator: torch.Generator | None = None, categories: Tensor | None = None
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """(latent (n, noise+K+L), categorical codes (n,), continuous codes (n, L)) on self.device."""
+        """Latent (n, noise+K+L), categorical codes (n,), continuous codes (n, L)."""
         device = "cpu" if generator is not None else self.device
         noise = torch.rand(n, self.noise_dim, generator=generator, device=device) * 2 - 1
         if categories is None:
