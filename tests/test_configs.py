@@ -6,6 +6,7 @@ import pytest
 from hydra.utils import instantiate
 
 from ganlab.methods.base import AdversarialModule
+from ganlab.methods.two_player import TwoPlayerModule
 from ganlab.run import CONFIG_DIR
 from tests.conftest import compose_run
 
@@ -19,12 +20,13 @@ def test_experiment_composes_and_builds(tmp_path, experiment):
     module = instantiate(cfg.model)
     assert isinstance(module, AdversarialModule)
     datamodule = instantiate(cfg.data)
-    datamodule.setup()
-    assert (
-        module.sample(2).shape[1:] == next(iter(datamodule.train_dataloader()))["image"].shape[1:]
-    )
+    batch = next(iter(datamodule.train_dataloader()))
     assert cfg.trainer.max_steps == -1, "experiments set `steps` (generator steps), not max_steps"
-    assert module.optimizer_steps_for(cfg.steps) == cfg.steps * (1 + module.n_critic)
+    if isinstance(module, TwoPlayerModule):
+        assert module.sample(2).shape[1:] == batch["image"].shape[1:]
+        assert module.optimizer_steps_for(cfg.steps) == cfg.steps * (1 + module.n_critic)
+    else:  # a critic trained alone: one optimizer step per step
+        assert module.optimizer_steps_for(cfg.steps) == cfg.steps
 
 
 @pytest.mark.parametrize("loss", ["gan", "nsgan", "hinge"])

@@ -112,8 +112,8 @@ class AdversarialModule(pl.LightningModule, ABC):
     def sample_latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Latent codes for ``n`` samples: N(0, I) of the main net's ``latent_dim``."""
         latent_dim = self.get_submodule(self.main_net).latent_dim
-        z = torch.randn(n, latent_dim, generator=generator, device="cpu" if generator else None)
-        return z.to(self.device)
+        device = "cpu" if generator is not None else self.device  # seeded draws are on the CPU
+        return torch.randn(n, latent_dim, generator=generator, device=device).to(self.device)
 
     def extra_metrics(
         self, datamodule: Any, n_samples: int, seed: int

@@ -11,13 +11,16 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from ganlab.methods.base import AdversarialModule, OptimizerFactory, Phase, Player, SchedulerFactory
+from ganlab.methods.base import OptimizerFactory, SchedulerFactory
+from ganlab.methods.two_player import TwoPlayerModule
 from ganlab.objectives.divergences import get_divergence
 
 GENERATOR_OBJECTIVES = ("saddle", "alternative")
 
 
-class FGAN(AdversarialModule):
+class FGAN(TwoPlayerModule):
+    critic_name = "critic"
+
     def __init__(
         self,
         generator: nn.Module,
@@ -38,47 +41,31 @@ class FGAN(AdversarialModule):
                 f"generator_objective must be one of {', '.join(GENERATOR_OBJECTIVES)}, "
                 f"got {generator_objective!r}"
             )
-        super().__init__({"generator": generator, "critic": critic}, ema_decay, ema_start_step)
+        super().__init__(
+            generator,
+            critic,
+            generator_optimizer,
+            critic_optimizer,
+            n_critic=n_critic,
+            generator_scheduler=generator_scheduler,
+            critic_scheduler=critic_scheduler,
+            grad_clip_norm=grad_clip_norm,
+            ema_decay=ema_decay,
+            ema_start_step=ema_start_step,
+        )
         self.divergence = get_divergence(divergence)
         self.generator_objective = generator_objective
-        self.n_critic = n_critic
-        self.generator_optimizer, self.critic_optimizer = generator_optimizer, critic_optimizer
-        self.generator_scheduler, self.critic_scheduler = generator_scheduler, critic_scheduler
-        self.grad_clip_norm = grad_clip_norm
-
-    def players(self) -> list[Player]:
-        return [
-            Player(
-                "critic",
-                ("critic",),
-                self.critic_optimizer,
-                self.critic_scheduler,
-                self.grad_clip_norm,
-            ),
-            Player(
-                "generator",
-                ("generator",),
-                self.generator_optimizer,
-                self.generator_scheduler,
-                self.grad_clip_norm,
-            ),
-        ]
-
-    def phases(self) -> list[Phase]:
-        return [
-            Phase("critic", "critic", self.critic_loss),
-            Phase("generator", "generator", self.generator_loss, every=self.n_critic),
-        ]
 
     def critic_loss(self, batch: dict[str, Any]) -> Tensor:
-        real = batch["image"]
-        fake = self.generator(self.sample_latent(real.shape[0])).detach()
-        objective = self.divergence.variational_bound(self.critic(real), self.critic(fake))  # Eq. 6
-        self.log_step("critic/objective", objective)
+        fake = self.fake_batch(batch).detach()
+        objective = self.divergence.variational_bound(
+            self.critic(batch["image"]), self.critic(fake)
+        )
+        self.log_step("critic/objective", objective)  # Eq. 6
         return -objective
 
     def generator_loss(self, batch: dict[str, Any]) -> Tensor:
-        scores = self.critic(self.generator(self.sample_latent(batch["image"].shape[0])))
+        scores = self.critic(self.fake_batch(batch))
         if self.generator_objective == "alternative":
             return -self.divergence.activation(scores).mean()  # Sec. 3.2
         return -self.divergence.conjugate_of_activation(scores).mean()  # Eq. 6, the Q term

@@ -9,13 +9,16 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from ganlab.methods.base import AdversarialModule, OptimizerFactory, Phase, Player, SchedulerFactory
+from ganlab.methods.base import OptimizerFactory, SchedulerFactory
+from ganlab.methods.two_player import TwoPlayerModule
 from ganlab.objectives.adversarial import get_game
 
 GAN_GAMES = ("gan", "nsgan", "hinge")
 
 
-class GAN(AdversarialModule):
+class GAN(TwoPlayerModule):
+    critic_name = "discriminator"
+
     def __init__(
         self,
         generator: nn.Module,
@@ -36,45 +39,22 @@ class GAN(AdversarialModule):
                 "for the Wasserstein losses use model=wgan"
             )
         super().__init__(
-            {"generator": generator, "discriminator": discriminator}, ema_decay, ema_start_step
+            generator,
+            discriminator,
+            generator_optimizer,
+            discriminator_optimizer,
+            n_critic=n_critic,
+            generator_scheduler=generator_scheduler,
+            critic_scheduler=discriminator_scheduler,
+            grad_clip_norm=grad_clip_norm,
+            ema_decay=ema_decay,
+            ema_start_step=ema_start_step,
         )
         self.game = get_game(game)
-        self.n_critic = n_critic
-        self.generator_optimizer = generator_optimizer
-        self.discriminator_optimizer = discriminator_optimizer
-        self.generator_scheduler = generator_scheduler
-        self.discriminator_scheduler = discriminator_scheduler
-        self.grad_clip_norm = grad_clip_norm
 
-    def players(self) -> list[Player]:
-        return [
-            Player(
-                "discriminator",
-                ("discriminator",),
-                self.discriminator_optimizer,
-                self.discriminator_scheduler,
-                self.grad_clip_norm,
-            ),
-            Player(
-                "generator",
-                ("generator",),
-                self.generator_optimizer,
-                self.generator_scheduler,
-                self.grad_clip_norm,
-            ),
-        ]
-
-    def phases(self) -> list[Phase]:
-        return [
-            Phase("discriminator", "discriminator", self.discriminator_loss),
-            Phase("generator", "generator", self.generator_loss, every=self.n_critic),
-        ]
-
-    def discriminator_loss(self, batch: dict[str, Any]) -> Tensor:
-        real = batch["image"]
-        fake = self.generator(self.sample_latent(real.shape[0])).detach()
-        return self.game.critic_loss(self.discriminator(real), self.discriminator(fake))
+    def critic_loss(self, batch: dict[str, Any]) -> Tensor:
+        fake = self.fake_batch(batch).detach()
+        return self.game.critic_loss(self.discriminator(batch["image"]), self.discriminator(fake))
 
     def generator_loss(self, batch: dict[str, Any]) -> Tensor:
-        fake = self.generator(self.sample_latent(batch["image"].shape[0]))
-        return self.game.generator_loss(self.discriminator(fake))
+        return self.game.generator_loss(self.discriminator(self.fake_batch(batch)))

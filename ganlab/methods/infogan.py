@@ -18,7 +18,8 @@ import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 
-from ganlab.methods.base import AdversarialModule, OptimizerFactory, Phase, Player, SchedulerFactory
+from ganlab.methods.base import OptimizerFactory, SchedulerFactory
+from ganlab.methods.two_player import TwoPlayerModule
 from ganlab.metrics.digits import class_probabilities
 from ganlab.objectives.adversarial import gan_critic_loss, nonsaturating_generator_loss
 from ganlab.objectives.mutual_information import categorical_mi_lower_bound, gaussian_mi_lower_bound
@@ -30,7 +31,9 @@ def best_matching_accuracy(confusion: np.ndarray) -> float:
     return float(confusion[rows, cols].sum() / confusion.sum())
 
 
-class InfoGAN(AdversarialModule):
+class InfoGAN(TwoPlayerModule):
+    critic_name = "discriminator"
+
     def __init__(
         self,
         generator: nn.Module,
@@ -59,35 +62,19 @@ class InfoGAN(AdversarialModule):
             n_categories=n_categories,
             n_continuous=n_continuous,
         )
-        nets = {"generator": generator, "discriminator": discriminator, "q_head": head}
-        super().__init__(nets, ema_decay, ema_start_step)
-        self.noise_dim, self.n_categories, self.n_continuous = noise_dim, n_categories, n_continuous
-        self.lambda_cat, self.lambda_cont = lambda_cat, lambda_cont
-        self.generator_optimizer, self.discriminator_optimizer = (
+        super().__init__(
+            generator,
+            discriminator,
             generator_optimizer,
             discriminator_optimizer,
+            generator_scheduler=generator_scheduler,
+            critic_scheduler=discriminator_scheduler,
+            ema_decay=ema_decay,
+            ema_start_step=ema_start_step,
+            critic_helpers={"q_head": head},
         )
-        self.generator_scheduler, self.discriminator_scheduler = (
-            generator_scheduler,
-            discriminator_scheduler,
-        )
-
-    def players(self) -> list[Player]:
-        return [
-            Player(
-                "discriminator",
-                ("discriminator", "q_head"),
-                self.discriminator_optimizer,
-                self.discriminator_scheduler,
-            ),
-            Player("generator", ("generator",), self.generator_optimizer, self.generator_scheduler),
-        ]
-
-    def phases(self) -> list[Phase]:
-        return [
-            Phase("discriminator", "discriminator", self.discriminator_loss),
-            Phase("generator", "generator", self.generator_loss),
-        ]
+        self.noise_dim, self.n_categories, self.n_continuous = noise_dim, n_categories, n_continuous
+        self.lambda_cat, self.lambda_cont = lambda_cat, lambda_cont
 
     # ---- codes -------------------------------------------------------------------------
     def sample_codes(
@@ -116,7 +103,7 @@ class InfoGAN(AdversarialModule):
         return self.lambda_cat * mi_cat + self.lambda_cont * mi_cont
 
     # ---- the two players' losses (Eq. 6) ----------------------------------------------
-    def discriminator_loss(self, batch: dict[str, Any]) -> Tensor:
+    def critic_loss(self, batch: dict[str, Any]) -> Tensor:
         real = batch["image"]
         latent, categories, continuous = self.sample_codes(real.shape[0])
         fake_features = self.discriminator.features(self.generator(latent).detach())

@@ -10,7 +10,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from ganlab.methods.base import AdversarialModule, OptimizerFactory, Phase, Player, SchedulerFactory
+from ganlab.methods.base import OptimizerFactory, SchedulerFactory
+from ganlab.methods.two_player import TwoPlayerModule
 from ganlab.objectives.adversarial import (
     clip_weights_,
     gradient_penalty,
@@ -22,7 +23,9 @@ from ganlab.objectives.adversarial import (
 BATCH_COUPLED_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 
-class WGAN(AdversarialModule):
+class WGAN(TwoPlayerModule):
+    critic_name = "critic"
+
     def __init__(
         self,
         generator: nn.Module,
@@ -56,44 +59,23 @@ class WGAN(AdversarialModule):
                 "the WGAN-GP critic must not use BatchNorm (Gulrajani et al. 2017, Sec. 4): the "
                 "penalty is per sample. Set model.critic.norm=layer (or none)"
             )
-        super().__init__({"generator": generator, "critic": critic}, ema_decay, ema_start_step)
-        self.n_critic = n_critic
+        super().__init__(
+            generator,
+            critic,
+            generator_optimizer,
+            critic_optimizer,
+            n_critic=n_critic,
+            generator_scheduler=generator_scheduler,
+            critic_scheduler=critic_scheduler,
+            grad_clip_norm=grad_clip_norm,
+            ema_decay=ema_decay,
+            ema_start_step=ema_start_step,
+        )
         self.gradient_penalty_weight = gradient_penalty
         self.weight_clip = weight_clip
-        self.generator_optimizer = generator_optimizer
-        self.critic_optimizer = critic_optimizer
-        self.generator_scheduler = generator_scheduler
-        self.critic_scheduler = critic_scheduler
-        self.grad_clip_norm = grad_clip_norm
-
-    def players(self) -> list[Player]:
-        return [
-            Player(
-                "critic",
-                ("critic",),
-                self.critic_optimizer,
-                self.critic_scheduler,
-                self.grad_clip_norm,
-            ),
-            Player(
-                "generator",
-                ("generator",),
-                self.generator_optimizer,
-                self.generator_scheduler,
-                self.grad_clip_norm,
-            ),
-        ]
-
-    def phases(self) -> list[Phase]:
-        clip = self.clip_critic if self.weight_clip is not None else None
-        return [
-            Phase("critic", "critic", self.critic_loss, after_step=clip),
-            Phase("generator", "generator", self.generator_loss, every=self.n_critic),
-        ]
 
     def critic_loss(self, batch: dict[str, Any]) -> Tensor:
-        real = batch["image"]
-        fake = self.generator(self.sample_latent(real.shape[0])).detach()
+        real, fake = batch["image"], self.fake_batch(batch).detach()
         real_scores, fake_scores = self.critic(real), self.critic(fake)
         loss = wasserstein_critic_loss(real_scores, fake_scores)
         if self.gradient_penalty_weight > 0:
@@ -103,9 +85,9 @@ class WGAN(AdversarialModule):
         self.log_step("critic/wasserstein", wasserstein_estimate(real_scores, fake_scores))
         return loss
 
-    def clip_critic(self) -> None:
-        clip_weights_(self.critic, self.weight_clip)
+    def after_critic_step(self) -> None:
+        if self.weight_clip is not None:
+            clip_weights_(self.critic, self.weight_clip)
 
     def generator_loss(self, batch: dict[str, Any]) -> Tensor:
-        fake = self.generator(self.sample_latent(batch["image"].shape[0]))
-        return mean_score_generator_loss(self.critic(fake))
+        return mean_score_generator_loss(self.critic(self.fake_batch(batch)))
