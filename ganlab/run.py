@@ -34,7 +34,11 @@ CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 _UNIQUE = f"{secrets.token_hex(3)}"  # one per process: jobs started in the same second differ
 
 OmegaConf.register_new_resolver("ganlab_unique", lambda: _UNIQUE, replace=True)
-OmegaConf.register_new_resolver("ganlab_name", lambda name, model: name or model, replace=True)
+OmegaConf.register_new_resolver(
+    "ganlab_name",
+    lambda name, model, task: name or (model if task == "fit" else task),
+    replace=True,
+)
 OmegaConf.register_new_resolver("ganlab_len", len, replace=True)
 # the EMA copy of the generator is in eval mode on purpose
 warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")

@@ -67,6 +67,11 @@ def test_fgan_losses_follow_equation_6_and_the_alternative():
         - module.critic(batch["image"]).mean()
     )
     assert critic_loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    torch.manual_seed(3)
+    saddle_loss = module.generator_loss(batch)  # -E_Q[f*(g_f(V))] = -E[exp(v - 1)]
+    torch.manual_seed(3)
+    scores = module.critic(module.generator(module.sample_latent(4)))
+    assert saddle_loss.item() == pytest.approx(-torch.exp(scores - 1).mean().item(), rel=1e-5)
     alternative = tiny_fgan("reverse_kl", "alternative")
     torch.manual_seed(2)
     loss = alternative.generator_loss(batch)

@@ -100,3 +100,9 @@ def test_wgan_gp_critic_estimates_w1_between_shifted_gaussians():
         p, q = torch.randn(20000, 1) + mu_p, torch.randn(20000, 1) + mu_q
         estimate = adv.wasserstein_estimate(score(p), score(q)).item()
     assert estimate == pytest.approx(abs(mu_p - mu_q), rel=0.10)
+
+
+def test_real_gradient_penalty_by_hand():
+    # C(x) = sum(x^2): ||grad||^2 = 4 ||x||^2 -> mean over (1, 2) and (0, 3) = 4 * (5 + 9) / 2
+    real = torch.tensor([[1.0, 2.0], [0.0, 3.0]])
+    assert adv.real_gradient_penalty(lambda x: (x**2).sum(1), real).item() == pytest.approx(28.0)

@@ -74,6 +74,16 @@ def gradient_penalty(
     return ((grad.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
 
 
+def real_gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor) -> Tensor:
+    """E[||grad_x C(x)||_2^2] on real data (R1; Mescheder et al. 2018, Eq. 9 without gamma/2).
+
+    Keeps the critic flat on the data, so its outputs cannot run off to +-inf.
+    """
+    real = real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(real).sum(), real, create_graph=True)
+    return grad.flatten(1).pow(2).sum(1).mean()
+
+
 @torch.no_grad()
 def clip_weights_(module: nn.Module, clip_value: float) -> None:
     """Clamp every parameter of ``module`` to [-c, c] in place (Arjovsky et al. 2017, Alg. 1)."""
