@@ -168,3 +168,23 @@ def test_schedule_is_validated():
 
     with pytest.raises(ValueError, match="names unknown player 'nobody'"):
         _ = Broken({"generator": torch.nn.Linear(1, 1)}).phase_list
+
+
+def test_each_player_steps_its_own_scheduler_once_per_optimizer_step():
+    halve = partial(torch.optim.lr_scheduler.StepLR, step_size=1, gamma=0.5)
+    module = tiny_wgan(n_critic=2, weight_clip=0.01, generator_scheduler=halve)
+    fit(module, max_steps=module.optimizer_steps_for(3))
+    critic_opt, generator_opt = (opt.optimizer for opt in module.optimizers())
+    assert generator_opt.param_groups[0]["lr"] == pytest.approx(1e-3 * 0.5**3)
+    assert critic_opt.param_groups[0]["lr"] == pytest.approx(1e-3)
+
+
+def test_gradient_clipping_bounds_each_update():
+    sgd = partial(torch.optim.SGD, lr=1.0)
+    module = GAN(DCGANGenerator(8, 16, 1, 4), DCGANDiscriminator(16, 1, 4), sgd, sgd,
+                 grad_clip_norm=1e-3, ema_decay=None)
+    before = snapshot(module)
+    fit(module, max_steps=2)  # one SGD step per player with lr 1: ||update|| = ||clipped grad||
+    for net in ("generator", "discriminator"):
+        delta = torch.cat([(snapshot(module)[k] - before[k]).flatten() for k in before if k.startswith(net)])
+        assert 0 < delta.norm().item() <= 1e-3 * (1 + 1e-4)
