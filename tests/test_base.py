@@ -181,10 +181,18 @@ def test_each_player_steps_its_own_scheduler_once_per_optimizer_step():
 
 def test_gradient_clipping_bounds_each_update():
     sgd = partial(torch.optim.SGD, lr=1.0)
-    module = GAN(DCGANGenerator(8, 16, 1, 4), DCGANDiscriminator(16, 1, 4), sgd, sgd,
-                 grad_clip_norm=1e-3, ema_decay=None)
+    module = GAN(
+        DCGANGenerator(8, 16, 1, 4),
+        DCGANDiscriminator(16, 1, 4),
+        sgd,
+        sgd,
+        grad_clip_norm=1e-3,
+        ema_decay=None,
+    )
     before = snapshot(module)
     fit(module, max_steps=2)  # one SGD step per player with lr 1: ||update|| = ||clipped grad||
     for net in ("generator", "discriminator"):
-        delta = torch.cat([(snapshot(module)[k] - before[k]).flatten() for k in before if k.startswith(net)])
+        delta = torch.cat(
+            [(snapshot(module)[k] - before[k]).flatten() for k in before if k.startswith(net)]
+        )
         assert 0 < delta.norm().item() <= 1e-3 * (1 + 1e-4)
