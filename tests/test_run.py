@@ -158,3 +158,22 @@ def test_input_errors_exit_2_with_one_message(tmp_path, args, message):
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_last_checkpoint_holds_the_final_state_after_periodic_saves(tiny_run):
+    _, run_dir = tiny_run(
+        [
+            "steps=5",
+            "callbacks=default",
+            "callbacks.progress=null",
+            "callbacks.checkpoint.every_n_train_steps=4",
+        ]
+    )
+    checkpoints = run_dir / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == [
+        "last.ckpt",
+        "step0000004.ckpt",
+        "step0000008.ckpt",
+    ]
+    last = read_checkpoint(checkpoints / "last.ckpt")
+    assert last["global_step"] == 10 and last["ganlab"]["phase_steps"]["generator"] == 5
