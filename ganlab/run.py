@@ -24,6 +24,7 @@ from omegaconf.errors import OmegaConfBaseException
 from pytorch_lightning.callbacks import LearningRateMonitor
 from pytorch_lightning.loggers import WandbLogger
 
+from ganlab.callbacks.record_config import RecordConfig
 from ganlab.checkpoints import check_compatible, read_checkpoint
 from ganlab.errors import ConfigError, GanlabError
 from ganlab.methods.base import AdversarialModule, NonFiniteLossError
@@ -190,18 +191,6 @@ def finish_loggers(loggers: list[Any]) -> None:
 
 def describe(datamodule: Any) -> str:
     return datamodule.describe() if hasattr(datamodule, "describe") else type(datamodule).__name__
-
-
-class RecordConfig(pl.Callback):
-    """Stores the resolved config in each checkpoint, so task=eval needs only ckpt_path."""
-
-    def __init__(self, config: dict[str, Any]) -> None:
-        self.config = config
-
-    def on_save_checkpoint(
-        self, trainer: pl.Trainer, module: pl.LightningModule, checkpoint: dict
-    ) -> None:
-        checkpoint.setdefault("ganlab", {})["config"] = self.config
 
 
 _job_started = False

@@ -73,9 +73,12 @@ class DigitsDataModule(pl.LightningDataModule):
             split_seed,
             shuffle_seed,
         )
-        self.image_size = size
         self.train_set: DigitsDataset | None = None
         self.val_set: DigitsDataset | None = None
+
+    @property
+    def image_size(self) -> int:
+        return self.size
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
