@@ -188,14 +188,14 @@ class AdversarialModule(pl.LightningModule, ABC):
         return optimizers, schedulers
 
     def training_step(self, batch: Any, batch_idx: int) -> None:
-        optimizers = self.optimizers()
-        optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
-        by_player = dict(zip(self.player_table, optimizers, strict=True))
+        optimizers, schedulers = self._player_handles()
         self._step_logs: dict[str, Tensor] = {}
         for phase in self.phase_list:
             if self.phase_runs_now(phase, self.iteration):
                 for _ in range(phase.repeats):
-                    self._run_phase(phase, batch, by_player[phase.player])
+                    self._run_phase(
+                        phase, batch, optimizers[phase.player], schedulers.get(phase.player)
+                    )
         self.iteration += 1
         self._write_step_logs()
 
@@ -217,7 +217,20 @@ class AdversarialModule(pl.LightningModule, ABC):
             for logger in self.loggers:
                 logger.log_metrics(values, step=self.global_step)
 
-    def _run_phase(self, phase: Phase, batch: Any, optimizer: Any) -> None:
+    def _player_handles(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Each player's (Lightning-wrapped) optimizer and, if it has one, its LR scheduler,
+        in the order ``configure_optimizers`` created them."""
+        optimizers = self.optimizers()
+        optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
+        schedulers = self.lr_schedulers() or []
+        schedulers = schedulers if isinstance(schedulers, list) else [schedulers]
+        scheduled = [p.name for p in self.player_table.values() if p.scheduler is not None]
+        return (
+            dict(zip(self.player_table, optimizers, strict=True)),
+            dict(zip(scheduled, schedulers, strict=True)),
+        )
+
+    def _run_phase(self, phase: Phase, batch: Any, optimizer: Any, scheduler: Any = None) -> None:
         player = self.player_table[phase.player]
         with self.toggled_optimizer(optimizer):
             loss = phase.loss(batch)
@@ -239,19 +252,12 @@ class AdversarialModule(pl.LightningModule, ABC):
             optimizer.step()
         if phase.after_step is not None:
             phase.after_step()
-        self._step_scheduler(player)
+        if scheduler is not None:
+            scheduler.step()
         self.phase_steps[phase.name] = self.phase_steps.get(phase.name, 0) + 1
         if phase.name == self.step_phase:
             self.update_ema()
         self.log_step(f"loss/{phase.name}", loss)
-
-    def _step_scheduler(self, player: Player) -> None:
-        if player.scheduler is None:
-            return
-        schedulers = self.lr_schedulers()
-        schedulers = schedulers if isinstance(schedulers, list) else [schedulers]
-        names = [p.name for p in self.player_table.values() if p.scheduler is not None]
-        schedulers[names.index(player.name)].step()
 
     # ---- EMA and sampling --------------------------------------------------------------
     @property
