@@ -11,3 +11,7 @@ class ConfigError(GanlabError):
 
 class CheckpointError(GanlabError):
     """A checkpoint cannot be read or does not fit the composed model."""
+
+
+class MissingWeightsError(GanlabError):
+    """Pretrained weights a net needs are not on this machine (and are never downloaded)."""

@@ -17,6 +17,7 @@ from typing import Any
 import hydra
 import pytorch_lightning as pl
 import torch
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -24,10 +25,12 @@ from omegaconf.errors import OmegaConfBaseException
 from pytorch_lightning.callbacks import LearningRateMonitor
 from pytorch_lightning.loggers import WandbLogger
 
+from ganlab.callbacks.evaluation import PeriodicEvaluation
 from ganlab.callbacks.record_config import RecordConfig
 from ganlab.checkpoints import check_compatible, read_checkpoint
 from ganlab.errors import ConfigError, GanlabError
 from ganlab.methods.base import AdversarialModule, NonFiniteLossError
+from ganlab.metrics.evaluation import Evaluator
 from ganlab.metrics.report import evaluate, write_metrics
 
 TASKS = ("fit", "eval")
@@ -91,8 +94,14 @@ def fit(cfg: DictConfig, run_dir: Path) -> float | None:
     checkpoint = load_compatible(cfg.ckpt_path, module) if cfg.ckpt_path else None
     wandb_run_id = checkpoint["ganlab"].get("wandb_run_id") if checkpoint else None
     loggers = build_loggers(cfg, wandb_run_id)
+    evaluator = build_evaluator(cfg, datamodule, module)
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
     callbacks.append(RecordConfig(OmegaConf.to_container(cfg, resolve=True)))
+    for callback in callbacks:
+        if isinstance(callback, PeriodicEvaluation):
+            callback.evaluator = evaluator
+    if evaluator is None:
+        callbacks = [c for c in callbacks if not isinstance(c, PeriodicEvaluation)]
     if not loggers:
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     max_steps = cfg.trainer.max_steps
@@ -129,10 +138,12 @@ def fit(cfg: DictConfig, run_dir: Path) -> float | None:
         "final_losses": {
             k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("loss/")
         },
-        **evaluate(module, datamodule, cfg.eval.n_samples, cfg.eval.seed),
+        **evaluate(module, datamodule, cfg.eval.n_samples, cfg.eval.seed, evaluator),
     }
     if trainer.is_global_zero:
         write_metrics(run_dir / "metrics.json", report)
+        record = {"command": command_line(), "seed": cfg.seed, "metrics": report["metrics"]}
+        module.export(run_dir, record)
         print(f"ganlab: done; checkpoints, samples and metrics.json are in {run_dir}")
     return report["metrics"].get("digits_score")
 
@@ -147,17 +158,40 @@ def evaluate_checkpoint(cfg: DictConfig, run_dir: Path) -> float | None:
     check_compatible(checkpoint, module, cfg.ckpt_path)
     module.load_state_dict(checkpoint["state_dict"])
     module.phase_steps = dict(checkpoint["ganlab"].get("phase_steps", {}))
+    evaluator = build_evaluator(cfg, datamodule, module)
     report = {
         "task": "eval",
         "checkpoint": str(Path(cfg.ckpt_path).resolve()),
         "generator_step": module.generator_step,
-        **evaluate(module, datamodule, cfg.eval.n_samples, cfg.eval.seed),
+        **evaluate(module, datamodule, cfg.eval.n_samples, cfg.eval.seed, evaluator),
     }
     write_metrics(run_dir / "metrics.json", report)
     print(f"ganlab: evaluated {cfg.ckpt_path}; metrics.json is in {run_dir}")
     for name, value in report["metrics"].items():
         print(f"  {name}: {value:.4g}")
     return report["metrics"].get("digits_score")
+
+
+def build_evaluator(
+    cfg: DictConfig, datamodule: Any, module: AdversarialModule
+) -> Evaluator | None:
+    """FID/KID with ``cfg.features`` (``features=null``: none); loads the extractor now, so
+    missing weights stop the run before any training."""
+    if not module.generates_images or cfg.get("features") is None:
+        return None
+    features = OmegaConf.to_container(cfg.features)
+    if features["name"] == "domain":
+        features["name"] = f"domain_{datamodule.name}"
+    return Evaluator.from_config(OmegaConf.create(features), cfg.eval, datamodule)
+
+
+def command_line() -> str:
+    """The command that started this job, as a user would type it."""
+    try:
+        overrides = list(HydraConfig.get().overrides.task)
+    except ValueError:
+        overrides = []
+    return " ".join(["python -m ganlab.run", *overrides])
 
 
 def load_compatible(path: str, module: AdversarialModule) -> dict[str, Any]:

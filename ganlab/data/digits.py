@@ -15,6 +15,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from ganlab.data.samplers import EpochShuffleSampler
+from ganlab.errors import ConfigError
 
 
 def load_digit_scans() -> tuple[Tensor, Tensor]:
@@ -88,6 +89,18 @@ class DigitsDataModule(pl.LightningDataModule):
         train, val = split_indices(len(labels), self.val_fraction, self.split_seed)
         self.train_set = DigitsDataset(images[train], labels[train])
         self.val_set = DigitsDataset(images[val], labels[val])
+
+    def split_dataset(self, split: str) -> DigitsDataset:
+        """The ``train`` or ``val`` images (digits has no test split)."""
+        self.setup()
+        splits = {"train": self.train_set, "val": self.val_set}
+        if split not in splits:
+            raise ConfigError(f"digits has splits {', '.join(splits)}, not {split!r}")
+        return splits[split]
+
+    def identity(self) -> dict[str, Any]:
+        """The settings that decide which images each split holds (stats cache keys)."""
+        return {"size": self.size, "val_fraction": self.val_fraction, "split_seed": self.split_seed}
 
     def describe(self) -> str:
         self.setup()

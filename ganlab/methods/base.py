@@ -28,6 +28,7 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -120,6 +121,11 @@ class AdversarialModule(pl.LightningModule, ABC):
     ) -> dict[str, dict[str, Any]]:
         """Method-specific figures for metrics.json: ``{"metrics": {...}, "protocol": {...}}``."""
         return {"metrics": {}, "protocol": {}}
+
+    def export(self, run_dir: Path, record: dict[str, Any]) -> None:
+        """Write artifacts other runs use into ``run_dir`` after fit (e.g. a trained feature
+        net); ``record`` holds ``command``, ``seed`` and the final ``metrics``. Most methods
+        have none."""
 
     # ---- declared structure, validated once --------------------------------------------
     @property

@@ -4,27 +4,22 @@ import json
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from ganlab.methods.base import AdversarialModule
 from ganlab.metrics.digits import digits_scores
-
-
-@torch.no_grad()
-def generate(module: AdversarialModule, n: int, seed: int, batch_size: int = 250) -> torch.Tensor:
-    """``n`` images from the EMA generator, latents drawn from a generator seeded with ``seed``."""
-    rng = torch.Generator().manual_seed(seed)
-    chunks = [
-        module.sample(latent=module.sample_latent(min(batch_size, n - start), rng)).cpu()
-        for start in range(0, n, batch_size)
-    ]
-    return torch.cat(chunks)
+from ganlab.metrics.evaluation import Evaluator, generate
 
 
 def evaluate(
-    module: AdversarialModule, datamodule: Any, n_samples: int = 1000, seed: int = 0
+    module: AdversarialModule,
+    datamodule: Any,
+    n_samples: int = 1000,
+    seed: int = 0,
+    evaluator: Evaluator | None = None,
 ) -> dict[str, Any]:
-    """Sample-quality metrics for the datamodule's domain, with the protocol that produced them."""
+    """Sample-quality metrics for the datamodule's domain, with the protocol that produced them.
+
+    ``evaluator`` adds FID/KID with its extractor; digits runs also get the digits score.
+    """
     extra = module.extra_metrics(datamodule, n_samples, seed)
     metrics: dict[str, Any] = dict(extra["metrics"])
     protocol: dict[str, Any] = dict(extra["protocol"])
@@ -35,15 +30,19 @@ def evaluate(
         latent_seed=seed,
         generator=f"{module.main_net}_ema" if module.ema_net is not None else module.main_net,
     )
+    if evaluator is not None:
+        scores, score_protocol = evaluator.score_generator(module, n_samples, seed)
+        metrics.update(scores)
+        protocol.update(score_protocol)
     if getattr(datamodule, "name", None) == "digits":
         datamodule.setup()
         metrics.update(digits_scores(generate(module, n_samples, seed)))
         real = digits_scores(datamodule.val_set.images)
         metrics.update({f"{name}_real_val": value for name, value in real.items()})
-        protocol["classifier"] = (
-            "logistic regression on the 1,797 sklearn digit scans, 8x8 avg-pool"
-        )
-        protocol["reference"] = f"digits val split ({len(datamodule.val_set)} images)"
+        protocol["digits_score"] = {
+            "classifier": "logistic regression on the 1,797 sklearn digit scans, 8x8 avg-pool",
+            "reference": f"digits val split ({len(datamodule.val_set)} images)",
+        }
     return {"metrics": metrics, "protocol": protocol}
 
 

@@ -1,0 +1,41 @@
+"""The registry of frozen feature networks used by metrics and losses.
+
+``get_extractor(name)`` returns a module mapping (B, C, H, W) images in [-1, 1] to (B, D)
+features, frozen and in eval mode. Pretrained weights come from configured paths or the
+standard caches and are never downloaded; see each module for the file it needs.
+"""
+
+from collections.abc import Callable
+
+from ganlab.errors import ConfigError
+from ganlab.features.base import FeatureExtractor
+from ganlab.features.domain import domain_extractor
+from ganlab.features.inception import InceptionFeatures
+from ganlab.features.lpips_net import LPIPSFeatures
+from ganlab.features.vgg import VGGFeatures
+
+BUILDERS: dict[str, Callable[[str | None], FeatureExtractor]] = {
+    "inception": lambda weights_path: InceptionFeatures(weights_path),
+    "lpips_alex": lambda weights_path: LPIPSFeatures("alex", weights_path),
+    "lpips_vgg": lambda weights_path: LPIPSFeatures("vgg", weights_path),
+    "vgg16": lambda weights_path: VGGFeatures(16, weights_path),
+    "vgg19": lambda weights_path: VGGFeatures(19, weights_path),
+    "domain_digits": lambda weights_path: domain_extractor("digits", weights_path),
+    "domain_toyfaces": lambda weights_path: domain_extractor("toyfaces", weights_path),
+}
+NAMES = tuple(BUILDERS)
+
+
+def get_extractor(name: str, weights_path: str | None = None) -> FeatureExtractor:
+    """The extractor ``name`` (one of ``NAMES``); ``weights_path`` overrides its weights' place."""
+    if name not in BUILDERS:
+        raise ConfigError(f"unknown feature extractor {name!r}; known: {', '.join(NAMES)}")
+    return BUILDERS[name](weights_path)
+
+
+def short_name(name: str) -> str:
+    """The name metrics carry: ``domain`` for any ``domain_<dataset>``, else ``name``."""
+    return "domain" if name.startswith("domain_") else name
+
+
+__all__ = ["NAMES", "FeatureExtractor", "get_extractor", "short_name"]

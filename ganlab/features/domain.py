@@ -1,0 +1,152 @@
+"""Feature nets that ganlab trains on its own embedded data (digits, toyfaces).
+
+A small CNN classifier: its penultimate layer gives the features that FID/KID use on
+embedded data (``domain_<dataset>``), and its heads classify digits, or predict toyfaces'
+attributes and identity parameters. ``python -m ganlab.run experiment=features_<dataset>``
+trains one and writes ``domain_<dataset>.pt`` with a manifest entry in its run dir;
+``python -m ganlab.features.publish <run dir>`` copies both into ``ganlab/assets/``,
+where embedded experiments find them by default.
+"""
+
+import json
+import math
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ganlab.errors import MissingWeightsError
+from ganlab.features.base import FeatureExtractor
+from ganlab.features.weights import file_sha256
+
+ASSET_DIR = Path(__file__).resolve().parent.parent / "assets"
+MANIFEST_NAME = "manifest.json"
+FORMAT = "ganlab-domain-net/1"
+
+
+def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
+    """Two 3x3 conv-BN-ReLU layers, then 2x2 max-pooling (halves H and W)."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),
+    )
+
+
+class DomainNet(nn.Module):
+    """(B, C, S, S) in [-1, 1] -> ``features`` (B, feature_dim) and one head per target.
+
+    Stages halve the size down to 4x4, doubling the width each time (capped at 8x).
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        image_size: int,
+        n_classes: int = 0,
+        n_attributes: int = 0,
+        identity_dim: int = 0,
+        width: int = 32,
+        feature_dim: int = 128,
+    ) -> None:
+        super().__init__()
+        n_stages = int(math.log2(image_size // 4))
+        if image_size < 8 or 4 * 2**n_stages != image_size:
+            raise ValueError(f"DomainNet needs a power-of-two image size >= 8, got {image_size}")
+        self.config = dict(
+            channels=channels,
+            image_size=image_size,
+            n_classes=n_classes,
+            n_attributes=n_attributes,
+            identity_dim=identity_dim,
+            width=width,
+            feature_dim=feature_dim,
+        )
+        widths = [channels] + [width * min(2**i, 8) for i in range(n_stages)]
+        self.body = nn.Sequential(*[conv_block(a, b) for a, b in pairwise(widths)])
+        self.embed = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(widths[-1], feature_dim), nn.ReLU()
+        )
+        self.class_head = nn.Linear(feature_dim, n_classes) if n_classes else None
+        self.attribute_head = nn.Linear(feature_dim, n_attributes) if n_attributes else None
+        self.identity_head = nn.Linear(feature_dim, identity_dim) if identity_dim else None
+
+    def features(self, images: Tensor) -> Tensor:
+        return self.embed(self.body(images))
+
+    def forward(self, images: Tensor) -> dict[str, Tensor]:
+        """Head outputs: ``class_logits``, ``attribute_logits``, ``identity`` (those it has)."""
+        features = self.features(images)
+        heads = {
+            "class_logits": self.class_head,
+            "attribute_logits": self.attribute_head,
+            "identity": self.identity_head,
+        }
+        return {name: head(features) for name, head in heads.items() if head is not None}
+
+
+class DomainFeatures(FeatureExtractor):
+    def __init__(self, net: DomainNet, dataset: str, fingerprint: str) -> None:
+        super().__init__()
+        self.net, self.name = net, f"domain_{dataset}"
+        self.num_features = net.config["feature_dim"]
+        self.fingerprint = fingerprint
+        self.freeze()
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.net.features(images)
+
+
+def save_domain_net(net: DomainNet, dataset: str, path: Path) -> str:
+    """Write the net for ``load_domain_net``; returns the file's sha256."""
+    state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+    saved = {"format": FORMAT, "dataset": dataset, "config": net.config, "state_dict": state}
+    torch.save(saved, path)
+    return file_sha256(path)
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    path = directory / MANIFEST_NAME
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def load_domain_net(dataset: str, weights_path: str | None = None) -> tuple[DomainNet, str]:
+    """The domain net for ``dataset`` (from ``weights_path`` or ganlab/assets) and its sha256.
+
+    A shipped asset must match the sha256 its manifest records.
+    """
+    filename = f"domain_{dataset}.pt"
+    path = Path(weights_path).expanduser() if weights_path else ASSET_DIR / filename
+    if not path.is_file():
+        raise MissingWeightsError(
+            f"domain feature net not found: {path} does not exist. ganlab trains it on its own "
+            f"data: `python -m ganlab.run experiment=features_{dataset}`, then "
+            f"`python -m ganlab.features.publish <run dir>` (or features.weights_path=<run dir>/"
+            f"{filename})"
+        )
+    sha256 = file_sha256(path)
+    recorded = read_manifest(path.parent).get(filename, {}).get("sha256")
+    if recorded and recorded != sha256:
+        raise MissingWeightsError(
+            f"{path} does not match the sha256 in {path.parent / MANIFEST_NAME} (file damaged "
+            "or replaced); retrain it or restore the file"
+        )
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
+        raise MissingWeightsError(f"{path} is not a ganlab domain net (format {FORMAT})")
+    if saved["dataset"] != dataset:
+        raise MissingWeightsError(f"{path} was trained on {saved['dataset']}, not {dataset}")
+    net = DomainNet(**saved["config"])
+    net.load_state_dict(saved["state_dict"])
+    return net.eval(), sha256
+
+
+def domain_extractor(dataset: str, weights_path: str | None = None) -> DomainFeatures:
+    net, sha256 = load_domain_net(dataset, weights_path)
+    return DomainFeatures(net, dataset, f"sha256:{sha256[:16]}")

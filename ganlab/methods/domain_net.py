@@ -1,0 +1,122 @@
+"""Training the measuring instruments: a DomainNet classifier on embedded data.
+
+Not a game: one player, one phase, the supervised loss of whatever the dataset labels
+(digit class; toyfaces attributes and identity parameters). The trained net's
+penultimate features serve FID/KID on that data (``features=domain``) and its heads
+score attributes. ``python -m ganlab.run experiment=features_digits`` writes
+``domain_digits.pt`` and ``manifest.json`` into the run dir.
+"""
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import kornia.augmentation as K
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from ganlab.features.domain import DomainNet, save_domain_net
+from ganlab.methods.base import AdversarialModule, OptimizerFactory, Phase, Player, SchedulerFactory
+from ganlab.metrics.attributes import attribute_accuracy
+
+
+class DomainNetTraining(AdversarialModule):
+    main_net = "domain_net"
+    step_phase = "fit"
+    generates_images = False
+
+    def __init__(
+        self,
+        domain_net: DomainNet,
+        optimizer: OptimizerFactory,
+        dataset: str,
+        scheduler: SchedulerFactory | None = None,
+        max_rotation: float = 8.0,
+        max_shift: float = 0.08,
+        identity_weight: float = 1.0,
+    ) -> None:
+        super().__init__({"domain_net": domain_net}, ema_decay=None)
+        self.optimizer, self.scheduler, self.dataset = optimizer, scheduler, dataset
+        self.identity_weight = identity_weight
+        self.augment = K.RandomAffine(
+            degrees=max_rotation, translate=(max_shift, max_shift), padding_mode="border", p=1.0
+        )
+
+    def players(self) -> list[Player]:
+        return [Player("domain_net", ("domain_net",), self.optimizer, self.scheduler)]
+
+    def phases(self) -> list[Phase]:
+        return [Phase("fit", "domain_net", self.supervised_loss)]
+
+    def supervised_loss(self, batch: dict[str, Tensor]) -> Tensor:
+        outputs = self.domain_net(self.augment(batch["image"]))
+        losses = {}
+        if "class_logits" in outputs:
+            losses["class"] = F.cross_entropy(outputs["class_logits"], batch["label"])
+        if "attribute_logits" in outputs:
+            losses["attributes"] = F.binary_cross_entropy_with_logits(
+                outputs["attribute_logits"], batch["attributes"]
+            )
+        if "identity" in outputs:
+            losses["identity"] = self.identity_weight * F.mse_loss(
+                outputs["identity"], batch["identity"]
+            )
+        for name, value in losses.items():
+            self.log_step(f"domain_net/{name}_loss", value)
+        return sum(losses.values())
+
+    @torch.no_grad()
+    def predict(self, dataset: Any, batch_size: int = 256) -> tuple[dict[str, Tensor], dict]:
+        """(head outputs, dataset items) over a whole dataset, concatenated on the CPU."""
+        self.domain_net.eval()
+        predicted: dict[str, list[Tensor]] = {}
+        targets: dict[str, list[Tensor]] = {}
+        for batch in DataLoader(dataset, batch_size=batch_size):
+            for key, value in self.domain_net(batch["image"].to(self.device)).items():
+                predicted.setdefault(key, []).append(value.cpu())
+            for key, value in batch.items():
+                targets.setdefault(key, []).append(torch.as_tensor(value))
+        self.domain_net.train()
+        return (
+            {key: torch.cat(values) for key, values in predicted.items()},
+            {key: torch.cat(values) for key, values in targets.items()},
+        )
+
+    def extra_metrics(
+        self, datamodule: Any, n_samples: int, seed: int
+    ) -> dict[str, dict[str, Any]]:
+        datamodule.setup()
+        split = "val"
+        predicted, targets = self.predict(datamodule.split_dataset(split))
+        metrics: dict[str, float] = {}
+        if "class_logits" in predicted:
+            correct = predicted["class_logits"].argmax(1) == targets["label"]
+            metrics["val_class_accuracy"] = correct.double().mean().item()
+        if "attribute_logits" in predicted:
+            names = datamodule.attribute_names
+            scores = attribute_accuracy(predicted["attribute_logits"], targets["attributes"], names)
+            metrics.update({f"val_{name}": value for name, value in scores.items()})
+        if "identity" in predicted:
+            error = F.mse_loss(predicted["identity"], targets["identity"])
+            metrics["val_identity_mse"] = error.item()
+        return {
+            "metrics": metrics,
+            "protocol": {"split": split, "n_images": len(targets["image"]), "data": self.dataset},
+        }
+
+    def export(self, run_dir: Path, record: dict[str, Any]) -> None:
+        filename = f"domain_{self.dataset}.pt"
+        sha256 = save_domain_net(self.domain_net, self.dataset, run_dir / filename)
+        entry = {
+            "command": record["command"],
+            "seed": record["seed"],
+            "sha256": sha256,
+            "dataset": self.dataset,
+            "created": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+            "validation": record["metrics"],
+        }
+        manifest = run_dir / "manifest.json"
+        manifest.write_text(json.dumps({filename: entry}, indent=2, sort_keys=True) + "\n")

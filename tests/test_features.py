@@ -1,0 +1,203 @@
+"""The feature registry: domain nets, missing weights, and real-weight code on fixture weights.
+
+Real pretrained files cannot be downloaded here, so the LPIPS and Inception paths run on
+randomly initialised weights written in the exact file layout of the real ones (torchvision
+and torch-fidelity checkpoints) and are compared with the reference implementations.
+"""
+
+import json
+import time
+from unittest import mock
+
+import lpips
+import pytest
+import torch
+import torchvision
+from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+from torchmetrics.image.fid import FrechetInceptionDistance, NoTrainInceptionV3
+
+from ganlab.data.digits import DigitsDataModule
+from ganlab.errors import ConfigError, MissingWeightsError
+from ganlab.features import NAMES, get_extractor
+from ganlab.features import vgg as vgg_module
+from ganlab.features.domain import ASSET_DIR, DomainNet, domain_extractor, load_domain_net
+from ganlab.features.inception import INCEPTION_FILE, InceptionFeatures, to_uint8
+from ganlab.features.lpips_net import LPIPSFeatures
+from ganlab.features.publish import publish
+from ganlab.features.vgg import VGGFeatures
+from ganlab.metrics.distribution import frechet_distance
+from ganlab.metrics.reconstruction import lpips_distance
+from ganlab.run import run_task
+from tests.conftest import compose_run, run_cli
+
+
+@pytest.fixture
+def empty_torch_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    return tmp_path / "torch" / "hub" / "checkpoints"
+
+
+@pytest.fixture(scope="module")
+def alexnet_file(tmp_path_factory):
+    """A torchvision AlexNet checkpoint (random weights) named like the real one."""
+    path = tmp_path_factory.mktemp("hub") / "alexnet-owt-7be5be79.pth"
+    torch.manual_seed(0)
+    torch.save(torchvision.models.alexnet(weights=None).state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def inception_file(tmp_path_factory):
+    """A torch-fidelity InceptionV3 checkpoint (random weights) in the real file's layout."""
+    path = tmp_path_factory.mktemp("hub") / INCEPTION_FILE
+    torch.manual_seed(0)
+    with (
+        mock.patch(
+            "torch_fidelity.feature_extractor_inceptionv3.load_state_dict_from_url",
+            return_value={},
+        ),
+        mock.patch.object(FeatureExtractorInceptionV3, "load_state_dict"),
+    ):
+        net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    torch.save(net.state_dict(), path)
+    return path
+
+
+def test_registry_names_and_unknown_name():
+    assert {"inception", "lpips_alex", "lpips_vgg", "vgg16", "vgg19", "domain_digits"} <= set(NAMES)
+    with pytest.raises(ConfigError, match="unknown feature extractor 'fid'.*inception"):
+        get_extractor("fid")
+
+
+@pytest.mark.parametrize("name", ["inception", "lpips_alex", "lpips_vgg", "vgg16", "vgg19"])
+def test_missing_weights_fail_fast_naming_file_dir_and_source(name, empty_torch_home):
+    started = time.perf_counter()
+    with pytest.raises(MissingWeightsError) as error:
+        get_extractor(name)
+    assert time.perf_counter() - started < 10  # a guard against a network wait, not a benchmark
+    message = str(error.value)
+    assert str(empty_torch_home) in message and "https://" in message
+    assert "weights_path" in message
+
+
+def test_features_inception_run_stops_before_training_with_one_message(tmp_path):
+    result = run_cli(
+        ["features=inception", "callbacks=none", "logger=none"],
+        cwd=tmp_path,
+        env={"TORCH_HOME": str(tmp_path / "torch")},
+    )
+    assert result.returncode == 2
+    assert INCEPTION_FILE in result.stderr and "torch-fidelity" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list(tmp_path.glob("outputs/*/*/checkpoints"))
+
+
+def test_inception_features_are_torchmetrics_fid_features(inception_file):
+    images = torch.rand(6, 3, 40, 40) * 2 - 1
+    ours = InceptionFeatures(str(inception_file))
+    reference = NoTrainInceptionV3("inception-v3-compat", ["2048"], str(inception_file))
+    assert ours(images).shape == (6, 2048)
+    torch.testing.assert_close(ours(images), reference(to_uint8(images)).reshape(6, -1))
+    # the whole FID protocol: torchmetrics on [0, 1] images == ours on [-1, 1] images
+    fid = FrechetInceptionDistance(
+        feature=2048, normalize=True, feature_extractor_weights_path=str(inception_file)
+    ).double()
+    real, fake = images[:3], torch.rand(3, 3, 40, 40) * 2 - 1
+    fid.update((real + 1) / 2, real=True)
+    fid.update((fake + 1) / 2, real=False)
+    assert frechet_distance(ours(real), ours(fake)) == pytest.approx(fid.compute().item(), rel=1e-4)
+
+
+def test_grey_images_are_repeated_to_rgb(inception_file):
+    net = InceptionFeatures(str(inception_file))
+    grey = torch.rand(2, 1, 32, 32) * 2 - 1
+    torch.testing.assert_close(net(grey), net(grey.expand(-1, 3, -1, -1)))
+
+
+def test_lpips_embedding_distance_is_the_lpips_distance(alexnet_file):
+    embed = LPIPSFeatures("alex", str(alexnet_file))
+    reference = lpips.LPIPS(net="alex", pnet_rand=True, verbose=False)
+    reference.net.load_state_dict(embed.model.net.state_dict())  # same backbone, package lins
+    x, y = torch.rand(4, 3, 64, 64) * 2 - 1, torch.rand(4, 3, 64, 64) * 2 - 1
+    ours = (embed(x) - embed(y)).pow(2).sum(1)
+    torch.testing.assert_close(ours, reference(x, y).flatten(), rtol=1e-4, atol=1e-6)
+    assert lpips_distance(x, y, embed) == pytest.approx(ours.mean().item(), rel=1e-6)
+    assert lpips_distance(x, x, embed) == 0.0
+    assert not any(p.requires_grad for p in embed.parameters()) and not embed.train().training
+
+
+def test_lpips_backbone_is_read_from_the_checkpoint(alexnet_file):
+    embed = LPIPSFeatures("alex", str(alexnet_file))
+    saved = torch.load(alexnet_file, weights_only=True)
+    torch.testing.assert_close(embed.model.net.slice1[0].weight, saved["features.0.weight"])
+    torch.testing.assert_close(embed.model.net.slice5[0].weight, saved["features.10.weight"])
+
+
+def test_vgg_features_tap_the_five_relu_layers(monkeypatch):
+    torch.manual_seed(0)
+    monkeypatch.setattr(
+        vgg_module,
+        "imagenet_backbone",
+        lambda arch, weights, configured: (torchvision.models.vgg16(weights=None), "random"),
+    )
+    net = VGGFeatures(16)
+    images = torch.rand(2, 3, 64, 64) * 2 - 1
+    maps = net.maps(images)
+    assert [m.shape[1] for m in maps] == [64, 128, 256, 512, 512]
+    assert [m.shape[-1] for m in maps] == [64, 32, 16, 8, 4]
+    assert all((m >= 0).all() for m in maps)  # relu outputs
+    assert net(images).shape == (2, net.num_features)
+
+
+def test_domain_net_shapes_and_bad_size():
+    net = DomainNet(channels=3, image_size=64, n_classes=0, n_attributes=10, identity_dim=7)
+    out = net(torch.zeros(2, 3, 64, 64))
+    assert out["attribute_logits"].shape == (2, 10) and out["identity"].shape == (2, 7)
+    assert "class_logits" not in out and net.features(torch.zeros(2, 3, 64, 64)).shape == (2, 128)
+    with pytest.raises(ValueError, match="power-of-two"):
+        DomainNet(channels=1, image_size=48)
+
+
+def test_shipped_digits_net_matches_its_manifest_and_is_accurate():
+    """The asset is the file its manifest describes, and it scores what the manifest says."""
+    entry = json.loads((ASSET_DIR / "manifest.json").read_text())["domain_digits.pt"]
+    assert entry["command"] == "python -m ganlab.run experiment=features_digits"
+    assert entry["validation"]["val_class_accuracy"] >= 0.97
+    net, sha256 = load_domain_net("digits")
+    assert sha256 == entry["sha256"]
+    data = DigitsDataModule()
+    data.setup()
+    with torch.no_grad():
+        logits = net(data.val_set.images)["class_logits"]
+    accuracy = (logits.argmax(1) == data.val_set.labels).double().mean().item()
+    assert accuracy == pytest.approx(entry["validation"]["val_class_accuracy"], abs=1e-9)
+    extractor = get_extractor("domain_digits")
+    assert extractor(data.val_set.images[:4]).shape == (4, 128)
+
+
+def test_domain_net_errors(tmp_path):
+    with pytest.raises(MissingWeightsError, match="experiment=features_toyfaces"):
+        load_domain_net("toyfaces", str(tmp_path / "nothing.pt"))
+    copy = tmp_path / "domain_digits.pt"
+    copy.write_bytes((ASSET_DIR / "domain_digits.pt").read_bytes())
+    with pytest.raises(MissingWeightsError, match="trained on digits, not toyfaces"):
+        load_domain_net("toyfaces", str(copy))
+    (tmp_path / "manifest.json").write_text(json.dumps({"domain_digits.pt": {"sha256": "0" * 64}}))
+    with pytest.raises(MissingWeightsError, match="does not match the sha256"):
+        load_domain_net("digits", str(copy))
+
+
+def test_features_run_exports_a_net_that_publish_ships(tmp_path):
+    run_dir = tmp_path / "run"
+    overrides = ["experiment=features_digits", "steps=3", "model.domain_net.width=4"]
+    cfg = compose_run(run_dir, overrides)
+    run_task(cfg)
+    manifest = json.loads((run_dir / "manifest.json").read_text())["domain_digits.pt"]
+    assert manifest["seed"] == cfg.seed and "features_digits" in manifest["command"]
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    assert publish(run_dir, assets) == ["domain_digits.pt"]
+    shipped = json.loads((assets / "manifest.json").read_text())["domain_digits.pt"]
+    assert shipped["sha256"] == manifest["sha256"]
+    extractor = domain_extractor("digits", str(assets / "domain_digits.pt"))
+    assert extractor.net.config["width"] == 4
