@@ -199,7 +199,9 @@ def test_periodic_evaluation_and_task_eval_write_fid_with_protocol(tmp_path, mon
         "trainer.log_every_n_steps=1",
     ]
     run_task(compose_run(run_dir, overrides))
-    history = [json.loads(line) for line in (run_dir / "evaluations.jsonl").read_text().split()]
+    history = [
+        json.loads(line) for line in (run_dir / "evaluations.jsonl").read_text().splitlines()
+    ]
     assert [entry["generator_step"] for entry in history] == [5, 10]
     assert all(entry["metrics"]["fid_domain_50"] > 0 for entry in history)
     assert "eval/fid_domain_50" in (run_dir / "logs" / "metrics.csv").read_text().splitlines()[0]

@@ -9,6 +9,7 @@ file. Files live in ``$GANLAB_CACHE/stats`` (default ``$XDG_CACHE_HOME/ganlab`` 
 import hashlib
 import json
 import os
+import pickle
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ def cached_features(
             saved = torch.load(path, map_location="cpu", weights_only=True)
             if saved.get("key") == json.loads(json.dumps(key, default=str)):
                 return saved["features"], True
-        except (OSError, RuntimeError, EOFError, AttributeError, KeyError):
+        except (OSError, RuntimeError, EOFError, AttributeError, KeyError, pickle.PickleError):
             pass  # an unreadable or foreign file is recomputed and replaced
     features = compute().float().cpu()
     path.parent.mkdir(parents=True, exist_ok=True)
