@@ -230,6 +230,13 @@ def describe(datamodule: Any) -> str:
 _job_started = False
 
 
+def user_message(error: Exception) -> str:
+    """A ganlab error raised inside a constructor that Hydra called, without Hydra's wrapper."""
+    if isinstance(error, InstantiationException) and isinstance(error.__cause__, GanlabError):
+        return str(error.__cause__)
+    return str(error)
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def hydra_main(cfg: DictConfig) -> float | None:
     global _job_started
@@ -239,7 +246,7 @@ def hydra_main(cfg: DictConfig) -> float | None:
     except (GanlabError, OmegaConfBaseException, InstantiationException) as error:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
-        print(f"ganlab: error: {error}", file=sys.stderr)
+        print(f"ganlab: error: {user_message(error)}", file=sys.stderr)
         sys.exit(2)
 
 

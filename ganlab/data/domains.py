@@ -1,0 +1,278 @@
+"""Source / target domain splits for UDA-Inversion (Xing et al., "Unsupervised Domain
+Adaptation GAN Inversion for Image Editing").
+
+The training images of a base data set, in its fixed order, are cut in two: the first
+``source_fraction`` (half by default) form the source domain, kept clean; the rest form the
+target domain, whose images are degraded by ``degradation``, any callable mapping a
+(B, C, H, W) batch in [-1, 1] to one of the same shape (e.g. ``ganlab.data.degradations``;
+None keeps the target clean). The two domains never share an image.
+
+- Training batches (``DomainSplit``): ``{"source", "target", "image", "source_index",
+  "target_index"}`` with (B, C, H, W) images; ``image`` is ``source``. Source and target are
+  drawn by two independent seeded orders (``IndependentPairs``), so they are unpaired. The
+  degradation is applied to the whole target batch in the collate function, so what the
+  loader yields is what the model sees. Clean targets are never in a training batch.
+- Evaluation (``TargetPairs``): ``{"degraded", "clean", "image", "index"}``, where ``clean``
+  (and ``image``) is the base split's image ``index`` and ``degraded`` its degraded copy.
+  Item ``index`` is degraded under torch's RNG seeded with ``eval_seed + index``, so a pair
+  is the same in every batch, process and run. ``split_dataset(split)`` gives these pairs
+  for val/test (every image of the base split is a target image) and ``target_pairs("train")``
+  the target half of the training images with their clean originals.
+
+``UDADataModule`` wraps any base DataModule (an instance, or a Hydra config that it
+instantiates), e.g. in an experiment::
+
+    data:
+      _target_: ganlab.data.domains.UDADataModule
+      base: {_target_: ganlab.data.toyfaces.ToyFacesDataModule, size: 64}
+      degradation: {_target_: ganlab.data.degradations.build, name: rain}
+"""
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, Subset, default_collate
+
+from ganlab.data.paired import IndependentPairs
+from ganlab.errors import ConfigError, GanlabError
+
+Degradation = Callable[[Tensor], Tensor]
+
+
+def domain_indices(length: int, source_fraction: float) -> tuple[range, range]:
+    """(source, target) indices: the first ``source_fraction`` of range(length), the rest."""
+    n_source = round(length * source_fraction)
+    if not 0 < n_source < length:
+        raise ConfigError(
+            f"source_fraction={source_fraction} of {length} training images leaves a domain "
+            "empty; use a fraction in (0, 1) and at least two training images"
+        )
+    return range(n_source), range(n_source, length)
+
+
+@torch.no_grad()
+def degrade(degradation: Degradation, images: Tensor) -> Tensor:
+    """``degradation(images)`` for a (B, C, H, W) batch, which must keep its shape."""
+    degraded = degradation(images)
+    if degraded.shape != images.shape:
+        raise GanlabError(
+            f"the degradation turned a {tuple(images.shape)} batch into "
+            f"{tuple(degraded.shape)}; it must return a batch of the same shape"
+        )
+    return degraded
+
+
+def callable_name(function: Any) -> str:
+    name = getattr(function, "name", None) or getattr(function, "__name__", None)
+    return str(name or type(function).__name__)
+
+
+class DomainSplit(Dataset):
+    """Unpaired source/target training pairs over ``dataset`` (items with ``image``).
+
+    Indexed by ``(i, j)`` pairs from ``sampler()``: source image ``source[i]`` and target
+    image ``target[j]`` (indices into ``dataset``). Load it with ``collate``, which degrades
+    the target batch.
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        degradation: Degradation | None = None,
+        source_fraction: float = 0.5,
+        seed: int = 0,
+    ) -> None:
+        self.dataset, self.degradation, self.seed = dataset, degradation, seed
+        self.source, self.target = domain_indices(len(dataset), source_fraction)
+
+    def __len__(self) -> int:
+        return max(len(self.source), len(self.target))
+
+    def __getitem__(self, pair: tuple[int, int]) -> dict[str, Any]:
+        source, target = self.source[pair[0]], self.target[pair[1]]
+        image = self.dataset[source]["image"]
+        return {
+            "source": image,
+            "target": self.dataset[target]["image"],
+            "image": image,
+            "source_index": source,
+            "target_index": target,
+        }
+
+    def sampler(self) -> IndependentPairs:
+        """Two independent epoch orders, over the source and over the target images."""
+        return IndependentPairs(len(self.source), len(self.target), self.seed)
+
+    def collate(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        batch = default_collate(items)
+        if self.degradation is not None:
+            batch["target"] = degrade(self.degradation, batch["target"])
+        return batch
+
+
+class TargetPairs(Dataset):
+    """Items ``{"degraded", "clean", "image", "index"}`` for images ``indices`` of ``dataset``:
+    ``clean`` = ``image`` = ``dataset[index]["image"]``, ``degraded`` its degraded copy
+    (under torch's RNG seeded with ``seed + index``; ``clean`` itself when no degradation)."""
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        degradation: Degradation | None,
+        indices: Sequence[int],
+        seed: int = 0,
+    ) -> None:
+        self.dataset, self.degradation, self.indices, self.seed = (
+            dataset,
+            degradation,
+            indices,
+            seed,
+        )
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, position: int) -> dict[str, Any]:
+        index = self.indices[position]
+        clean = self.dataset[index]["image"]
+        degraded = clean
+        if self.degradation is not None:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.seed + index)
+                degraded = degrade(self.degradation, clean[None])[0]
+        return {"degraded": degraded, "clean": clean, "image": clean, "index": index}
+
+
+def build(node: Any) -> Any:
+    """A Hydra config (a DictConfig, or a dict with ``_target_``) instantiated; else ``node``."""
+    if isinstance(node, DictConfig) or (isinstance(node, Mapping) and "_target_" in node):
+        return instantiate(node)
+    return node
+
+
+class UDADataModule(pl.LightningDataModule):
+    """Source/target domains over the training split of ``base`` (see the module docstring).
+
+    ``batch_size`` and ``num_workers`` default to the base module's; ``shuffle_seed`` seeds
+    the two training orders, ``eval_seed`` the degradations of the evaluation pairs.
+    """
+
+    def __init__(
+        self,
+        base: Any,
+        degradation: Any = None,
+        source_fraction: float = 0.5,
+        batch_size: int | None = None,
+        num_workers: int | None = None,
+        shuffle_seed: int = 0,
+        eval_seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if not 0.0 < source_fraction < 1.0:
+            raise ConfigError(f"data.source_fraction={source_fraction} must be in (0, 1)")
+        self.base = build(base)
+        self.degradation: Degradation | None = build(degradation)
+        if self.degradation is not None and not callable(self.degradation):
+            raise ConfigError(
+                f"data.degradation must be a callable (B, C, H, W) -> (B, C, H, W) or its "
+                f"config, not {type(self.degradation).__name__}"
+            )
+        self.source_fraction, self.shuffle_seed, self.eval_seed = (
+            source_fraction,
+            shuffle_seed,
+            eval_seed,
+        )
+        self.batch_size = batch_size or self.base.batch_size
+        self.num_workers = self.base.num_workers if num_workers is None else num_workers
+        self.name = f"uda_{self.base.name}"
+        self.channels = self.base.channels
+        self.attribute_names = getattr(self.base, "attribute_names", ())
+        self.domains: DomainSplit | None = None
+
+    @property
+    def image_size(self) -> int:
+        return self.base.image_size
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        return getattr(self.base, "image_shape", (self.image_size, self.image_size))
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.domains is None:
+            self.base.setup()
+            self.domains = DomainSplit(
+                self.base.split_dataset("train"),
+                self.degradation,
+                self.source_fraction,
+                self.shuffle_seed,
+            )
+
+    def target_pairs(self, split: str) -> TargetPairs:
+        """Degraded/clean pairs: the target half of ``train``, or every image of another split."""
+        self.setup()
+        if split == "train":
+            return TargetPairs(
+                self.domains.dataset, self.degradation, self.domains.target, self.eval_seed
+            )
+        dataset = self.base.split_dataset(split)
+        return TargetPairs(dataset, self.degradation, range(len(dataset)), self.eval_seed)
+
+    def split_dataset(self, split: str) -> Dataset:
+        """``train``: the source (clean) training images, items as the base's; any other split
+        of the base: its ``target_pairs``."""
+        self.setup()
+        if split == "train":
+            return Subset(self.domains.dataset, self.domains.source)
+        return self.target_pairs(split)
+
+    def identity(self) -> dict[str, Any]:
+        """The settings that decide which images each split holds (stats cache keys)."""
+        base = self.base.identity() if hasattr(self.base, "identity") else self.base.describe()
+        return {
+            "base": self.base.name,
+            "base_identity": base,
+            "source_fraction": self.source_fraction,
+        }
+
+    def describe(self) -> str:
+        self.setup()
+        degradation = callable_name(self.degradation) if self.degradation else "none"
+        return (
+            f"uda over [{self.base.describe()}]: {len(self.domains.source)} source (clean) / "
+            f"{len(self.domains.target)} target (degradation: {degradation}) training images, "
+            f"batch {self.batch_size}"
+        )
+
+    def loader(self, dataset: Dataset, **kwargs: Any) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            **kwargs,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        self.setup()
+        if len(self.domains) < self.batch_size:
+            raise ConfigError(
+                f"{self.name}: the larger domain has {len(self.domains)} training images, "
+                f"fewer than data.batch_size={self.batch_size}; lower data.batch_size"
+            )
+        return self.loader(
+            self.domains,
+            sampler=self.domains.sampler(),
+            collate_fn=self.domains.collate,
+            drop_last=True,
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        return self.loader(self.target_pairs(getattr(self.base, "val_split", "val")))
+
+    def test_dataloader(self) -> DataLoader:
+        return self.loader(self.target_pairs("test"))
