@@ -222,10 +222,11 @@ def table(runs: list[Run], metrics: list[str]) -> Table:
 
 
 def curve_names(runs: list[Run], metrics: list[str] | None = None) -> list[str]:
-    """Curves to plot: the evaluation metrics (only ``metrics`` if given), then the losses."""
+    """Curves to plot: the evaluation metrics (only ``metrics`` if given; spreads such as
+    ``kid_*_std`` are left to the table), then the losses."""
     names = {name for run in runs for name in run.curves}
     losses = sorted(name for name in names if name.startswith("loss/"))
-    evals = sorted(names - set(losses))
+    evals = sorted(name for name in names - set(losses) if not name.endswith("_std"))
     return [name for name in evals if metrics is None or name in metrics] + losses
 
 
