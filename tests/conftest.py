@@ -23,6 +23,18 @@ TINY = [
 ]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """Stats and toyfaces caches of the test session, not the user's ~/.cache/ganlab."""
+    previous = os.environ.get("GANLAB_CACHE")
+    os.environ["GANLAB_CACHE"] = str(tmp_path_factory.mktemp("ganlab_cache"))
+    yield
+    if previous is None:
+        os.environ.pop("GANLAB_CACHE")
+    else:
+        os.environ["GANLAB_CACHE"] = previous
+
+
 def compose_run(run_dir: Path, overrides: list[str]) -> DictConfig:
     """The job config `python -m ganlab.run <overrides>` would get, writing into ``run_dir``."""
     GlobalHydra.instance().clear()

@@ -56,6 +56,7 @@ from PIL import Image, ImageDraw
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from ganlab.cache import cache_root
 from ganlab.data.samplers import EpochShuffleSampler
 from ganlab.errors import ConfigError
 
@@ -713,9 +714,8 @@ def sample_face(
 
 
 def cache_dir() -> Path:
-    """``$GANLAB_CACHE/toyfaces``, or ``~/.cache/ganlab/toyfaces``."""
-    root = os.environ.get("GANLAB_CACHE")
-    return (Path(root) if root else Path.home() / ".cache" / "ganlab") / "toyfaces"
+    """``<ganlab cache>/toyfaces`` (see ``ganlab.cache``)."""
+    return cache_root() / "toyfaces"
 
 
 class ToyFaces(Dataset):

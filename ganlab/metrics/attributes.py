@@ -2,8 +2,11 @@
 
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor
 from torchmetrics.functional.classification import multilabel_accuracy
+
+from ganlab.features.domain import load_domain_net
 
 
 def attribute_accuracy(logits: Tensor, targets: Tensor, names: Sequence[str]) -> dict[str, float]:
@@ -23,3 +26,21 @@ def attribute_accuracy(logits: Tensor, targets: Tensor, names: Sequence[str]) ->
     scores = {f"{name}_accuracy": value for name, value in pairs}
     scores["mean_attribute_accuracy"] = per_attribute.mean().item()
     return scores
+
+
+@torch.no_grad()
+def classifier_attribute_accuracy(
+    images: Tensor,
+    targets: Tensor,
+    names: Sequence[str],
+    dataset: str = "toyfaces",
+    weights_path: str | None = None,
+    batch_size: int = 250,
+) -> dict[str, float]:
+    """Attribute accuracy of (B, C, H, W) images (e.g. translations to target attributes) as
+    judged by ganlab's domain net for ``dataset``, whose attribute head is the classifier."""
+    net, _ = load_domain_net(dataset, weights_path)
+    if net.attribute_head is None:
+        raise ValueError(f"the domain net of {dataset} has no attribute head")
+    logits = torch.cat([net(chunk)["attribute_logits"] for chunk in images.split(batch_size)])
+    return attribute_accuracy(logits, targets, names)

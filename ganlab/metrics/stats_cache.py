@@ -2,7 +2,7 @@
 
 The key holds the dataset and its content-defining settings, the split, the extractor and
 its weights, the image size and the image count; a change in any of them is a different
-file. Files live in ``$GANLAB_CACHE/stats`` (default ``$XDG_CACHE_HOME/ganlab`` or
+file. Files live in ``<ganlab cache>/stats`` (``ganlab.cache``: ``$GANLAB_CACHE`` or
 ``~/.cache/ganlab``) and are written atomically, so parallel sweep members can share them.
 """
 
@@ -17,12 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-
-def cache_root() -> Path:
-    if os.environ.get("GANLAB_CACHE"):
-        return Path(os.environ["GANLAB_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "ganlab"
+from ganlab.cache import cache_root
 
 
 def cache_path(key: dict[str, Any], root: Path | None = None) -> Path:
