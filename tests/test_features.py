@@ -13,10 +13,12 @@ import lpips
 import pytest
 import torch
 import torchvision
+from torch.utils.data import DataLoader
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 from torchmetrics.image.fid import FrechetInceptionDistance, NoTrainInceptionV3
 
 from ganlab.data.digits import DigitsDataModule
+from ganlab.data.toyfaces import ToyFaces
 from ganlab.errors import ConfigError, MissingWeightsError
 from ganlab.features import NAMES, get_extractor
 from ganlab.features import vgg as vgg_module
@@ -25,6 +27,7 @@ from ganlab.features.inception import INCEPTION_FILE, InceptionFeatures, to_uint
 from ganlab.features.lpips_net import LPIPSFeatures
 from ganlab.features.publish import publish
 from ganlab.features.vgg import VGGFeatures
+from ganlab.metrics.attributes import classifier_attribute_accuracy
 from ganlab.metrics.distribution import frechet_distance
 from ganlab.metrics.reconstruction import lpips_distance
 from ganlab.run import run_task
@@ -201,3 +204,21 @@ def test_features_run_exports_a_net_that_publish_ships(tmp_path):
     assert shipped["sha256"] == manifest["sha256"]
     extractor = domain_extractor("digits", str(assets / "domain_digits.pt"))
     assert extractor.net.config["width"] == 4
+
+
+def test_shipped_toyfaces_net_matches_its_manifest_and_scores_attributes():
+    """The toyfaces asset is the file its manifest names and judges real faces' attributes."""
+    entry = json.loads((ASSET_DIR / "manifest.json").read_text())["domain_toyfaces.pt"]
+    assert entry["command"] == "python -m ganlab.run experiment=features_toyfaces"
+    assert entry["validation"]["val_mean_attribute_accuracy"] >= 0.97
+    net, sha256 = load_domain_net("toyfaces")
+    assert sha256 == entry["sha256"]
+    faces = ToyFaces(64, "val", n=300)
+    batch = next(iter(DataLoader(faces, batch_size=300)))
+    scores = classifier_attribute_accuracy(batch["image"], batch["attributes"], faces.ATTRIBUTES)
+    assert scores["mean_attribute_accuracy"] >= 0.97
+    flipped = batch["attributes"].clone()
+    glasses = faces.ATTRIBUTES.index("eyeglasses")
+    flipped[:, glasses] = 1 - flipped[:, glasses]
+    wrong = classifier_attribute_accuracy(batch["image"], flipped, faces.ATTRIBUTES)
+    assert wrong["eyeglasses_accuracy"] == pytest.approx(1 - scores["eyeglasses_accuracy"])
