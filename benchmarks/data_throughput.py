@@ -3,8 +3,9 @@
 Measures, in one process: the training rate of the default experiment (DCGAN on digits,
 ``python -m ganlab.run``) and of the same DCGAN on 64 px toyfaces, as images consumed per
 second; then the images/s of the toyfaces loader (disk cache, and rendering on the fly)
-and of a ``folder`` dataset (1,000 PNG faces at 128 px, decoded, resized to 64, cropped)
-with 0 and 2 workers. Prints each loader's ratio to the training rates (target >= 5).
+and of a ``folder`` dataset (1,000 PNG faces at 128 px, decoded, resized to 64 or
+32 px, cropped) with 0 and 2 workers. Prints each loader's ratio to the training rates
+(target >= 5).
 
     python benchmarks/data_throughput.py [--batches 60]
 """
@@ -95,9 +96,9 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory() as folder:
         write_face_folder(Path(folder), 1000)
-        for workers in (0, 2):
-            name = f"folder, 1,000 PNGs 128->64 px, {workers} workers"
-            loaders[name] = FolderDataModule(folder, size=64, num_workers=workers)
+        for size, workers in ((64, 0), (64, 2), (32, 0), (32, 2)):
+            name = f"folder, 1,000 PNGs 128->{size} px, {workers} workers"
+            loaders[name] = FolderDataModule(folder, size=size, num_workers=workers)
         print(f"\n{'loader':44s} {'images/s':>9s} {'/ digits':>9s} {'/ toyfaces':>10s}")
         for name, datamodule in loaders.items():
             rate = loader_images_per_second(datamodule, min(args.batches, 12))
