@@ -298,3 +298,20 @@ def test_sample_w_is_seeded_and_truncates():
     torch.testing.assert_close(collapsed, avg.expand(4, 16))
     with pytest.raises(ValueError, match="needs truncation_latent"):
         sample_w(generator, 4, truncation=0.5)
+
+
+def test_shared_weight_modulation_computes_the_grouped_convs_function():
+    """conv(x * s, w) * demod equals the per-sample modulated weights (Eqs. 1-3), with gradients."""
+    generator, _ = load_stylegan2(FIXTURES / "tiny_g.pt")
+    z = torch.randn(4, generator.style_dim, generator=torch.Generator().manual_seed(0))
+    noise = generator.make_noise()
+    outputs, grads = [], []
+    for grouped in (True, False):
+        generator.use_grouped_conv(grouped).zero_grad()
+        image, _ = generator([z], noise=noise, randomize_noise=False)
+        image.square().mean().backward()
+        outputs.append(image.detach())
+        grads.append(generator.convs[0].conv.weight.grad.clone())
+    torch.testing.assert_close(outputs[1], outputs[0], atol=1e-4, rtol=1e-5)
+    torch.testing.assert_close(grads[1], grads[0], atol=1e-5, rtol=1e-3)
+    assert all(m.grouped is False for m in generator.modules() if hasattr(m, "grouped"))

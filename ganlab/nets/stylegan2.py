@@ -209,7 +209,10 @@ class ModulatedConv2d(nn.Module):
     """Style-modulated conv (Eqs. 1-3 of Karras et al. 2020), optionally x2 up-sampling.
 
     Up-sampling is a stride-2 transposed conv ((2H+1) x (2W+1)) followed by a FIR blur back to
-    2H x 2W. Each sample is convolved with its own weights through a grouped conv.
+    2H x 2W. ``grouped=True`` (the reference's way) convolves each sample with its own weights
+    through a grouped conv; ``grouped=False`` scales the input by the style, convolves with the
+    shared weights and scales the output by the demodulation factor: the same function,
+    several times faster to train on a CPU (equal to the grouped one up to rounding).
     """
 
     def __init__(
@@ -239,12 +242,15 @@ class ModulatedConv2d(nn.Module):
         self.scale = 1 / math.sqrt(in_channels * kernel_size**2)
         self.padding = kernel_size // 2
         self.modulation = EqualLinear(style_dim, in_channels, bias_init=1.0)
+        self.grouped = True
 
     def forward(self, x: Tensor, style: Tensor) -> Tensor:
         """x: (B, C_in, H, W), style: (B, D) -> (B, C_out, H', W')."""
         b, c_in, h, w = x.shape
         c_out, k = self.out_channels, self.kernel_size
         s = self.modulation(style)  # (B, C_in)
+        if not self.grouped:
+            return self.forward_shared_weights(x, s)
         weight = (
             self.scale * self.weight * s.view(b, 1, c_in, 1, 1)
         )  # Eq. 1: (B, C_out, C_in, k, k)
@@ -261,6 +267,19 @@ class ModulatedConv2d(nn.Module):
             weight = weight.reshape(b * c_out, c_in, k, k)
             out = F.conv2d(x, weight, padding=self.padding, groups=b)
             out = out.view(b, c_out, h, w)
+        return out
+
+    def forward_shared_weights(self, x: Tensor, s: Tensor) -> Tensor:
+        """Eqs. 1-3 moved onto the activations: conv(x * s, w) * demod, with (B, C_in) styles s."""
+        weight = self.scale * self.weight[0]  # (C_out, C_in, k, k)
+        x = x * s[:, :, None, None]
+        if self.upsample:
+            out = self.blur(F.conv_transpose2d(x, weight.transpose(0, 1), stride=2))
+        else:
+            out = F.conv2d(x, weight, padding=self.padding)
+        if self.demodulate:  # Eq. 3: rsqrt(sum_{i,k} (s_i w_ijk)^2) = rsqrt(s^2 @ sum_k w^2)
+            demod = torch.rsqrt(s.pow(2) @ weight.pow(2).sum(dim=(2, 3)).t() + 1e-8)
+            out = out * demod[:, :, None, None]
         return out
 
 
@@ -410,6 +429,13 @@ class Generator(nn.Module):
         return self.style(z)
 
     @torch.no_grad()
+    def use_grouped_conv(self, grouped: bool) -> "Generator":
+        """Modulated convs as per-sample grouped convs (the reference) or on shared weights."""
+        for module in self.modules():
+            if isinstance(module, ModulatedConv2d):
+                module.grouped = grouped
+        return self
+
     def mean_latent(self, n: int, rng: torch.Generator | None = None) -> Tensor:
         """Mean of w over ``n`` random z, shape (1, D) (the truncation centre)."""
         z = torch.randn(n, self.style_dim, generator=rng)
