@@ -4,8 +4,10 @@ For batch 8 and 32, each case in a fresh subprocess (so peak memory is its own):
 generator maps z, synthesises 64 px images with fresh noise, and back-propagates the mean
 image into every parameter. Peak memory is ``torch.cuda.max_memory_allocated`` on a GPU and
 the growth of the process's peak RSS over its size after building the net on the CPU.
-Two nets: the reduced one ganlab trains on toyfaces (128 channels at every resolution,
-style_dim 256, 4 mapping layers) and the official channel table (config-f, 512 channels).
+Two nets: a reduced one for 64 px toyfaces (256 channels at 4-8 px down to 32 at 64 px,
+style_dim 256, 4 mapping layers) and the official channel table (config-f, 512 channels),
+each with the reference's grouped modulated convs and with ganlab's shared-weight form
+(``Generator.use_grouped_conv(False)``); the last column is shared / grouped images/s.
 
     python benchmarks/stylegan2_speed.py [--device cpu|cuda] [--iterations 10]
 """
@@ -24,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ganlab.nets.stylegan2 import Generator  # noqa: E402
 
 NETS = {
-    "reduced (128 ch, style 256, 4 mlp)": dict(
-        style_dim=256, n_mlp=4, channels={4: 128, 8: 128, 16: 128, 32: 128, 64: 128}
+    "reduced (256..32 ch, style 256)": dict(
+        style_dim=256, n_mlp=4, channels={4: 256, 8: 256, 16: 128, 32: 64, 64: 32}
     ),
     "official table (config-f)": dict(style_dim=512, n_mlp=8, channel_multiplier=2),
 }
@@ -35,9 +37,9 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def run_case(net: str, batch: int, device: str, iterations: int) -> dict[str, float]:
+def run_case(net: str, grouped: bool, batch: int, device: str, iterations: int) -> dict[str, float]:
     torch.manual_seed(0)
-    generator = Generator(64, **NETS[net]).to(device)
+    generator = Generator(64, **NETS[net]).use_grouped_conv(grouped).to(device)
     z = torch.randn(batch, generator.style_dim, device=device)
     baseline = peak_rss_mib()
     if device == "cuda":
@@ -68,27 +70,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--iterations", type=int, default=10)
-    parser.add_argument("--case", nargs=2, metavar=("NET", "BATCH"), help=argparse.SUPPRESS)
+    parser.add_argument("--case", nargs=3, help=argparse.SUPPRESS)  # net, grouped, batch
     args = parser.parse_args()
     if args.case:
-        net, batch = args.case
-        print(json.dumps(run_case(net, int(batch), args.device, args.iterations)))
+        net, grouped, batch = args.case
+        result = run_case(net, grouped == "grouped", int(batch), args.device, args.iterations)
+        print(json.dumps(result))
         return
-    memory = "GPU allocated" if args.device == "cuda" else "peak RSS growth"
+    memory = "GPU MiB" if args.device == "cuda" else "RSS MiB"
     print(f"StyleGAN2 generator, 64 px, forward + backward, {args.device}")
-    print(f"{'net':38s} {'batch':>5s} {'images/s':>9s} {memory + ' (MiB)':>24s}")
+    print(
+        f"{'net':32s} {'batch':>5s} {'grouped img/s':>13s} {memory:>8s} "
+        f"{'shared img/s':>12s} {memory:>8s} {'ratio':>6s}"
+    )
     for net in NETS:
         for batch in (8, 32):
-            command = [sys.executable, __file__, "--device", args.device]
-            command += ["--iterations", str(args.iterations), "--case", net, str(batch)]
-            result = json.loads(
-                subprocess.run(command, capture_output=True, text=True, check=True)
-                .stdout.strip()
-                .splitlines()[-1]
-            )
+            rates = {}
+            for mode in ("grouped", "shared"):
+                command = [sys.executable, __file__, "--device", args.device, "--iterations"]
+                command += [str(args.iterations), "--case", net, mode, str(batch)]
+                output = subprocess.run(command, capture_output=True, text=True, check=True)
+                rates[mode] = json.loads(output.stdout.strip().splitlines()[-1])
+            grouped, shared = rates["grouped"], rates["shared"]
             print(
-                f"{net:38s} {batch:5d} {result['images_per_second']:9.1f} "
-                f"{result['peak_mib']:24.0f}"
+                f"{net:32s} {batch:5d} {grouped['images_per_second']:13.1f} "
+                f"{grouped['peak_mib']:8.0f} {shared['images_per_second']:12.1f} "
+                f"{shared['peak_mib']:8.0f} "
+                f"{shared['images_per_second'] / grouped['images_per_second']:6.2f}"
             )
 
 
