@@ -25,6 +25,7 @@ advances ``generator`` by the same amount.
 
 import inspect
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -85,7 +86,7 @@ def _randn(gens: list[torch.Generator], *shape: int) -> Tensor:
     return torch.stack([torch.randn(shape, generator=g) for g in gens])
 
 
-class Degradation(nn.Module):
+class Degradation(nn.Module, ABC):
     """A random degradation of (B, C, H, W) batches in [-1, 1]; see the module docstring."""
 
     name = ""
@@ -105,8 +106,9 @@ class Degradation(nn.Module):
         low_precision = x.dtype in (torch.float16, torch.bfloat16)
         return self._degrade(x.float() if low_precision else x, seeds).to(x.dtype)
 
+    @abstractmethod
     def _degrade(self, x: Tensor, seeds: Tensor) -> Tensor:
-        raise NotImplementedError(f"{type(self).__name__} must implement _degrade")
+        """The degradation itself, on a float32 (or float64) batch."""
 
     def extra_repr(self) -> str:
         params = inspect.signature(type(self)).parameters

@@ -39,6 +39,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 
 from ganlab.data.paired import IndependentPairs
+from ganlab.data.samplers import batch_loader
 from ganlab.errors import ConfigError, GanlabError
 
 Degradation = Callable[[Tensor], Tensor]
@@ -249,13 +250,7 @@ class UDADataModule(pl.LightningDataModule):
         )
 
     def loader(self, dataset: Dataset, **kwargs: Any) -> DataLoader:
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            **kwargs,
-        )
+        return batch_loader(dataset, self.batch_size, self.num_workers, **kwargs)
 
     def train_dataloader(self) -> DataLoader:
         self.setup()

@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ganlab.data.images import ImageFiles, ImageReader, list_images, name_some, unreadable
-from ganlab.data.samplers import EpochShuffleSampler
+from ganlab.data.samplers import EpochShuffleSampler, batch_loader
 from ganlab.errors import ConfigError
 
 
@@ -147,13 +147,7 @@ class RealDataModule(pl.LightningDataModule, ABC):
         }
 
     def loader(self, dataset: Dataset, **kwargs: Any) -> DataLoader:
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            **kwargs,
-        )
+        return batch_loader(dataset, self.batch_size, self.num_workers, **kwargs)
 
     def train_length(self) -> int:
         """Training items per epoch; at least one batch of them is needed."""

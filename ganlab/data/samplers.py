@@ -1,9 +1,11 @@
-"""Samplers whose order depends only on (seed, epoch), so a resumed run sees the same batches."""
+"""Samplers whose order depends only on (seed, epoch), so a resumed run sees the same batches,
+and the DataLoader settings every DataModule shares."""
 
 from collections.abc import Iterator
+from typing import Any
 
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 
 class EpochShuffleSampler(Sampler[int]):
@@ -45,3 +47,14 @@ class EpochShuffleBatches(Sampler[list[int]]):
         indices = list(self.order)
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             yield indices[start : start + self.batch_size]
+
+
+def batch_loader(dataset: Dataset, batch_size: int, num_workers: int, **kwargs: Any) -> DataLoader:
+    """The DataLoader every ganlab DataModule uses: workers kept alive between epochs."""
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+        **kwargs,
+    )

@@ -57,7 +57,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from ganlab.cache import cache_root
-from ganlab.data.samplers import EpochShuffleSampler
+from ganlab.data.samplers import EpochShuffleSampler, batch_loader
 from ganlab.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -900,13 +900,7 @@ class ToyFacesDataModule(pl.LightningDataModule):
         )
 
     def _loader(self, split: str, **kwargs: Any) -> DataLoader:
-        return DataLoader(
-            self.split_dataset(split),
-            batch_size=self.batch_size,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            **kwargs,
-        )
+        return batch_loader(self.split_dataset(split), self.batch_size, self.num_workers, **kwargs)
 
     def train_dataloader(self) -> DataLoader:
         length = self.split_sizes["train"]
