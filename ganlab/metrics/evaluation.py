@@ -5,7 +5,7 @@ Every reported name carries its protocol, ``<metric>_<extractor>_<samples>`` (e.
 the extractor and its weights, the sample counts, the reference split and the image size.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -59,6 +59,7 @@ class Evaluator:
     kid_subsets: int = 100
     kid_subset_size: int = 1000
     use_cache: bool = True
+    _reference: Tensor | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def from_config(
@@ -93,6 +94,12 @@ class Evaluator:
         }
 
     def reference_features(self, device: torch.device | str = "cpu") -> Tensor:
+        """Real-image features: computed (or read from the disk cache) once per evaluator."""
+        if self._reference is None:
+            self._reference = self.load_reference_features(device)
+        return self._reference
+
+    def load_reference_features(self, device: torch.device | str = "cpu") -> Tensor:
         self.datamodule.setup()
         available = len(self.datamodule.split_dataset(self.reference_split))
         count = min(self.n_reference or available, available)
@@ -138,9 +145,13 @@ class Evaluator:
         return metrics, protocol
 
     def score_generator(
-        self, module: Any, n_samples: int, seed: int
+        self, module: Any, n_samples: int, seed: int, images: Tensor | None = None
     ) -> tuple[dict[str, float], dict[str, Any]]:
-        metrics, protocol = self.score_images(generate(module, n_samples, seed), module.device)
+        """FID/KID of ``n_samples`` generated images (``images``: already generated with
+        ``generate(module, n_samples, seed)``)."""
+        if images is None:
+            images = generate(module, n_samples, seed)
+        metrics, protocol = self.score_images(images, module.device)
         generator = f"{module.main_net}_ema" if module.ema_net is not None else module.main_net
         for entry in protocol.values():
             entry.update(latent_seed=seed, generator=generator)

@@ -30,13 +30,14 @@ def evaluate(
         latent_seed=seed,
         generator=f"{module.main_net}_ema" if module.ema_net is not None else module.main_net,
     )
+    images = generate(module, n_samples, seed)
     if evaluator is not None:
-        scores, score_protocol = evaluator.score_generator(module, n_samples, seed)
+        scores, score_protocol = evaluator.score_generator(module, n_samples, seed, images)
         metrics.update(scores)
         protocol.update(score_protocol)
     if getattr(datamodule, "name", None) == "digits":
         datamodule.setup()
-        metrics.update(digits_scores(generate(module, n_samples, seed)))
+        metrics.update(digits_scores(images))
         real = digits_scores(datamodule.val_set.images)
         metrics.update({f"{name}_real_val": value for name, value in real.items()})
         protocol["digits_score"] = {
