@@ -6,6 +6,7 @@ import pytest
 from hydra.utils import instantiate
 
 from ganlab.methods.base import AdversarialModule
+from ganlab.methods.stylegan2 import StyleGAN2
 from ganlab.methods.two_player import TwoPlayerModule
 from ganlab.run import CONFIG_DIR
 from tests.conftest import compose_run
@@ -26,6 +27,10 @@ def test_experiment_composes_and_builds(tmp_path, experiment):
     if isinstance(module, TwoPlayerModule):
         assert module.sample(2).shape[1:] == batch["image"].shape[1:]
         assert module.optimizer_steps_for(cfg.steps) == cfg.steps * (1 + module.n_critic)
+    elif isinstance(module, StyleGAN2):  # D and G every batch, lazy R1 every r1_every
+        assert module.sample(2).shape[1:] == batch["image"].shape[1:]
+        r1_steps = cfg.steps // module.r1_every
+        assert module.optimizer_steps_for(cfg.steps) == 2 * cfg.steps + r1_steps
     else:  # a critic trained alone: one optimizer step per step
         assert module.optimizer_steps_for(cfg.steps) == cfg.steps
 

@@ -18,11 +18,22 @@ from ganlab.metrics.evaluation import Evaluator
 
 
 class PeriodicEvaluation(pl.Callback):
-    def __init__(self, path: str, every_n_steps: int = 500, n_samples: int = 500, seed: int = 0):
+    """Score every ``every_n_steps`` generator steps; with ``at_start`` also before the first
+    step of a fresh run (the untrained generator: the baseline a curve is read against)."""
+
+    def __init__(
+        self,
+        path: str,
+        every_n_steps: int = 500,
+        n_samples: int = 500,
+        seed: int = 0,
+        at_start: bool = False,
+    ):
         if every_n_steps < 1 or n_samples < 2:
             raise ValueError("PeriodicEvaluation needs every_n_steps >= 1 and n_samples >= 2")
         self.path = Path(path)
         self.every_n_steps, self.n_samples, self.seed = every_n_steps, n_samples, seed
+        self.at_start = at_start
         self.evaluator: Evaluator | None = None
         self._last_step = 0
 
@@ -31,6 +42,10 @@ class PeriodicEvaluation(pl.Callback):
             raise RuntimeError("PeriodicEvaluation needs an Evaluator attached before fit")
         self._last_step = module.generator_step
 
+    def on_train_start(self, trainer: pl.Trainer, module: AdversarialModule) -> None:
+        if self.at_start and self.evaluator is not None and module.generator_step == 0:
+            self._evaluate(trainer, module, 0)
+
     def on_train_batch_end(
         self, trainer: pl.Trainer, module: AdversarialModule, *args: Any
     ) -> None:
@@ -38,6 +53,9 @@ class PeriodicEvaluation(pl.Callback):
         if self.evaluator is None or step == self._last_step or step % self.every_n_steps:
             return
         self._last_step = step
+        self._evaluate(trainer, module, step)
+
+    def _evaluate(self, trainer: pl.Trainer, module: AdversarialModule, step: int) -> None:
         if not trainer.is_global_zero:
             return
         was_training = module.training

