@@ -8,6 +8,7 @@ Mistakes in the input (config, checkpoint, data) end with one message and exit c
 
 import os
 import secrets
+import subprocess
 import sys
 import time
 import warnings
@@ -20,6 +21,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
+from lightning_fabric.utilities.rank_zero import _get_rank
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from pytorch_lightning.callbacks import LearningRateMonitor
@@ -44,6 +46,12 @@ OmegaConf.register_new_resolver(
     replace=True,
 )
 OmegaConf.register_new_resolver("ganlab_len", len, replace=True)
+OmegaConf.register_new_resolver(
+    "ganlab_gpus_per_node",  # a SLURM launcher's GPUs: the trainer's devices when they are GPUs
+    lambda accelerator, devices: devices if accelerator in ("gpu", "cuda") else 0,
+    replace=True,
+)
+OmegaConf.register_new_resolver("ganlab_or_null", lambda value: value or None, replace=True)
 # the EMA copy of the generator is in eval mode on purpose
 warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
 warnings.filterwarnings("ignore", message=".*`val_dataloader` but have no `validation_step`.*")
@@ -57,12 +65,13 @@ def run_task(cfg: DictConfig) -> float | None:
     check_config(cfg)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     run_dir = Path(cfg.output_dir)
-    if (run_dir / "metrics.json").exists() or (run_dir / "checkpoints").exists():
-        raise ConfigError(
-            f"{run_dir} already holds a run; ganlab never overwrites one. Pick a new dir"
-        )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    if _get_rank() in (None, 0):  # DDP processes of rank > 0 share rank 0's run dir
+        if (run_dir / "metrics.json").exists() or (run_dir / "checkpoints").exists():
+            raise ConfigError(
+                f"{run_dir} already holds a run; ganlab never overwrites one. Pick a new dir"
+            )
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     return fit(cfg, run_dir) if cfg.task == "fit" else evaluate_checkpoint(cfg, run_dir)
 
 
@@ -95,7 +104,9 @@ def fit(cfg: DictConfig, run_dir: Path) -> float | None:
     wandb_run_id = checkpoint["ganlab"].get("wandb_run_id") if checkpoint else None
     loggers = build_loggers(cfg, wandb_run_id)
     evaluator = build_evaluator(cfg, datamodule, module)
-    callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
+    # an experiment's settings for a callback the chosen group lacks (callbacks=none) have
+    # no _target_: that callback is off, its settings are ignored
+    callbacks = [instantiate(c) for c in cfg.callbacks.values() if c and "_target_" in c]
     callbacks.append(RecordConfig(OmegaConf.to_container(cfg, resolve=True)))
     for callback in callbacks:
         if isinstance(callback, PeriodicEvaluation):
@@ -121,31 +132,59 @@ def fit(cfg: DictConfig, run_dir: Path) -> float | None:
             f"ganlab: training {type(module).__name__} for {max_steps} optimizer steps; "
             f"outputs in {run_dir}"
         )
+    # training draws start from the seed, on one process as on many (DDP re-seeds each
+    # process when it starts), so W processes with batch B replay 1 process with batch W x B
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
     started = time.perf_counter()
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
-    except NonFiniteLossError as error:
-        last = run_dir / "checkpoints" / "last.ckpt"
-        hint = f" The last good checkpoint is {last}." if last.exists() else ""
-        raise GanlabError(f"{error}{hint}") from error
-    finally:
-        finish_loggers(loggers)
-    report = {
-        "task": "fit",
-        "generator_step": module.generator_step,
-        "global_step": trainer.global_step,
-        "train_seconds": round(time.perf_counter() - started, 2),
-        "final_losses": {
-            k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("loss/")
-        },
-        **evaluate(module, datamodule, cfg.eval.n_samples, cfg.eval.seed, evaluator),
-    }
-    if trainer.is_global_zero:
+        try:
+            trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+        except NonFiniteLossError as error:
+            last = run_dir / "checkpoints" / "last.ckpt"
+            hint = f" The last good checkpoint is {last}." if last.exists() else ""
+            raise GanlabError(f"{error}{hint}") from error
+        if not trainer.is_global_zero:
+            return None  # rank 0 evaluates and writes the run's files
+        report = {
+            "task": "fit",
+            "generator_step": module.generator_step,
+            "global_step": trainer.global_step,
+            "train_seconds": round(time.perf_counter() - started, 2),
+            "final_losses": {
+                k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("loss/")
+            },
+            **evaluate(module, datamodule, cfg.eval.n_samples, cfg.eval.seed, evaluator),
+        }
         write_metrics(run_dir / "metrics.json", report)
+        log_final_metrics(loggers, report["metrics"], trainer.global_step)
         record = {"command": command_line(), "seed": cfg.seed, "metrics": report["metrics"]}
         module.export(run_dir, record)
-        print(f"ganlab: done; checkpoints, samples and metrics.json are in {run_dir}")
-    return report["metrics"].get("digits_score")
+    finally:
+        finish_loggers(loggers)
+    print(f"ganlab: done; checkpoints, samples and metrics.json are in {run_dir}")
+    return objective(cfg, report["metrics"])
+
+
+def log_final_metrics(loggers: list[Any], metrics: dict[str, float], step: int) -> None:
+    """The final evaluation, as ``final/<metric>`` scalars and (W&B) a ``final_metrics``
+    table that a sweep's runs share, so the W&B UI can compare members."""
+    for logger in loggers:
+        logger.log_metrics({f"final/{k}": v for k, v in metrics.items()}, step=step)
+        if isinstance(logger, WandbLogger):
+            rows = [[name, float(value)] for name, value in metrics.items()]
+            logger.log_table("final_metrics", columns=["metric", "value"], data=rows)
+
+
+def objective(cfg: DictConfig, metrics: dict[str, float]) -> float | None:
+    """The value a sweeper (Optuna) optimises: metrics[optimized_metric]."""
+    name = cfg.get("optimized_metric")
+    if name is None:
+        return metrics.get("digits_score")
+    if name not in metrics:
+        raise ConfigError(
+            f"optimized_metric={name} is not among this run's metrics: {', '.join(metrics)}"
+        )
+    return metrics[name]
 
 
 def evaluate_checkpoint(cfg: DictConfig, run_dir: Path) -> float | None:
@@ -169,7 +208,7 @@ def evaluate_checkpoint(cfg: DictConfig, run_dir: Path) -> float | None:
     print(f"ganlab: evaluated {cfg.ckpt_path}; metrics.json is in {run_dir}")
     for name, value in report["metrics"].items():
         print(f"  {name}: {value:.4g}")
-    return report["metrics"].get("digits_score")
+    return objective(cfg, report["metrics"])
 
 
 def build_evaluator(
@@ -207,12 +246,37 @@ def build_loggers(cfg: DictConfig, wandb_run_id: str | None) -> list[Any]:
             continue
         if name == "wandb":
             config = OmegaConf.to_container(cfg, resolve=True)
+            config["git_commit"] = git_commit()
             loggers.append(
                 instantiate(logger_cfg, run_id=wandb_run_id, run_config=config, _convert_="all")
             )
         else:
             loggers.append(instantiate(logger_cfg))
     return loggers
+
+
+def git_commit() -> str | None:
+    """The commit of the ganlab checkout this runs from (with "+dirty" for local changes);
+    None for an installed copy outside git."""
+    package = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(package), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(package), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{commit}+dirty" if dirty else commit
 
 
 def finish_loggers(loggers: list[Any]) -> None:

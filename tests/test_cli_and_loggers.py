@@ -112,3 +112,33 @@ def test_multirun_sweep_writes_one_dir_per_member(tmp_path):
     games = {(sweep / m / "config.yaml").read_text().split("game: ")[1].split()[0] for m in members}
     assert games == {"nsgan", "hinge"}
     assert all((sweep / m / "metrics.json").is_file() for m in members)
+
+
+def test_offline_wandb_run_reads_back_with_losses_images_and_final_metrics(tiny_run, no_wandb_key):
+    from tests.wandb_records import summary
+
+    args = ["logger=wandb", "callbacks=default", "callbacks.progress=null", "steps=3"]
+    _, run_dir = tiny_run([*args, "callbacks.samples.every_n_steps=3", "name=wb_check"])
+    (run_file,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
+    info = summary(run_file)
+    logged = info["history_keys"]
+    assert {"loss/discriminator", "loss/generator", "final/fid_domain_100"} <= logged
+    assert {"samples/_type", "final_metrics/_type"} <= logged  # an image and a table
+    assert list(run_file.parent.glob("files/media/images/samples_*.png"))
+    assert info["group"] == "wb_check" and info["job_type"] == "fit"
+    assert "git_commit" in info["config"] and "model" in info["config"]
+
+
+def test_sweep_members_share_a_wandb_group_and_are_named_by_their_overrides(tmp_path, no_wandb_key):
+    from tests.wandb_records import summary
+
+    tiny = ["model.generator.width=8", "model.discriminator.width=8", "callbacks=none"]
+    sweep = ["-m", *tiny, "eval.n_samples=100", "logger=wandb", "name=sweep_check", "steps=2"]
+    result = run_cli([*sweep, "seed=1,2", f"hydra.sweep.dir={tmp_path / 'sweep'}"], tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    infos = [summary(f) for f in sorted(tmp_path.glob("sweep/*/wandb/offline-run-*/run-*.wandb"))]
+    assert len(infos) == 2
+    assert {info["group"] for info in infos} == {"sweep_check"}
+    names = sorted(info["name"] for info in infos)
+    assert ["seed=1" in names[0], "seed=2" in names[1]] == [True, True]
+    assert all("name=sweep_check" in name and "steps=2" in name for name in names)

@@ -58,3 +58,27 @@ def batch_loader(dataset: Dataset, batch_size: int, num_workers: int, **kwargs: 
         persistent_workers=num_workers > 0,
         **kwargs,
     )
+
+
+class ShardedSampler(Sampler):
+    """One process's share of another sampler's order under data parallelism: positions
+    rank, rank + W, rank + 2W, ... (W processes), after dropping the tail that does not split
+    evenly. Batch k of every process together is batch k of one process with W times the
+    batch size, which is what makes W processes replay one (see ganlab.distributed)."""
+
+    def __init__(self, sampler: Sampler, rank: int, world_size: int) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not in [0, {world_size})")
+        self.sampler, self.rank, self.world_size = sampler, rank, world_size
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.sampler) // self.world_size
+
+    def __iter__(self) -> Iterator:
+        order = list(self.sampler)
+        usable = len(order) // self.world_size * self.world_size
+        return iter(order[:usable][self.rank :: self.world_size])

@@ -37,6 +37,8 @@ import torch
 from pytorch_lightning.loggers import WandbLogger
 from torch import Tensor, nn
 
+from ganlab.distributed import PlayerDDPStrategy, gradients_are_averaged, own_share, process_share
+
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]
 
@@ -113,8 +115,21 @@ class AdversarialModule(pl.LightningModule, ABC):
     def sample_latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Latent codes for ``n`` samples: N(0, I) of the main net's ``latent_dim``."""
         latent_dim = self.get_submodule(self.main_net).latent_dim
-        device = "cpu" if generator is not None else self.device  # seeded draws are on the CPU
-        return torch.randn(n, latent_dim, generator=generator, device=device).to(self.device)
+        if generator is not None:  # seeded draws (evaluation, sample grids) are on the CPU
+            return torch.randn(n, latent_dim, generator=generator).to(self.device, self.dtype)
+        return self.draw_per_sample(
+            lambda m: torch.randn(m, latent_dim, device=self.device, dtype=self.dtype), n
+        )
+
+    def draw_per_sample(self, draw: Callable[[int], Tensor], n: int) -> Tensor:
+        """``draw(n)`` for this process's ``n`` samples, the same numbers however the global
+        batch is split: on W processes each draws the global batch (the processes' RNGs are
+        seeded alike) and keeps rows rank, rank + W, ..., the positions Lightning's
+        distributed sampler gives it (see ganlab.distributed)."""
+        rank, world_size = process_share(self)
+        if world_size == 1:
+            return draw(n)
+        return own_share(draw(n * world_size), rank, world_size)
 
     def extra_metrics(
         self, datamodule: Any, n_samples: int, seed: int
@@ -185,8 +200,10 @@ class AdversarialModule(pl.LightningModule, ABC):
     # ---- Lightning hooks ---------------------------------------------------------------
     def configure_optimizers(self) -> tuple[list[torch.optim.Optimizer], list[Any]]:
         optimizers, schedulers = [], []
+        self._player_params: dict[str, list[nn.Parameter]] = {}
         for player in self.player_table.values():
             params = [p for net in player.nets for p in self.get_submodule(net).parameters()]
+            self._player_params[player.name] = params
             optimizer = player.optimizer(params)
             optimizers.append(optimizer)
             if player.scheduler is not None:
@@ -249,6 +266,7 @@ class AdversarialModule(pl.LightningModule, ABC):
                 )
             optimizer.zero_grad(set_to_none=True)
             self.manual_backward(loss)
+            self._synchronize_player(player)
             if player.grad_clip_norm is not None:
                 self.clip_gradients(
                     optimizer,
@@ -264,6 +282,22 @@ class AdversarialModule(pl.LightningModule, ABC):
         if phase.name == self.step_phase:
             self.update_ema()
         self.log_step(f"loss/{phase.name}", loss)
+
+    def on_fit_start(self) -> None:
+        if not gradients_are_averaged(self.trainer):
+            raise RuntimeError(
+                f"{type(self).__name__} trains on {self.trainer.world_size} processes but nothing "
+                "averages their gradients; use trainer=ddp or trainer=ddp_cpu (ganlab's per-player "
+                "DDP strategy) or a DDP strategy that wraps the module"
+            )
+
+    def _synchronize_player(self, player: Player) -> None:
+        """Average the stepping player's gradients over processes (ganlab's DDP strategy);
+        with a whole-module DDP wrapper its reducer already did during backward."""
+        strategy = self.trainer.strategy
+        if isinstance(strategy, PlayerDDPStrategy):
+            nets = [self.get_submodule(net) for net in player.nets]
+            strategy.synchronize_player(self._player_params[player.name], nets)
 
     # ---- EMA and sampling --------------------------------------------------------------
     @property
@@ -296,7 +330,8 @@ class AdversarialModule(pl.LightningModule, ABC):
 
     @torch.no_grad()
     def sample(self, n: int | None = None, latent: Tensor | None = None) -> Tensor:
-        """Images from the EMA net (or the live net without EMA), in eval mode, in [-1, 1]."""
+        """Float32 images from the EMA net (or the live net without EMA), in eval mode, in
+        [-1, 1]."""
         if latent is None:
             if n is None:
                 raise ValueError("sample needs n or latent")
@@ -304,9 +339,15 @@ class AdversarialModule(pl.LightningModule, ABC):
         net = self.ema_net if self.ema_net is not None else self.get_submodule(self.main_net)
         was_training = net.training
         net.eval()
-        images = net(latent.to(self.device))
+        latent = latent.to(self.device, self.dtype) if latent.is_floating_point() else latent
+        images = self.generate(net, latent.to(self.device))
         net.train(was_training)
-        return images
+        return images.float()  # float32 for grids and feature nets, also under precision=64
+
+    def generate(self, net: nn.Module, latent: Tensor) -> Tensor:
+        """Images from ``net`` (the main net or its EMA copy) for ``latent``; methods whose
+        generator has another call signature (StyleGAN2's list of styles) override this."""
+        return net(latent)
 
     # ---- checkpoint state --------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -82,13 +82,28 @@ class InfoGAN(TwoPlayerModule):
     ) -> tuple[Tensor, Tensor, Tensor]:
         """Latent (n, noise+K+L), categorical codes (n,), continuous codes (n, L)."""
         device = "cpu" if generator is not None else self.device
-        noise = torch.rand(n, self.noise_dim, generator=generator, device=device) * 2 - 1
+
+        def draw(make: Callable[[int], Tensor]) -> Tensor:  # seeded, or this process's share
+            return make(n) if generator is not None else self.draw_per_sample(make, n)
+
+        noise = draw(lambda m: torch.rand(m, self.noise_dim, generator=generator, device=device))
+        noise = noise * 2 - 1
         if categories is None:
-            categories = torch.randint(self.n_categories, (n,), generator=generator, device=device)
-        continuous = torch.rand(n, self.n_continuous, generator=generator, device=device) * 2 - 1
+            categories = draw(
+                lambda m: torch.randint(self.n_categories, (m,), generator=generator, device=device)
+            )
+        continuous = draw(
+            lambda m: torch.rand(m, self.n_continuous, generator=generator, device=device)
+        )
+        continuous = continuous * 2 - 1
         one_hot = F.one_hot(categories.to(device), self.n_categories).float()
         latent = torch.cat([noise, one_hot, continuous], dim=1)
-        return latent.to(self.device), categories.to(self.device), continuous.to(self.device)
+        dtype = self.dtype  # float64 under trainer.precision=64-true
+        return (
+            latent.to(self.device, dtype),
+            categories.to(self.device),
+            continuous.to(self.device, dtype),
+        )
 
     def sample_latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         return self.sample_codes(n, generator)[0]

@@ -8,6 +8,7 @@ estimate E[C(x)] - E[C(G(z))] of W1.
 
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from ganlab.methods.base import OptimizerFactory, SchedulerFactory
@@ -79,7 +80,10 @@ class WGAN(TwoPlayerModule):
         real_scores, fake_scores = self.critic(real), self.critic(fake)
         loss = wasserstein_critic_loss(real_scores, fake_scores)
         if self.gradient_penalty_weight > 0:
-            penalty = gradient_penalty(self.critic, real, fake)
+            alpha = self.draw_per_sample(
+                lambda m: torch.rand(m, device=self.device, dtype=real.dtype), len(real)
+            )
+            penalty = gradient_penalty(self.critic, real, fake, alpha)
             loss = loss + self.gradient_penalty_weight * penalty
             self.log_step("critic/gradient_penalty", penalty)
         self.log_step("critic/wasserstein", wasserstein_estimate(real_scores, fake_scores))

@@ -38,7 +38,10 @@ def check_features(real: Tensor, fake: Tensor) -> None:
 def frechet_distance(real: Tensor, fake: Tensor) -> float:
     """FID between (N, D) real and (M, D) generated features (float64 inside torchmetrics)."""
     check_features(real, fake)
-    metric = FrechetInceptionDistance(feature=PrecomputedFeatures(real.shape[1]))
+    # sync_on_compute off: the features are all here, even when a DDP process group exists
+    metric = FrechetInceptionDistance(
+        feature=PrecomputedFeatures(real.shape[1]), sync_on_compute=False
+    )
     metric.update(real.double(), real=True)
     metric.update(fake.double(), real=False)
     return metric.compute().item()
@@ -56,7 +59,10 @@ def kernel_distance(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # its note that features are kept in memory
         metric = KernelInceptionDistance(
-            feature=PrecomputedFeatures(real.shape[1]), subsets=subsets, subset_size=size
+            feature=PrecomputedFeatures(real.shape[1]),
+            subsets=subsets,
+            subset_size=size,
+            sync_on_compute=False,
         )
     metric.update(real.double(), real=True)
     metric.update(fake.double(), real=False)

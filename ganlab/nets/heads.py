@@ -11,14 +11,22 @@ class InfoGANQHead(nn.Module):
     """
 
     def __init__(
-        self, in_channels: int, n_categories: int = 10, n_continuous: int = 2, hidden: int = 128
+        self,
+        in_channels: int,
+        n_categories: int = 10,
+        n_continuous: int = 2,
+        hidden: int = 128,
+        norm: str = "batch",
     ) -> None:
         super().__init__()
+        norms = {"batch": nn.BatchNorm1d, "layer": nn.LayerNorm, "none": lambda _: nn.Identity()}
+        if norm not in norms:
+            raise ValueError(f"unknown normalisation {norm!r}; valid: {', '.join(norms)}")
         self.n_categories, self.n_continuous = n_categories, n_continuous
         self.net = nn.Sequential(
             nn.Conv2d(in_channels, hidden, 4, 1, 0, bias=False),  # 4x4 -> 1x1
             nn.Flatten(),
-            nn.BatchNorm1d(hidden),
+            norms[norm](hidden),
             nn.LeakyReLU(0.2, inplace=True),
             nn.Linear(hidden, n_categories + n_continuous),
         )

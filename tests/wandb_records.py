@@ -1,0 +1,57 @@
+"""Read an offline W&B run file (``run-<id>.wandb``) back, for tests.
+
+The file is a LevelDB-style log: a 7-byte header (":W&B", magic 0xBEE1, version 1), then
+32 KiB blocks of records, each with a 7-byte header (checksum u32, length u16, type u8:
+1 full, 2 first, 3 middle, 4 last) and a slice of a serialised ``wandb_internal_pb2.Record``.
+"""
+
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+
+from wandb.proto import wandb_internal_pb2
+
+BLOCK = 32768
+FILE_HEADER = 7
+RECORD_HEADER = 7
+FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
+
+
+def records(path: Path) -> Iterator[wandb_internal_pb2.Record]:
+    data = path.read_bytes()
+    if data[:4] != b":W&B":
+        raise ValueError(f"{path} is not a W&B run file")
+    offset, pending = FILE_HEADER, b""
+    while offset + RECORD_HEADER <= len(data):
+        left_in_block = BLOCK - offset % BLOCK
+        if left_in_block < RECORD_HEADER:  # block trailer: zero padding
+            offset += left_in_block
+            continue
+        _, length, kind = struct.unpack("<IHB", data[offset : offset + RECORD_HEADER])
+        chunk = data[offset + RECORD_HEADER : offset + RECORD_HEADER + length]
+        offset += RECORD_HEADER + length
+        if kind == 0 and length == 0:
+            break
+        pending = chunk if kind in (FULL, FIRST) else pending + chunk
+        if kind in (FULL, LAST):
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(pending)
+            yield record
+
+
+def summary(path: Path) -> dict:
+    """The run's group, name, job type, tags, config keys and the keys its history logged."""
+    info: dict = {"history_keys": set(), "config": {}}
+    for record in records(path):
+        kind = record.WhichOneof("record_type")
+        if kind == "run":
+            run = record.run
+            info.update(group=run.run_group, name=run.display_name, job_type=run.job_type)
+            info["tags"] = list(run.tags)
+            info["config"].update({item.key: item.value_json for item in run.config.update})
+        elif kind == "config":
+            info["config"].update({item.key: item.value_json for item in record.config.update})
+        elif kind == "history":
+            for item in record.history.item:
+                info["history_keys"].add(item.key or "/".join(item.nested_key))
+    return info
