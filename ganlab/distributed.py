@@ -7,7 +7,7 @@ loss"); ``find_unused_parameters=True`` hides that with an extra graph traversal
 backward. ganlab's strategy wraps nothing. Every process starts from rank 0's weights, and
 after each phase's backward the module asks the strategy to average exactly the gradients
 of the player that steps, in one flattened all-reduce, and to copy rank 0's buffers (BatchNorm
-statistics) of that player's nets to the others. Each net is synchronised separately, the
+statistics) to the others. Each net is synchronised separately, the
 way stylegan2-ada and mmagic wrap G and D in separate DDP wrappers, and a gradient can never
 be skipped silently: ``AdversarialModule`` refuses to step on several processes when neither
 this strategy nor a DDP wrapper averages its gradients.
@@ -51,11 +51,20 @@ def average_gradients(params: Sequence[nn.Parameter], world_size: int) -> None:
         param.grad = averaged
 
 
+@torch.no_grad()
 def broadcast_buffers(modules: Iterable[nn.Module], src: int = 0) -> None:
-    """Copy rank ``src``'s buffers (running statistics) of ``modules`` to every process."""
+    """Copy rank ``src``'s buffers (running statistics) of ``modules`` to every process:
+    one broadcast per dtype of a flattened copy (dozens of tiny collectives cost more than
+    the gradient all-reduce)."""
+    by_dtype: dict[torch.dtype, list[Tensor]] = {}
     for module in modules:
         for buffer in module.buffers():
-            dist.broadcast(buffer, src)
+            by_dtype.setdefault(buffer.dtype, []).append(buffer)
+    for buffers in by_dtype.values():
+        flat = _flatten_dense_tensors(buffers)
+        dist.broadcast(flat, src)
+        for buffer, value in zip(buffers, _unflatten_dense_tensors(flat, buffers), strict=True):
+            buffer.copy_(value)
 
 
 @torch.no_grad()
@@ -92,12 +101,13 @@ class PlayerDDPStrategy(DDPStrategy):
         if self.world_size > 1:
             check_replicas(self.lightning_module, self.world_size)
 
-    def synchronize_player(self, params: Sequence[nn.Parameter], nets: Sequence[nn.Module]) -> None:
-        """After a player's backward: average its gradients, share rank 0's buffers."""
+    def synchronize_player(self, params: Sequence[nn.Parameter], module: nn.Module) -> None:
+        """After a player's backward: average its gradients and share rank 0's buffers of
+        every net (a forward pass updates BatchNorm statistics of nets that do not step)."""
         if self.world_size == 1:
             return
         average_gradients(params, self.world_size)
-        broadcast_buffers(nets)
+        broadcast_buffers([module])
 
 
 class ReplicaMismatchError(RuntimeError):

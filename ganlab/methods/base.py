@@ -296,8 +296,7 @@ class AdversarialModule(pl.LightningModule, ABC):
         with a whole-module DDP wrapper its reducer already did during backward."""
         strategy = self.trainer.strategy
         if isinstance(strategy, PlayerDDPStrategy):
-            nets = [self.get_submodule(net) for net in player.nets]
-            strategy.synchronize_player(self._player_params[player.name], nets)
+            strategy.synchronize_player(self._player_params[player.name], self)
 
     # ---- EMA and sampling --------------------------------------------------------------
     @property
