@@ -20,7 +20,7 @@ gradient-penalty mixing weights) follow the same rule (``AdversarialModule.draw_
 so W processes with batch B compute the step one process computes with batch W x B.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytorch_lightning as pl
@@ -52,14 +52,13 @@ def average_gradients(params: Sequence[nn.Parameter], world_size: int) -> None:
 
 
 @torch.no_grad()
-def broadcast_buffers(modules: Iterable[nn.Module], src: int = 0) -> None:
-    """Copy rank ``src``'s buffers (running statistics) of ``modules`` to every process:
+def broadcast_buffers(module: nn.Module, src: int = 0) -> None:
+    """Copy rank ``src``'s buffers (running statistics) of ``module`` to every process:
     one broadcast per dtype of a flattened copy (dozens of tiny collectives cost more than
     the gradient all-reduce)."""
     by_dtype: dict[torch.dtype, list[Tensor]] = {}
-    for module in modules:
-        for buffer in module.buffers():
-            by_dtype.setdefault(buffer.dtype, []).append(buffer)
+    for buffer in module.buffers():
+        by_dtype.setdefault(buffer.dtype, []).append(buffer)
     for buffers in by_dtype.values():
         flat = _flatten_dense_tensors(buffers)
         dist.broadcast(flat, src)
@@ -70,8 +69,9 @@ def broadcast_buffers(modules: Iterable[nn.Module], src: int = 0) -> None:
 @torch.no_grad()
 def broadcast_module(module: nn.Module, src: int = 0) -> None:
     """Copy rank ``src``'s parameters and buffers of ``module`` to every process."""
-    for tensor in [*module.parameters(), *module.buffers()]:
-        dist.broadcast(tensor, src)
+    for param in module.parameters():
+        dist.broadcast(param, src)
+    broadcast_buffers(module, src)
 
 
 class PlayerDDPStrategy(DDPStrategy):
@@ -107,7 +107,7 @@ class PlayerDDPStrategy(DDPStrategy):
         if self.world_size == 1:
             return
         average_gradients(params, self.world_size)
-        broadcast_buffers([module])
+        broadcast_buffers(module)
 
 
 class ReplicaMismatchError(RuntimeError):

@@ -111,6 +111,12 @@ def save_domain_net(net: DomainNet, dataset: str, path: Path) -> str:
     return file_sha256(path)
 
 
+def write_manifest(directory: Path, entries: dict[str, Any]) -> None:
+    """Write ``{filename: entry}`` as the manifest of ``directory`` (a run dir or the assets)."""
+    text = json.dumps(entries, indent=2, sort_keys=True) + "\n"
+    (directory / MANIFEST_NAME).write_text(text)
+
+
 def read_manifest(directory: Path) -> dict[str, Any]:
     path = directory / MANIFEST_NAME
     return json.loads(path.read_text()) if path.exists() else {}

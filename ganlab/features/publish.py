@@ -6,12 +6,11 @@ merges its manifest entry (command, seed, sha256, validation figures) into the a
 """
 
 import argparse
-import json
 import shutil
 import sys
 from pathlib import Path
 
-from ganlab.features.domain import ASSET_DIR, MANIFEST_NAME, read_manifest
+from ganlab.features.domain import ASSET_DIR, MANIFEST_NAME, read_manifest, write_manifest
 from ganlab.features.weights import file_sha256
 
 
@@ -26,7 +25,7 @@ def publish(run_dir: Path, asset_dir: Path = ASSET_DIR) -> list[str]:
             raise SystemExit(f"{run_dir / filename} does not match its manifest's sha256")
         shutil.copyfile(run_dir / filename, asset_dir / filename)
         manifest[filename] = {**entry, "run_dir": run_dir.name}
-    (asset_dir / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    write_manifest(asset_dir, manifest)
     return list(entries)
 
 

@@ -7,7 +7,6 @@ score attributes. ``python -m ganlab.run experiment=features_digits`` writes
 ``domain_digits.pt`` and ``manifest.json`` into the run dir.
 """
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from ganlab.features.domain import DomainNet, save_domain_net
+from ganlab.features.domain import DomainNet, save_domain_net, write_manifest
 from ganlab.methods.base import AdversarialModule, OptimizerFactory, Phase, Player, SchedulerFactory
 from ganlab.metrics.attributes import attribute_accuracy
 
@@ -118,5 +117,4 @@ class DomainNetTraining(AdversarialModule):
             "created": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
             "validation": record["metrics"],
         }
-        manifest = run_dir / "manifest.json"
-        manifest.write_text(json.dumps({filename: entry}, indent=2, sort_keys=True) + "\n")
+        write_manifest(run_dir, {filename: entry})

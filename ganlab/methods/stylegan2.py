@@ -16,7 +16,6 @@ correction lazy regularization needs (Appendix B). The EMA generator is ``genera
 (``g_ema``, ``latent_avg``, ``config``), which ``ganlab.nets.stylegan2.load_stylegan2`` reads.
 """
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ganlab.features.domain import write_manifest
 from ganlab.features.weights import file_sha256
 from ganlab.methods.base import AdversarialModule, OptimizerFactory, Phase, Player
 from ganlab.nets.stylegan2 import Discriminator, Generator
@@ -204,8 +204,7 @@ class StyleGAN2(AdversarialModule):
             "created": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
             "evaluation": record["metrics"],
         }
-        manifest = run_dir / "manifest.json"
-        manifest.write_text(json.dumps({filename: entry}, indent=2, sort_keys=True) + "\n")
+        write_manifest(run_dir, {filename: entry})
 
 
 @torch.no_grad()
