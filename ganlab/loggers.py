@@ -5,12 +5,15 @@ entry in ~/.netrc) and ``mode: auto``; otherwise they are written offline under 
 and can be uploaded later with ``wandb sync <run>/wandb/offline-run-*``.
 """
 
+import csv
 import netrc
 import os
 from pathlib import Path
 from typing import Any
 
-from pytorch_lightning.loggers import WandbLogger
+from pytorch_lightning.loggers import CSVLogger, WandbLogger
+from pytorch_lightning.loggers.csv_logs import ExperimentWriter
+from pytorch_lightning.loggers.logger import rank_zero_experiment
 
 WANDB_MODES = ("auto", "online", "offline")
 
@@ -54,3 +57,25 @@ def wandb_logger(
         entity=entity,
         config=run_config,
     )
+
+
+class ContinuingExperimentWriter(ExperimentWriter):
+    """Lightning's CSV writer, except that an existing ``metrics.csv`` (the same run started
+    again after a preemption) is continued instead of deleted."""
+
+    def _check_log_dir_exists(self) -> None:
+        if self._fs.isfile(self.metrics_file_path):
+            with self._fs.open(self.metrics_file_path, "r", newline="") as file:
+                self.metrics_keys = list(csv.DictReader(file).fieldnames or [])
+
+
+class RunCSVLogger(CSVLogger):
+    """``<run dir>/logs/metrics.csv``; a run resumed in its own dir appends to it."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ContinuingExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = ContinuingExperimentWriter(log_dir=self.log_dir)
+        return self._experiment

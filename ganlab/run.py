@@ -34,12 +34,21 @@ from ganlab.errors import ConfigError, GanlabError
 from ganlab.methods.base import AdversarialModule, NonFiniteLossError
 from ganlab.metrics.evaluation import Evaluator
 from ganlab.metrics.report import evaluate, write_metrics
+from ganlab.preemption import (
+    EXIT_PREEMPTED,
+    PREEMPTED_CHECKPOINT,
+    PreemptionCheckpoint,
+    PreemptionSignals,
+    mark_wandb_preempting,
+    resumable_checkpoint,
+)
 
 TASKS = ("fit", "eval")
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 _UNIQUE = f"{secrets.token_hex(3)}"  # one per process: jobs started in the same second differ
 
-OmegaConf.register_new_resolver("ganlab_unique", lambda: _UNIQUE, replace=True)
+# cached: a submitit job (and its requeued restart) resolves the sweep dir the launcher made
+OmegaConf.register_new_resolver("ganlab_unique", lambda: _UNIQUE, replace=True, use_cache=True)
 OmegaConf.register_new_resolver(
     "ganlab_name",
     lambda name, model, task: name or (model if task == "fit" else task),
@@ -65,13 +74,21 @@ def run_task(cfg: DictConfig) -> float | None:
     check_config(cfg)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     run_dir = Path(cfg.output_dir)
+    resume_from = resumable_checkpoint(run_dir) if cfg.task == "fit" else None
     if _get_rank() in (None, 0):  # DDP processes of rank > 0 share rank 0's run dir
-        if (run_dir / "metrics.json").exists() or (run_dir / "checkpoints").exists():
+        if resume_from is None and (
+            (run_dir / "metrics.json").exists() or (run_dir / "checkpoints").exists()
+        ):
             raise ConfigError(
                 f"{run_dir} already holds a run; ganlab never overwrites one. Pick a new dir"
             )
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        if resume_from is None:
+            (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        else:
+            print(f"ganlab: resuming the interrupted run in {run_dir} from {resume_from}")
+    if resume_from is not None:
+        cfg.ckpt_path = str(resume_from)
     return fit(cfg, run_dir) if cfg.task == "fit" else evaluate_checkpoint(cfg, run_dir)
 
 
@@ -98,6 +115,14 @@ def missing_values(node: Any, prefix: str = "") -> list[str]:
 
 
 def fit(cfg: DictConfig, run_dir: Path) -> float | None:
+    # from here on a preemption signal is noted; training saves and stops after the batch
+    with PreemptionSignals(cfg.preemption.signals) as preemption:
+        return fit_until_done_or_preempted(cfg, run_dir, preemption)
+
+
+def fit_until_done_or_preempted(
+    cfg: DictConfig, run_dir: Path, preemption: PreemptionSignals
+) -> float | None:
     datamodule = instantiate(cfg.data)
     module: AdversarialModule = instantiate(cfg.model)
     checkpoint = load_compatible(cfg.ckpt_path, module) if cfg.ckpt_path else None
@@ -108,6 +133,8 @@ def fit(cfg: DictConfig, run_dir: Path) -> float | None:
     # no _target_: that callback is off, its settings are ignored
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c and "_target_" in c]
     callbacks.append(RecordConfig(OmegaConf.to_container(cfg, resolve=True)))
+    stopper = PreemptionCheckpoint(preemption, run_dir / "checkpoints" / PREEMPTED_CHECKPOINT)
+    callbacks.append(stopper)
     for callback in callbacks:
         if isinstance(callback, PeriodicEvaluation):
             callback.evaluator = evaluator
@@ -143,6 +170,10 @@ def fit(cfg: DictConfig, run_dir: Path) -> float | None:
             last = run_dir / "checkpoints" / "last.ckpt"
             hint = f" The last good checkpoint is {last}." if last.exists() else ""
             raise GanlabError(f"{error}{hint}") from error
+        if stopper.saved_at_step is not None:
+            mark_wandb_preempting(loggers)
+            finish_loggers(loggers)
+            stop_preempted(preemption, stopper, trainer.is_global_zero)
         if not trainer.is_global_zero:
             return None  # rank 0 evaluates and writes the run's files
         report = {
@@ -163,6 +194,22 @@ def fit(cfg: DictConfig, run_dir: Path) -> float | None:
         finish_loggers(loggers)
     print(f"ganlab: done; checkpoints, samples and metrics.json are in {run_dir}")
     return objective(cfg, report["metrics"])
+
+
+def stop_preempted(
+    preemption: PreemptionSignals, stopper: PreemptionCheckpoint, is_rank_zero: bool
+) -> None:
+    """Requeue the job (SLURM) and exit with EXIT_PREEMPTED; the restarted job resumes."""
+    if is_rank_zero:
+        print(
+            f"ganlab: {preemption.received.name} received; saved {stopper.path} at optimizer "
+            f"step {stopper.saved_at_step}",
+            file=sys.stderr,
+        )
+    action = preemption.requeue(is_rank_zero)  # a submitit job exits in here (rank 0)
+    if is_rank_zero:
+        print(f"ganlab: {action}", file=sys.stderr)
+    sys.exit(EXIT_PREEMPTED)
 
 
 def log_final_metrics(loggers: list[Any], metrics: dict[str, float], step: int) -> None:

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Stop the daemons slurm/local_cluster_up.sh started, by the PIDs it recorded (nothing else).
+# Jobs still in the queue are cancelled first. State and logs stay in $GANLAB_SLURM_DIR.
+set -uo pipefail
+
+STATE=${GANLAB_SLURM_DIR:-/tmp/ganlab-slurm}
+[ -d "$STATE/pids" ] || { echo "local_cluster_down: nothing recorded in $STATE/pids"; exit 0; }
+
+if [ -s "$STATE/pids/slurmctld.pid" ] && kill -0 "$(cat "$STATE/pids/slurmctld.pid")" 2>/dev/null; then
+  scancel --full --quiet --user="$(id -un)" 2>/dev/null || true
+fi
+
+# node before controller, controller before accounting, accounting before its database
+for name in slurmd slurmctld slurmdbd mariadbd munged; do
+  pid_file="$STATE/pids/$name.pid"
+  [ -s "$pid_file" ] || continue
+  pid=$(cat "$pid_file")
+  if kill "$pid" 2>/dev/null; then
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -KILL "$pid" 2>/dev/null
+      echo "local_cluster_down: $name ($pid) did not stop in 10 s; killed"
+    else
+      echo "local_cluster_down: stopped $name ($pid)"
+    fi
+  fi
+  rm -f "$pid_file"
+done
