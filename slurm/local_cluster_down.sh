@@ -6,8 +6,14 @@ set -uo pipefail
 STATE=${GANLAB_SLURM_DIR:-/tmp/ganlab-slurm}
 [ -d "$STATE/pids" ] || { echo "local_cluster_down: nothing recorded in $STATE/pids"; exit 0; }
 
+# cancel what is still queued and let it finish, so no job step outlives its slurmd
 if [ -s "$STATE/pids/slurmctld.pid" ] && kill -0 "$(cat "$STATE/pids/slurmctld.pid")" 2>/dev/null; then
-  scancel --full --quiet --user="$(id -un)" 2>/dev/null || true
+  scancel --quiet --user="$(id -un)" 2>/dev/null || true
+  for _ in $(seq 150); do
+    [ -z "$(squeue -h -o %i 2>/dev/null)" ] && break
+    sleep 0.2
+  done
+  [ -z "$(squeue -h -o %i 2>/dev/null)" ] || echo "local_cluster_down: jobs still completing after 30 s"
 fi
 
 # node before controller, controller before accounting, accounting before its database

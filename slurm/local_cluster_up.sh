@@ -153,7 +153,7 @@ fi
 /usr/sbin/slurmctld
 /usr/sbin/slurmd
 node_idle() { [ "$(sinfo -h -n "$node" -o %t)" = idle ]; }
-wait_for 30 node_idle || fail "node $node did not become idle: $STATE/slurmctld.log, slurmd.log"
+wait_for 90 node_idle || fail "node $node did not become idle: $STATE/slurmctld.log, slurmd.log"
 
 # ---- smoke test -------------------------------------------------------------------------
 [ "$(srun -t 1 hostname)" = "$(hostname)" ] || fail "srun smoke test failed"
