@@ -163,7 +163,8 @@ def test_a_ddp_member_signalled_by_submitit_is_requeued_and_resumes_in_its_run_d
     assert 5 <= saved["ganlab"]["phase_steps"]["generator"] < steps
     metrics = (run_dir / "metrics.json").read_text()
     assert f'"generator_step": {steps},' in metrics and f'"global_step": {2 * steps},' in metrics
-    logs = {path.name: path.read_text() for path in (sweep_dir / ".submitit" / job_id).glob("*.out")}
+    job_dir = sweep_dir / ".submitit" / job_id
+    logs = {path.name: path.read_text() for path in job_dir.glob("*.out")}
     rank_zero_log = logs[f"{job_id}_0_log.out"]
     assert "Requeued job" in rank_zero_log
     assert f"resuming the interrupted run in {run_dir}" in rank_zero_log
