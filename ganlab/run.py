@@ -20,7 +20,9 @@ import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
+from hydra.types import RunMode
 from hydra.utils import instantiate
+from lightning_fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 from lightning_fabric.utilities.rank_zero import _get_rank
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -103,6 +105,39 @@ def check_config(cfg: DictConfig) -> None:
         )
     if cfg.task == "eval" and not cfg.ckpt_path:
         raise ConfigError("task=eval needs ckpt_path=<run dir>/checkpoints/last.ckpt")
+    processes = process_count(cfg.trainer)
+    if processes > 1 and is_multirun() and not processes_started_externally():
+        raise ConfigError(
+            f"a sweep member with {processes} DDP processes needs them started by the cluster: "
+            "add hydra/launcher=slurm (see slurm/README.md). Here Lightning would re-launch "
+            "this command, and with it the whole sweep, once per extra process"
+        )
+
+
+def process_count(trainer: DictConfig) -> int:
+    """Processes a trainer config asks for (devices per node x nodes; "auto" counts as 1)."""
+    devices = trainer.get("devices", 1)
+    if OmegaConf.is_list(devices):
+        per_node = len(devices)
+    elif isinstance(devices, int) or str(devices).isdigit():
+        per_node = max(int(devices), 1)
+    else:
+        per_node = 1
+    return per_node * int(trainer.get("num_nodes") or 1)
+
+
+def is_multirun() -> bool:
+    try:
+        return HydraConfig.get().mode == RunMode.MULTIRUN
+    except ValueError:  # no Hydra job (a test composing the config itself)
+        return False
+
+
+def processes_started_externally() -> bool:
+    """SLURM's srun, torchrun or a user set the ranks: Lightning launches nothing itself."""
+    return (
+        "LOCAL_RANK" in os.environ or SLURMEnvironment.detect() or TorchElasticEnvironment.detect()
+    )
 
 
 def missing_values(node: Any, prefix: str = "") -> list[str]:

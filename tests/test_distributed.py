@@ -2,6 +2,10 @@
 with batch W x B computes, every process ends with the same weights, and a multi-process run
 that nobody synchronises is refused."""
 
+import os
+import socket
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -77,6 +81,48 @@ def test_infogan_two_processes_equal_one_process_with_twice_the_batch(tmp_path):
     )
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_nodes_of_one_process_equal_one_process_with_twice_the_batch(tmp_path):
+    """trainer.num_nodes=2: the processes a cluster starts on two nodes (here both on this
+    machine, with the environment torchrun or srun gives them) form one run."""
+    overrides = ["experiment=wgan_digits", "steps=10", "model.critic.width=8", *TINY_DIGITS]
+    two, one = tmp_path / "two_nodes", tmp_path / "one_process"
+    trainer = ["trainer=ddp_cpu", "trainer.devices=1", "trainer.num_nodes=2", "data.batch_size=8"]
+    rendezvous = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "WORLD_SIZE": "2"}
+    nodes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "ganlab.run", *overrides, *trainer, f"hydra.run.dir={two}"],
+            cwd=tmp_path,
+            env={
+                **os.environ,
+                **rendezvous,
+                "NODE_RANK": str(node),
+                "RANK": str(node),
+                "LOCAL_RANK": "0",
+            },
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for node in (0, 1)
+    ]
+    outputs = [node.communicate(timeout=600)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    assert "MEMBER: 2/2" in outputs[1]
+    single = ["trainer=cpu", "data.batch_size=16", f"hydra.run.dir={one}"]
+    result = run_cli([*overrides, *single], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    two_state, one_state = final_state(two), final_state(one)
+    for name, value in one_state.items():
+        torch.testing.assert_close(two_state[name], value, rtol=0, atol=1e-5, msg=name)
+
+
 def test_each_process_keeps_every_wth_row_of_the_global_draw():
     draw = torch.arange(12).view(6, 2)
     shares = [own_share(draw, rank, 3) for rank in range(3)]
@@ -116,3 +162,13 @@ def test_ddp_configs_use_the_per_player_strategy():
     for name in ("ddp", "ddp_cpu"):
         text = (REPO / "conf" / "trainer" / f"{name}.yaml").read_text()
         assert "ganlab.distributed.PlayerDDPStrategy" in text
+
+
+def test_a_local_sweep_of_ddp_members_is_refused_before_lightning_relaunches_it(tmp_path):
+    """Lightning's own DDP launch re-runs the command line, which for `-m` is the whole sweep;
+    sweep members with several processes go through SLURM (tests/test_slurm.py)."""
+    result = run_cli(["-m", "trainer=ddp_cpu", "trainer.devices=2", "seed=1,2"], tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "a sweep member with 2 DDP processes" in result.stderr
+    assert "hydra/launcher=slurm" in result.stderr
+    assert not list(tmp_path.glob("outputs/*/multirun_*/*/checkpoints"))
