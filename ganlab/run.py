@@ -169,7 +169,7 @@ def fit_until_done_or_preempted(
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c and "_target_" in c]
     callbacks.append(RecordConfig(OmegaConf.to_container(cfg, resolve=True)))
     stopper = PreemptionCheckpoint(preemption, run_dir / "checkpoints" / PREEMPTED_CHECKPOINT)
-    callbacks.append(stopper)
+    callbacks.insert(0, stopper)  # saves before a periodic evaluation eats the warning time
     for callback in callbacks:
         if isinstance(callback, PeriodicEvaluation):
             callback.evaluator = evaluator

@@ -52,25 +52,20 @@ def local_cluster():
     reason = cluster_unavailable()
     if reason:
         pytest.skip(reason)
-    up = subprocess.run(
-        ["bash", str(REPO / "slurm" / "local_cluster_up.sh")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert up.returncode == 0, up.stdout + up.stderr
+    run_script("local_cluster_up.sh", timeout=600)  # installs the packages when missing
     started = {path.stem: int(path.read_text()) for path in (STATE / "pids").glob("*.pid")}
     assert {"slurmctld", "slurmd"} <= set(started)
     yield started
-    down = subprocess.run(
-        ["bash", str(REPO / "slurm" / "local_cluster_down.sh")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert down.returncode == 0, down.stdout + down.stderr
+    run_script("local_cluster_down.sh", timeout=120)
     still_running = [name for name, pid in started.items() if Path(f"/proc/{pid}").exists()]
     assert not still_running, f"left running after local_cluster_down.sh: {still_running}"
+
+
+def run_script(name: str, timeout: float) -> None:
+    result = subprocess.run(
+        ["bash", str(REPO / "slurm" / name)], capture_output=True, text=True, timeout=timeout
+    )
+    assert result.returncode == 0, f"slurm/{name} failed:\n{result.stdout}{result.stderr}"
 
 
 def job_states(job_id: str) -> dict[str, str]:
