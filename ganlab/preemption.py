@@ -119,18 +119,20 @@ def save_atomically(trainer: pl.Trainer, path: Path) -> None:
 
 
 def resumable_checkpoint(run_dir: Path) -> Path | None:
-    """The checkpoint a restarted job resumes from: this run dir's ``preempted.ckpt``, or,
-    in a requeued SLURM job (``SLURM_RESTART_COUNT`` > 0) that was killed without warning,
-    its ``last.ckpt``. None when the run finished (``metrics.json``) or has neither."""
+    """The checkpoint a restarted job resumes from, None when the run dir holds no
+    interrupted run: a run with ``metrics.json`` finished, and a run dir without
+    ``preempted.ckpt`` resumes only in a requeued SLURM job (``SLURM_RESTART_COUNT`` > 0,
+    e.g. after a node failure). Of ``preempted.ckpt`` and ``last.ckpt`` the newer is taken
+    (a resumed run may have been killed later without warning)."""
     if (run_dir / "metrics.json").exists():
         return None
     preempted = run_dir / "checkpoints" / PREEMPTED_CHECKPOINT
-    last = run_dir / "checkpoints" / "last.ckpt"
-    if preempted.exists():
-        return preempted
-    if int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0 and last.exists():
-        return last
-    return None
+    requeued = int(os.environ.get("SLURM_RESTART_COUNT") or 0) > 0
+    if not (preempted.exists() or requeued):
+        return None
+    candidates = [preempted, run_dir / "checkpoints" / "last.ckpt"]
+    existing = [path for path in candidates if path.exists()]
+    return max(existing, key=lambda path: path.stat().st_mtime_ns, default=None)
 
 
 def mark_wandb_preempting(loggers: list[Any]) -> None:

@@ -54,12 +54,17 @@ def test_the_checkpoint_to_resume_from(tmp_path, monkeypatch):
     monkeypatch.delenv("SLURM_RESTART_COUNT", raising=False)
     checkpoints = tmp_path / "checkpoints"
     checkpoints.mkdir()
-    (checkpoints / "last.ckpt").write_bytes(b"")
+    last, preempted = checkpoints / "last.ckpt", checkpoints / PREEMPTED_CHECKPOINT
+    last.write_bytes(b"")
     assert resumable_checkpoint(tmp_path) is None  # a finished or crashed run: never resumed
     monkeypatch.setenv("SLURM_RESTART_COUNT", "1")  # a requeued job killed without warning
-    assert resumable_checkpoint(tmp_path) == checkpoints / "last.ckpt"
-    (checkpoints / PREEMPTED_CHECKPOINT).write_bytes(b"")
-    assert resumable_checkpoint(tmp_path) == checkpoints / PREEMPTED_CHECKPOINT
+    assert resumable_checkpoint(tmp_path) == last
+    monkeypatch.delenv("SLURM_RESTART_COUNT")
+    preempted.write_bytes(b"")
+    os.utime(last, ns=(1, 1))
+    assert resumable_checkpoint(tmp_path) == preempted
+    os.utime(preempted, ns=(0, 0))  # last.ckpt newer: saved after the preemption's resume
+    assert resumable_checkpoint(tmp_path) == last
     (tmp_path / "metrics.json").write_text("{}")
     assert resumable_checkpoint(tmp_path) is None  # finished: a rerun is refused instead
 
