@@ -16,19 +16,29 @@ if [ -s "$STATE/pids/slurmctld.pid" ] && kill -0 "$(cat "$STATE/pids/slurmctld.p
   [ -z "$(squeue -h -o %i 2>/dev/null)" ] || echo "local_cluster_down: jobs still completing after 30 s"
 fi
 
-# node before controller, controller before accounting, accounting before its database
-for name in slurmd slurmctld slurmdbd mariadbd munged; do
-  pid_file="$STATE/pids/$name.pid"
-  [ -s "$pid_file" ] || continue
-  pid=$(cat "$pid_file")
-  if kill "$pid" 2>/dev/null; then
+# stop_together NAME...: signal the recorded daemons, then wait for all of them (10 s at most)
+stop_together() {
+  local name pid started=$(date +%s%N)
+  declare -A pids=()
+  for name in "$@"; do
+    [ -s "$STATE/pids/$name.pid" ] || continue
+    pid=$(cat "$STATE/pids/$name.pid")
+    kill "$pid" 2>/dev/null && pids[$name]=$pid
+    rm -f "$STATE/pids/$name.pid"
+  done
+  for name in "${!pids[@]}"; do
+    pid=${pids[$name]}
     for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     if kill -0 "$pid" 2>/dev/null; then
       kill -KILL "$pid" 2>/dev/null
       echo "local_cluster_down: $name ($pid) did not stop in 10 s; killed"
     else
-      echo "local_cluster_down: stopped $name ($pid)"
+      echo "local_cluster_down: stopped $name ($pid) after $(( ($(date +%s%N) - started) / 1000000 )) ms"
     fi
-  fi
-  rm -f "$pid_file"
-done
+  done
+}
+
+# the SLURM daemons first, then accounting (it takes their last records), then what it uses
+stop_together slurmd slurmctld
+stop_together slurmdbd
+stop_together mariadbd munged

@@ -103,6 +103,7 @@ def test_tensorboard_logger_writes_events_and_sample_images(tiny_run):
     assert {"loss/discriminator", "loss/generator"} <= set(events.Tags()["scalars"])
 
 
+@pytest.mark.slow  # the quick suite sweeps in test_metrics (compare) and test_slurm
 def test_multirun_sweep_writes_one_dir_per_member(tmp_path):
     result = run_cli(["-m", "loss=nsgan,hinge", *FAST, "callbacks.progress=null"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -18,7 +18,8 @@ from ganlab.distributed import (
     own_share,
     state_fingerprint,
 )
-from tests.conftest import REPO, run_cli
+from ganlab.errors import ConfigError
+from tests.conftest import REPO, compose_run, run_cli
 
 TINY_DIGITS = [
     # float64: in float32 the two runs differ by rounding, which Adam's normalised steps
@@ -164,11 +165,24 @@ def test_ddp_configs_use_the_per_player_strategy():
         assert "ganlab.distributed.PlayerDDPStrategy" in text
 
 
-def test_a_local_sweep_of_ddp_members_is_refused_before_lightning_relaunches_it(tmp_path):
+def test_a_local_sweep_of_ddp_members_is_refused_before_lightning_relaunches_it(
+    tmp_path, monkeypatch
+):
     """Lightning's own DDP launch re-runs the command line, which for `-m` is the whole sweep;
     sweep members with several processes go through SLURM (tests/test_slurm.py)."""
-    result = run_cli(["-m", "trainer=ddp_cpu", "trainer.devices=2", "seed=1,2"], tmp_path)
-    assert result.returncode == 2, result.stderr[-2000:]
-    assert "a sweep member with 2 DDP processes" in result.stderr
-    assert "hydra/launcher=slurm" in result.stderr
-    assert not list(tmp_path.glob("outputs/*/multirun_*/*/checkpoints"))
+    import ganlab.run
+
+    for variable in ("SLURM_NTASKS", "SLURM_JOB_NAME", "LOCAL_RANK", "TORCHELASTIC_RUN_ID"):
+        monkeypatch.delenv(variable, raising=False)
+    single = compose_run(tmp_path, ["trainer=ddp_cpu", "trainer.devices=2"])
+    ganlab.run.check_config(single)  # one run: Lightning may start the second process
+    monkeypatch.setattr(ganlab.run, "is_multirun", lambda: True)
+    ganlab.run.check_config(compose_run(tmp_path, ["trainer=cpu"]))  # one process: fine
+    with pytest.raises(
+        ConfigError, match="sweep member with 4 DDP processes.*hydra/launcher=slurm"
+    ):
+        ganlab.run.check_config(
+            compose_run(tmp_path, ["trainer=ddp_cpu", "trainer.devices=2", "trainer.num_nodes=2"])
+        )
+    monkeypatch.setenv("SLURM_NTASKS", "2")  # srun started them: used as they are
+    ganlab.run.check_config(single)

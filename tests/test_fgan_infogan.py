@@ -82,7 +82,15 @@ def test_fgan_losses_follow_equation_6_and_the_alternative():
         tiny_fgan("kl", "other")
 
 
-@pytest.mark.parametrize("divergence", NAMES)
+# the quick suite trains three divergences (the default and two other output activations);
+# the rest run with -m slow
+QUICK_DIVERGENCES = ("pearson", "kl", "gan")
+
+
+@pytest.mark.parametrize(
+    "divergence",
+    [n if n in QUICK_DIVERGENCES else pytest.param(n, marks=pytest.mark.slow) for n in NAMES],
+)
 def test_fgan_digits_trains_with_every_divergence_without_nan(tiny_run, divergence):
     overrides = ["experiment=fgan_digits", f"divergence={divergence}", "steps=150"]
     _, run_dir = tiny_run(overrides, critic="critic")

@@ -68,15 +68,22 @@ def run_script(name: str, timeout: float) -> None:
     assert result.returncode == 0, f"slurm/{name} failed:\n{result.stdout}{result.stderr}"
 
 
-def job_states(job_id: str) -> dict[str, str]:
-    """sacct's state of each job (array task) of ``job_id``."""
-    lines = subprocess.run(
-        ["sacct", "-X", "-n", "-P", "-j", job_id, "-o", "JobID,State"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    return dict(line.split("|") for line in lines)
+def final_job_states(job_id: str, timeout: float = 60) -> dict[str, str]:
+    """sacct's state of each job (array task) of ``job_id`` once none is still running
+    (submitit returns when the result file is written, a moment before SLURM records it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = subprocess.run(
+            ["sacct", "-X", "-n", "-P", "-j", job_id, "-o", "JobID,State"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        states = dict(line.split("|") for line in lines)
+        unfinished = {"PENDING", "RUNNING", "COMPLETING", "REQUEUED"} & set(states.values())
+        if not unfinished or time.monotonic() > deadline:
+            return states
+        time.sleep(0.5)
 
 
 def submitit_job_ids(sweep_dir: Path) -> list[str]:
@@ -92,7 +99,7 @@ def test_a_three_seed_sweep_runs_as_three_slurm_jobs(local_cluster, tmp_path):
 
     job_ids = submitit_job_ids(sweep_dir)
     assert len(job_ids) == 3 and len({job_id.split("_")[-1] for job_id in job_ids}) == 3
-    assert job_states(job_ids[0].split("_")[0]) == {job_id: "COMPLETED" for job_id in job_ids}
+    assert final_job_states(job_ids[0].split("_")[0]) == {job_id: "COMPLETED" for job_id in job_ids}
     for member, seed in enumerate((1, 2, 3)):
         run_dir = sweep_dir / str(member)
         config = OmegaConf.load(run_dir / "config.yaml")
@@ -153,7 +160,7 @@ def test_a_ddp_member_signalled_by_submitit_is_requeued_and_resumes_in_its_run_d
             subprocess.run(["scancel", *submitit_job_ids(sweep_dir)])
     assert launcher.returncode == 0, output
 
-    assert job_states(job_id.split("_")[0]) == {job_id: "COMPLETED"}
+    assert final_job_states(job_id.split("_")[0]) == {job_id: "COMPLETED"}
     saved = read_checkpoint(run_dir / "checkpoints" / PREEMPTED_CHECKPOINT)
     assert 5 <= saved["ganlab"]["phase_steps"]["generator"] < steps
     metrics = (run_dir / "metrics.json").read_text()
