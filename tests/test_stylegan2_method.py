@@ -157,6 +157,10 @@ def test_save_stylegan2_writes_rosinality_keys(tmp_path):
     assert set(checkpoint["g_ema"]) == set(generator.state_dict())
 
 
+def seeded(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
 def test_shipped_toyfaces_generator_makes_faces_with_varied_attributes():
     path = ASSET_DIR / "stylegan2_toyfaces_64.pt"
     entry = read_manifest(ASSET_DIR)["stylegan2_toyfaces_64.pt"]
@@ -165,7 +169,7 @@ def test_shipped_toyfaces_generator_makes_faces_with_varied_attributes():
     generator, latent_avg = load_stylegan2(path)
     generator.use_grouped_conv(False).eval()
     with torch.no_grad():
-        images, _ = generator([torch.randn(128, generator.style_dim)])
+        images, _ = generator([torch.randn(128, generator.style_dim, generator=seeded(0))])
     assert images.shape == (128, 3, 64, 64)
     net, _ = load_domain_net("toyfaces")
     net.eval()
@@ -173,4 +177,4 @@ def test_shipped_toyfaces_generator_makes_faces_with_varied_attributes():
         predicted = net(images.clamp(-1, 1))["attribute_logits"] > 0
     rates = predicted.float().mean(0)
     varied = ((rates > 0.05) & (rates < 0.95)).sum().item()
-    assert varied >= 6, rates  # most of the ten attributes take both values
+    assert varied >= 9, rates  # (512 samples: every attribute in 16-68% of the faces)
