@@ -168,7 +168,11 @@ def fit_until_done_or_preempted(
     # no _target_: that callback is off, its settings are ignored
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c and "_target_" in c]
     callbacks.append(RecordConfig(OmegaConf.to_container(cfg, resolve=True)))
-    stopper = PreemptionCheckpoint(preemption, run_dir / "checkpoints" / PREEMPTED_CHECKPOINT)
+    stopper = PreemptionCheckpoint(
+        preemption,
+        run_dir / "checkpoints" / PREEMPTED_CHECKPOINT,
+        cfg.preemption.every_n_batches,
+    )
     callbacks.insert(0, stopper)  # saves before a periodic evaluation eats the warning time
     for callback in callbacks:
         if isinstance(callback, PeriodicEvaluation):

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -117,3 +118,28 @@ def test_a_run_signalled_mid_training_saves_stops_and_the_same_command_resumes_i
     assert f'"global_step": {2 * steps},' in metrics  # D and G step once per batch
     logged = logged_steps(run_dir)  # both starts, in one file: the second went on from the first
     assert logged == [2 * batch for batch in range(1, steps + 1)]  # none repeated, none lost
+
+
+def test_several_processes_compare_flags_only_every_nth_batch():
+    """The comparison is a collective: every process makes it after the same batches."""
+    from ganlab.preemption import PreemptionCheckpoint
+
+    compared = []
+
+    def reduce_boolean_decision(decision, all=True):  # another process was signalled
+        compared.append((decision, all))
+        return True
+
+    strategy = SimpleNamespace(reduce_boolean_decision=reduce_boolean_decision)
+    trainer = SimpleNamespace(world_size=2, strategy=strategy)
+    stopper = PreemptionCheckpoint(PreemptionSignals([]), Path("unused.ckpt"), every_n_batches=3)
+    decisions = []
+    for _ in range(6):
+        stopper._batches += 1
+        decisions.append(stopper._any_process_signalled(trainer))
+    assert decisions == [False, False, True, False, False, True]
+    assert compared == [(False, False), (False, False)]  # this process had no signal; any wins
+    alone = SimpleNamespace(world_size=1)
+    stopper.signals.received = signal.SIGUSR2
+    assert stopper._any_process_signalled(alone)  # one process: after every batch, no collective
+    assert len(compared) == 2
