@@ -1,16 +1,16 @@
-"""Data-parallel training of alternating min-max games: one gradient all-reduce per player step.
+"""Data-parallel training of alternating min-max games: each player's gradients averaged alone.
 
 Lightning's ``ddp`` wraps the whole LightningModule in one ``DistributedDataParallel``. A GAN
 step back-propagates into one player's nets only, so DDP's reducer waits for gradients of
 the other player's parameters and fails ("parameters that were not used in producing the
 loss"); ``find_unused_parameters=True`` hides that with an extra graph traversal per
-backward. ganlab's strategy wraps nothing. Every process starts from rank 0's weights, and
-after each phase's backward the module asks the strategy to average exactly the gradients
-of the player that steps, in one flattened all-reduce, and to copy rank 0's buffers (BatchNorm
-statistics) to the others. Each net is synchronised separately, the
-way stylegan2-ada and mmagic wrap G and D in separate DDP wrappers, and a gradient can never
-be skipped silently: ``AdversarialModule`` refuses to step on several processes when neither
-this strategy nor a DDP wrapper averages its gradients.
+backward. ganlab's strategy wraps nothing. Every process starts from rank 0's weights; during
+each phase's backward a ``GradientAverager`` all-reduces exactly the gradients of the player
+that steps, in buckets sent while backward still runs; after each training step rank 0's
+buffers (BatchNorm statistics) are copied to the others. Each player is synchronised
+separately, the way stylegan2-ada and mmagic wrap G and D in separate DDP wrappers, and a
+gradient can never be skipped silently: ``AdversarialModule`` refuses to step on several
+processes when neither this strategy nor a DDP wrapper averages its gradients.
 
 The global batch is ``devices x num_nodes x data.batch_size``. The strategy shards each
 training loader's own seeded order (``ShardedSampler``; Lightning's distributed sampler is off,
@@ -21,6 +21,7 @@ so W processes with batch B compute the step one process computes with batch W x
 """
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import pytorch_lightning as pl
@@ -35,20 +36,93 @@ from torch.utils.data import DataLoader
 from ganlab.data.samplers import ShardedSampler
 
 
-def average_gradients(params: Sequence[nn.Parameter], world_size: int) -> None:
-    """Replace each parameter's gradient by its mean over all processes, in one all-reduce.
+def split_into_buckets(params: Sequence[nn.Parameter], first_bytes: int, bytes_each: int):
+    """Consecutive runs of ``params`` of one dtype and at most ``first_bytes`` (the first
+    run) or ``bytes_each`` (the others), each holding at least one parameter."""
+    buckets: list[list[nn.Parameter]] = []
+    size = 0
+    for param in params:
+        cap = first_bytes if len(buckets) <= 1 else bytes_each
+        param_bytes = param.numel() * param.element_size()
+        if buckets and buckets[-1][0].dtype == param.dtype and size + param_bytes <= cap:
+            buckets[-1].append(param)
+            size += param_bytes
+        else:
+            buckets.append([param])
+            size = param_bytes
+    return buckets
 
-    A parameter without a gradient counts as a zero gradient on that process (and gets the
-    averaged one), so processes whose graphs differ cannot fall out of step.
+
+class GradientAverager:
+    """Averages one player's gradients over all processes while its backward pass still runs
+    (the overlap DDP's reducer gives), with no module wrapper.
+
+    The parameters are split into buckets in reverse order, roughly the order backward
+    produces their gradients. While armed (``with averager:`` around the backward), a hook
+    counts each gradient as autograd accumulates it; when the next bucket in line is
+    complete, its flattened gradients go out in an asynchronous all-reduce. Buckets go out
+    in the same order on every process, so the collectives pair up whatever order the
+    gradients arrive in. On leaving, the rest are sent (a gradient this process did not
+    produce counts as zero, so processes whose graphs differ cannot fall out of step), all
+    are awaited and each parameter's gradient becomes the mean.
     """
-    if world_size == 1 or not params:
-        return
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    flat = _flatten_dense_tensors(grads)
-    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
-    flat /= world_size
-    for param, averaged in zip(params, _unflatten_dense_tensors(flat, grads), strict=True):
-        param.grad = averaged
+
+    def __init__(
+        self,
+        params: Sequence[nn.Parameter],
+        world_size: int,
+        first_bucket_bytes: int = 2**20,
+        bucket_bytes: int = 25 * 2**20,
+    ) -> None:
+        self.world_size = world_size
+        self.buckets = split_into_buckets(params[::-1], first_bucket_bytes, bucket_bytes)
+        self._bucket_of = {param: i for i, bucket in enumerate(self.buckets) for param in bucket}
+        self._armed = False
+        self._hooks = [p.register_post_accumulate_grad_hook(self._on_gradient) for p in params]
+
+    def __enter__(self) -> "GradientAverager":
+        self._waiting = [len(bucket) for bucket in self.buckets]
+        self._next = 0  # the bucket to send next
+        self._sent: list[tuple[int, Tensor, Any]] = []
+        self._armed = True
+        return self
+
+    def __exit__(self, exc_type: Any, *exc_info: Any) -> None:
+        self._armed = False
+        if exc_type is not None:
+            return  # the backward failed: the process stops, its collectives do not matter
+        while self._next < len(self.buckets):
+            self._send_next()
+        for index, flat, work in self._sent:
+            work.wait()
+            flat /= self.world_size
+            bucket = self.buckets[index]
+            for param, mean in zip(bucket, _unflatten_dense_tensors(flat, bucket), strict=True):
+                param.grad = mean
+
+    def _on_gradient(self, param: nn.Parameter) -> None:
+        if not self._armed:
+            return
+        index = self._bucket_of[param]
+        if index < self._next:
+            raise RuntimeError(
+                "a gradient was accumulated twice in one averaged backward pass; a phase must "
+                "call manual_backward once"
+            )
+        self._waiting[index] -= 1
+        while self._next < len(self.buckets) and self._waiting[self._next] == 0:
+            self._send_next()
+
+    def _send_next(self) -> None:
+        bucket = self.buckets[self._next]
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in bucket]
+        flat = _flatten_dense_tensors(grads)
+        self._sent.append((self._next, flat, dist.all_reduce(flat, async_op=True)))
+        self._next += 1
+
+    def remove(self) -> None:
+        for hook in self._hooks:
+            hook.remove()
 
 
 @torch.no_grad()
@@ -79,9 +153,18 @@ class PlayerDDPStrategy(DDPStrategy):
 
     Takes DDPStrategy's arguments (``process_group_backend``, ``timeout``, ``start_method``,
     the cluster environment); processes started by SLURM or torchrun are used as they are.
+    Gradients are all-reduced in buckets of ``bucket_cap_mb`` (the first ``first_bucket_mb``)
+    while backward runs, as DDP's reducer does.
     """
 
     strategy_name = "ganlab_ddp"
+
+    def __init__(
+        self, *args: Any, bucket_cap_mb: float = 25.0, first_bucket_mb: float = 1.0, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.bucket_cap_mb, self.first_bucket_mb = bucket_cap_mb, first_bucket_mb
+        self._averagers: dict[str, GradientAverager] = {}
 
     def configure_ddp(self) -> None:
         if self.world_size > 1:
@@ -101,13 +184,30 @@ class PlayerDDPStrategy(DDPStrategy):
         if self.world_size > 1:
             check_replicas(self.lightning_module, self.world_size)
 
-    def synchronize_player(self, params: Sequence[nn.Parameter], module: nn.Module) -> None:
-        """After a player's backward: average its gradients and share rank 0's buffers of
-        every net (a forward pass updates BatchNorm statistics of nets that do not step)."""
+    def prepare_players(self, player_params: dict[str, list[nn.Parameter]]) -> None:
+        """Set up the gradient averaging of each player (at the start of fit)."""
+        for averager in self._averagers.values():
+            averager.remove()
+        self._averagers = {}
         if self.world_size == 1:
             return
-        average_gradients(params, self.world_size)
-        broadcast_buffers(module)
+        first, each = (int(mb * 2**20) for mb in (self.first_bucket_mb, self.bucket_cap_mb))
+        self._averagers = {
+            name: GradientAverager(params, self.world_size, first, each)
+            for name, params in player_params.items()
+        }
+
+    def averaging_gradients(self, player: str) -> AbstractContextManager:
+        """Around a backward pass of ``player``: its gradients come out averaged."""
+        return self._averagers.get(player) or nullcontext()
+
+    def synchronize_buffers(self, module: nn.Module) -> None:
+        """After a training step: share rank 0's buffers of every net (each forward pass in
+        training mode moves the BatchNorm statistics of the nets it runs, stepping or not).
+        Once per batch, not per phase: running statistics are read in eval mode only, after
+        the step, and a buffer a phase reads (a running mean) it has updated itself."""
+        if self.world_size > 1:
+            broadcast_buffers(module)
 
 
 class ReplicaMismatchError(RuntimeError):

@@ -13,9 +13,11 @@ import torch
 from torch import nn
 
 from ganlab.distributed import (
+    GradientAverager,
     PlayerDDPStrategy,
     gradients_are_averaged,
     own_share,
+    split_into_buckets,
     state_fingerprint,
 )
 from ganlab.errors import ConfigError
@@ -184,3 +186,63 @@ def test_a_local_sweep_of_ddp_members_is_refused_before_lightning_relaunches_it(
         )
     monkeypatch.setenv("SLURM_NTASKS", "2")  # srun started them: used as they are
     ganlab.run.check_config(single)
+
+
+def test_buckets_keep_order_dtype_and_size_caps():
+    params = [nn.Parameter(torch.zeros(n)) for n in (3, 3, 3, 5, 1)]
+    params.insert(2, nn.Parameter(torch.zeros(2, dtype=torch.float64)))
+    buckets = split_into_buckets(params, first_bytes=8, bytes_each=24)
+    sizes = [[p.numel() for p in bucket] for bucket in buckets]
+    assert sizes == [[3], [3], [2], [3], [5, 1]]  # first cap 8 bytes, then 24; dtype breaks
+    assert [p for bucket in buckets for p in bucket] == params  # every parameter, in order
+    assert all(len({p.dtype for p in bucket}) == 1 for bucket in buckets)
+
+
+def _average_in_two_processes(rank: int, rendezvous: str, results: str) -> None:
+    torch.distributed.init_process_group("gloo", init_method=rendezvous, rank=rank, world_size=2)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 1))
+    unused = nn.Parameter(torch.ones(3))  # only rank 0's graph reaches it
+    params = [*net.parameters(), unused]
+    averager = GradientAverager(params, 2, first_bucket_bytes=64, bucket_bytes=256)
+    inputs = torch.randn(6, 4, generator=torch.Generator().manual_seed(rank))
+    with averager:
+        loss = net(inputs).pow(2).mean() + (unused.sum() if rank == 0 else 0.0)
+        loss.backward()
+    averaged = [p.grad.clone() for p in params]
+    try:
+        with averager:  # a second backward into the same gradients is refused
+            net(inputs).sum().backward(retain_graph=True)
+            net(inputs).sum().backward()
+        twice = ""
+    except RuntimeError as error:
+        twice = str(error)
+    result = {"grads": averaged, "inputs": inputs, "buckets": len(averager.buckets)}
+    torch.save({**result, "twice": twice}, f"{results}/rank{rank}.pt")
+    torch.distributed.destroy_process_group()
+
+
+def test_gradients_averaged_while_backward_runs_equal_the_mean_of_each_process(tmp_path):
+    """Several buckets sent during backward, one process without a gradient for a parameter:
+    every process gets the mean, with the missing gradient counted as zero."""
+    import torch.multiprocessing as mp
+
+    mp.spawn(
+        _average_in_two_processes,
+        args=(f"file://{tmp_path}/rendezvous", str(tmp_path)),
+        nprocs=2,
+    )
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]
+    assert ranks[0]["buckets"] > 2
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 1))
+    for result in ranks:
+        net.zero_grad()
+        net(result["inputs"]).pow(2).mean().backward()
+        result["expected"] = [p.grad.clone() for p in net.parameters()]
+    for result in ranks:
+        *grads, unused_grad = result["grads"]
+        for got, *per_process in zip(grads, *(r["expected"] for r in ranks), strict=True):
+            torch.testing.assert_close(got, sum(per_process) / 2)
+        torch.testing.assert_close(unused_grad, torch.full((3,), 0.5))
+        assert "accumulated twice" in result["twice"]

@@ -27,6 +27,7 @@ import copy
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -220,6 +221,8 @@ class AdversarialModule(pl.LightningModule, ABC):
                         phase, batch, optimizers[phase.player], schedulers.get(phase.player)
                     )
         self.iteration += 1
+        if isinstance(self.trainer.strategy, PlayerDDPStrategy):
+            self.trainer.strategy.synchronize_buffers(self)
         self._write_step_logs()
 
     def log_step(self, name: str, value: Tensor) -> None:
@@ -265,8 +268,8 @@ class AdversarialModule(pl.LightningModule, ABC):
                     "the last checkpoint with other settings."
                 )
             optimizer.zero_grad(set_to_none=True)
-            self.manual_backward(loss)
-            self._synchronize_player(player)
+            with self._averaging_gradients(player):
+                self.manual_backward(loss)
             if player.grad_clip_norm is not None:
                 self.clip_gradients(
                     optimizer,
@@ -290,13 +293,16 @@ class AdversarialModule(pl.LightningModule, ABC):
                 "averages their gradients; use trainer=ddp or trainer=ddp_cpu (ganlab's per-player "
                 "DDP strategy) or a DDP strategy that wraps the module"
             )
+        if isinstance(self.trainer.strategy, PlayerDDPStrategy):
+            self.trainer.strategy.prepare_players(self._player_params)
 
-    def _synchronize_player(self, player: Player) -> None:
-        """Average the stepping player's gradients over processes (ganlab's DDP strategy);
-        with a whole-module DDP wrapper its reducer already did during backward."""
+    def _averaging_gradients(self, player: Player) -> AbstractContextManager:
+        """Around a backward pass: ganlab's DDP strategy averages the stepping player's
+        gradients over processes; a whole-module DDP wrapper's reducer does it by itself."""
         strategy = self.trainer.strategy
         if isinstance(strategy, PlayerDDPStrategy):
-            strategy.synchronize_player(self._player_params[player.name], self)
+            return strategy.averaging_gradients(player.name)
+        return nullcontext()
 
     # ---- EMA and sampling --------------------------------------------------------------
     @property
