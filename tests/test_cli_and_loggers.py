@@ -116,11 +116,12 @@ def test_multirun_sweep_writes_one_dir_per_member(tmp_path):
 
 
 def test_offline_wandb_run_reads_back_with_losses_images_and_final_metrics(tiny_run, no_wandb_key):
-    from tests.wandb_records import summary
+    from tests.wandb_records import summary, wait_until_complete
 
     args = ["logger=wandb", "callbacks=default", "callbacks.progress=null", "steps=3"]
     _, run_dir = tiny_run([*args, "callbacks.samples.every_n_steps=3", "name=wb_check"])
     (run_file,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
+    wait_until_complete(run_file)
     info = summary(run_file)
     logged = info["history_keys"]
     assert {"loss/discriminator", "loss/generator", "final/fid_domain_100"} <= logged

@@ -6,9 +6,11 @@ The file is a LevelDB-style log: a 7-byte header (":W&B", magic 0xBEE1, version 
 """
 
 import struct
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from google.protobuf.message import DecodeError
 from wandb.proto import wandb_internal_pb2
 
 BLOCK = 32768
@@ -55,3 +57,20 @@ def summary(path: Path) -> dict:
             for item in record.history.item:
                 info["history_keys"].add(item.key or "/".join(item.nested_key))
     return info
+
+
+def wait_until_complete(path: Path, timeout: float = 60) -> None:
+    """Wait for the run's exit record. In-process, ``wandb.finish()`` can return before the
+    W&B service has flushed the file (seen: only the 7-byte header, a moment after finish)."""
+    deadline = time.monotonic() + timeout
+    while not has_exit_record(path):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} holds no exit record {timeout} s after the run finished")
+        time.sleep(0.1)
+
+
+def has_exit_record(path: Path) -> bool:
+    try:
+        return any(record.WhichOneof("record_type") == "exit" for record in records(path))
+    except (ValueError, DecodeError):  # not even the header yet, or a record half written
+        return False
