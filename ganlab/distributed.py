@@ -36,13 +36,15 @@ from torch.utils.data import DataLoader
 from ganlab.data.samplers import ShardedSampler
 
 
-def split_into_buckets(params: Sequence[nn.Parameter], first_bytes: int, bytes_each: int):
+def split_into_buckets(
+    params: Sequence[nn.Parameter], first_bytes: int, bytes_each: int
+) -> list[list[nn.Parameter]]:
     """Consecutive runs of ``params`` of one dtype and at most ``first_bytes`` (the first
     run) or ``bytes_each`` (the others), each holding at least one parameter."""
     buckets: list[list[nn.Parameter]] = []
-    size = 0
+    size = 0  # bytes in buckets[-1]
     for param in params:
-        cap = first_bytes if len(buckets) <= 1 else bytes_each
+        cap = first_bytes if len(buckets) <= 1 else bytes_each  # the cap of buckets[-1]
         param_bytes = param.numel() * param.element_size()
         if buckets and buckets[-1][0].dtype == param.dtype and size + param_bytes <= cap:
             buckets[-1].append(param)
