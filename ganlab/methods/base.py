@@ -221,8 +221,8 @@ class AdversarialModule(pl.LightningModule, ABC):
                         phase, batch, optimizers[phase.player], schedulers.get(phase.player)
                     )
         self.iteration += 1
-        if isinstance(self.trainer.strategy, PlayerDDPStrategy):
-            self.trainer.strategy.synchronize_buffers(self)
+        if (strategy := self._player_ddp()) is not None:
+            strategy.synchronize_buffers(self)
         self._write_step_logs()
 
     def log_step(self, name: str, value: Tensor) -> None:
@@ -293,16 +293,19 @@ class AdversarialModule(pl.LightningModule, ABC):
                 "averages their gradients; use trainer=ddp or trainer=ddp_cpu (ganlab's per-player "
                 "DDP strategy) or a DDP strategy that wraps the module"
             )
-        if isinstance(self.trainer.strategy, PlayerDDPStrategy):
-            self.trainer.strategy.prepare_players(self._player_params)
+        if (strategy := self._player_ddp()) is not None:
+            strategy.prepare_players(self._player_params)
 
     def _averaging_gradients(self, player: Player) -> AbstractContextManager:
         """Around a backward pass: ganlab's DDP strategy averages the stepping player's
         gradients over processes; a whole-module DDP wrapper's reducer does it by itself."""
+        strategy = self._player_ddp()
+        return nullcontext() if strategy is None else strategy.averaging_gradients(player.name)
+
+    def _player_ddp(self) -> PlayerDDPStrategy | None:
+        """The trainer's strategy if it is ganlab's per-player DDP (which this module drives)."""
         strategy = self.trainer.strategy
-        if isinstance(strategy, PlayerDDPStrategy):
-            return strategy.averaging_gradients(player.name)
-        return nullcontext()
+        return strategy if isinstance(strategy, PlayerDDPStrategy) else None
 
     # ---- EMA and sampling --------------------------------------------------------------
     @property
