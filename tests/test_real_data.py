@@ -122,7 +122,7 @@ def test_folder_lists_recursively_in_any_case_and_splits_by_seed(tmp_path):
     assert data.identity()["root"] == str(root) and data.identity()["val_fraction"] == 0.25
     again = load(tmp_path, "folder", root, "data.size=16", "data.val_fraction=0.25")
     assert again.split_dataset("val").paths == val.paths
-    gray = load(tmp_path, "folder", root, "data.size=8", "data.grayscale=true")
+    gray = load(tmp_path, "folder", root, "data.size=8", "data.channels=1")
     assert gray.channels == 1 and gray.split_dataset("train")[0]["image"].shape == (1, 8, 8)
     with pytest.raises(ConfigError, match="folder has splits train, val, not 'test'"):
         data.split_dataset("test")

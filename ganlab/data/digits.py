@@ -1,19 +1,20 @@
 """Embedded data: scikit-learn's bundled handwritten digits (1,797 real 8x8 scans, 10 classes).
 
 The scans ship inside scikit-learn, so nothing is downloaded. Images are scaled from 0..16
-to [-1, 1] and upsampled bilinearly to ``size`` px; the train/val split is a seeded
-permutation, the same on every machine.
+to [-1, 1] and upsampled bilinearly to ``size`` px (``channels: 3`` repeats the grey
+channel); the train/val split is a seeded permutation, the same on every machine. Generated
+digits are judged by a digits classifier (``sample_scores``: ``ganlab.metrics.digits``).
 """
 
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from sklearn.datasets import load_digits
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from ganlab.data.base import ImageDataModule
 from ganlab.data.samplers import EpochShuffleSampler
 from ganlab.errors import ConfigError
 
@@ -53,21 +54,21 @@ class DigitsDataset(Dataset):
         return {"image": self.images[index], "label": self.labels[index]}
 
 
-class DigitsDataModule(pl.LightningDataModule):
+class DigitsDataModule(ImageDataModule):
     name = "digits"
-    channels = 1
-    attribute_names: tuple[str, ...] = ()
+    supported_channels = (1, 3)
 
     def __init__(
         self,
         size: int = 32,
+        channels: int = 1,
         batch_size: int = 64,
         val_fraction: float = 0.1,
         split_seed: int = 0,
         shuffle_seed: int = 0,
         num_workers: int = 0,
     ) -> None:
-        super().__init__()
+        super().__init__(channels)
         self.size, self.batch_size, self.num_workers = size, batch_size, num_workers
         self.val_fraction, self.split_seed, self.shuffle_seed = (
             val_fraction,
@@ -85,7 +86,7 @@ class DigitsDataModule(pl.LightningDataModule):
         if self.train_set is not None:
             return
         scans, labels = load_digit_scans()
-        images = scans_to_images(scans, self.size)
+        images = scans_to_images(scans, self.size).repeat(1, self.channels, 1, 1)
         train, val = split_indices(len(labels), self.val_fraction, self.split_seed)
         self.train_set = DigitsDataset(images[train], labels[train])
         self.val_set = DigitsDataset(images[val], labels[val])
@@ -100,12 +101,30 @@ class DigitsDataModule(pl.LightningDataModule):
 
     def identity(self) -> dict[str, Any]:
         """The settings that decide which images each split holds (stats cache keys)."""
-        return {"size": self.size, "val_fraction": self.val_fraction, "split_seed": self.split_seed}
+        identity = {"size": self.size, "val_fraction": self.val_fraction}
+        identity["split_seed"] = self.split_seed
+        return identity if self.channels == 1 else {**identity, "channels": self.channels}
+
+    def sample_scores(self, images: Tensor) -> tuple[dict[str, float], dict[str, Any]]:
+        """The digits classifier's scores of generated images, next to the real val split's."""
+        from ganlab.metrics.digits import digits_scores  # it reads this module's scans
+
+        metrics = digits_scores(images)
+        real = digits_scores(self.split_dataset("val").images)
+        metrics.update({f"{name}_real_val": value for name, value in real.items()})
+        protocol = {
+            "digits_score": {
+                "classifier": "logistic regression on the 1,797 sklearn digit scans, 8x8 avg-pool",
+                "reference": f"digits val split ({len(self.val_set)} images)",
+            }
+        }
+        return metrics, protocol
 
     def describe(self) -> str:
         self.setup()
         return (
-            f"digits: scikit-learn handwritten digits upsampled 8->{self.size} px, 1 channel, "
+            f"digits: scikit-learn handwritten digits upsampled 8->{self.size} px, "
+            f"{self.channels} channel(s), "
             f"{len(self.train_set)} train / {len(self.val_set)} val, batch {self.batch_size}"
         )
 

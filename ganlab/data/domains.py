@@ -1,4 +1,7 @@
-"""Source / target domain splits for UDA-Inversion (Xing et al., "Unsupervised Domain
+"""Domain splits of a base data set: source / target for UDA-Inversion, and two unpaired
+domains by an attribute for image-to-image translation (``AttributeDomainsDataModule``).
+
+Source / target domain splits for UDA-Inversion (Xing et al., "Unsupervised Domain
 Adaptation GAN Inversion for Image Editing").
 
 The training images of a base data set, in its fixed order, are cut in two: the first
@@ -20,25 +23,25 @@ None keeps the target clean). The two domains never share an image.
   the target half of the training images with their clean originals.
 
 ``UDADataModule`` wraps any base DataModule (an instance, or a Hydra config that it
-instantiates), e.g. in an experiment::
+instantiates). ``degradation`` is a callable, a Hydra config of one, or a ``degradation/``
+group config (``{name: ..., **params}``, read by ``ganlab.data.degradations.from_config``):
+``conf/data/uda_toyfaces.yaml`` composes the group, so ``degradation=rain`` picks it::
 
-    data:
-      _target_: ganlab.data.domains.UDADataModule
-      base: {_target_: ganlab.data.toyfaces.ToyFacesDataModule, size: 64}
-      degradation: {_target_: ganlab.data.degradations.build, name: rain}
+    python -m ganlab.run data=uda_toyfaces degradation=rain
 """
 
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 
-from ganlab.data.paired import IndependentPairs
+from ganlab.data import degradations
+from ganlab.data.base import ImageDataModule, TwoDomainDataModule
+from ganlab.data.paired import IndependentPairs, UnpairedImages
 from ganlab.data.samplers import batch_loader
 from ganlab.errors import ConfigError, GanlabError
 
@@ -150,18 +153,29 @@ class TargetPairs(Dataset):
 
 
 def build(node: Any) -> Any:
-    """A Hydra config (a DictConfig, or a dict with ``_target_``) instantiated; else ``node``."""
-    if isinstance(node, DictConfig) or (isinstance(node, Mapping) and "_target_" in node):
+    """A Hydra config (with ``_target_``) instantiated; else ``node``."""
+    if isinstance(node, Mapping | DictConfig) and "_target_" in node:
         return instantiate(node)
     return node
 
 
-class UDADataModule(pl.LightningDataModule):
+def build_degradation(node: Any) -> Degradation | None:
+    """None, a callable, a Hydra config of one, or a ``degradation/`` group config."""
+    if isinstance(node, Mapping | DictConfig) and "_target_" not in node:
+        return degradations.from_config(node)
+    return build(node)
+
+
+class UDADataModule(ImageDataModule):
     """Source/target domains over the training split of ``base`` (see the module docstring).
 
     ``batch_size`` and ``num_workers`` default to the base module's; ``shuffle_seed`` seeds
     the two training orders, ``eval_seed`` the degradations of the evaluation pairs.
+    ``channels`` and ``size``, when given (configs pass them on for the model configs to
+    read), must be the base's.
     """
+
+    supported_channels = (1, 3)
 
     def __init__(
         self,
@@ -172,12 +186,21 @@ class UDADataModule(pl.LightningDataModule):
         num_workers: int | None = None,
         shuffle_seed: int = 0,
         eval_seed: int = 0,
+        channels: int | None = None,
+        size: int | None = None,
     ) -> None:
-        super().__init__()
         if not 0.0 < source_fraction < 1.0:
             raise ConfigError(f"data.source_fraction={source_fraction} must be in (0, 1)")
         self.base = build(base)
-        self.degradation: Degradation | None = build(degradation)
+        self.name = f"uda_{self.base.name}"
+        super().__init__(self.base.channels)
+        for key, given, actual in (
+            ("channels", channels, self.base.channels),
+            ("size", size, self.base.image_size),
+        ):
+            if given is not None and given != actual:
+                raise ConfigError(f"data.{key}={given} but the base data gives {actual}")
+        self.degradation: Degradation | None = build_degradation(degradation)
         if self.degradation is not None and not callable(self.degradation):
             raise ConfigError(
                 f"data.degradation must be a callable (B, C, H, W) -> (B, C, H, W) or its "
@@ -190,14 +213,16 @@ class UDADataModule(pl.LightningDataModule):
         )
         self.batch_size = batch_size or self.base.batch_size
         self.num_workers = self.base.num_workers if num_workers is None else num_workers
-        self.name = f"uda_{self.base.name}"
-        self.channels = self.base.channels
-        self.attribute_names = getattr(self.base, "attribute_names", ())
+        self.attribute_names = self.base.attribute_names
         self.domains: DomainSplit | None = None
 
     @property
     def image_size(self) -> int:
         return self.base.image_size
+
+    @property
+    def feature_dataset(self) -> str:
+        return self.base.feature_dataset
 
     @property
     def image_shape(self) -> tuple[int, int]:
@@ -233,10 +258,9 @@ class UDADataModule(pl.LightningDataModule):
 
     def identity(self) -> dict[str, Any]:
         """The settings that decide which images each split holds (stats cache keys)."""
-        base = self.base.identity() if hasattr(self.base, "identity") else self.base.describe()
         return {
             "base": self.base.name,
-            "base_identity": base,
+            "base_identity": self.base.identity(),
             "source_fraction": self.source_fraction,
         }
 
@@ -271,3 +295,102 @@ class UDADataModule(pl.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self.loader(self.target_pairs("test"))
+
+
+class AttributeDomainsDataModule(TwoDomainDataModule):
+    """Two unpaired domains of an attribute-labelled base data set: ``a`` holds the images
+    without ``attribute``, ``b`` those with it (e.g. toyfaces without / with eyeglasses), in
+    every split. Training batches ``{"image_a", "image_b", "image"}`` pair the domains by two
+    independent seeded orders; ``domain_dataset(split, domain)`` gives one domain alone and
+    ``domain_attributes`` tells the attribute value each domain has, so translations can be
+    scored by the data's attribute classifier."""
+
+    supported_channels = (1, 3)
+    domains = ("a", "b")
+
+    def __init__(
+        self,
+        base: Any,
+        attribute: str,
+        batch_size: int | None = None,
+        num_workers: int | None = None,
+        shuffle_seed: int = 0,
+        channels: int | None = None,
+        size: int | None = None,
+    ) -> None:
+        self.base = build(base)
+        self.name = f"{self.base.name}_{attribute}"
+        super().__init__(self.base.channels)
+        if attribute not in self.base.attribute_names:
+            raise ConfigError(
+                f"data.attribute={attribute} is not an attribute of {self.base.name}; its "
+                f"attributes: {', '.join(self.base.attribute_names) or '(none)'}"
+            )
+        for key, given, actual in (
+            ("channels", channels, self.base.channels),
+            ("size", size, self.base.image_size),
+        ):
+            if given is not None and given != actual:
+                raise ConfigError(f"data.{key}={given} but the base data gives {actual}")
+        self.attribute = attribute
+        self.batch_size = batch_size or self.base.batch_size
+        self.num_workers = self.base.num_workers if num_workers is None else num_workers
+        self.shuffle_seed = shuffle_seed
+        self.attribute_names = self.base.attribute_names
+        self.splits: dict[str, UnpairedImages] = {}
+
+    @property
+    def image_size(self) -> int:
+        return self.base.image_size
+
+    @property
+    def feature_dataset(self) -> str:
+        return self.base.feature_dataset
+
+    def split_dataset(self, split: str) -> UnpairedImages:
+        """Items ``{"image_a", "image_b", "image"}``: every a image with a fixed b image."""
+        if split not in self.splits:
+            column = self.base.attribute_names.index(self.attribute)
+            values = self.base.attribute_table(split)[:, column]
+            dataset = self.base.split_dataset(split)
+            a, b = (Subset(dataset, torch.nonzero(values == v).flatten().tolist()) for v in (0, 1))
+            if len(a) == 0 or len(b) == 0:
+                raise ConfigError(
+                    f"{self.name}: the {split} split has {len(a)} images without and {len(b)} "
+                    f"with {self.attribute}; both domains need images"
+                )
+            self.splits[split] = UnpairedImages(a, b, self.shuffle_seed)
+        return self.splits[split]
+
+    def domain_dataset(self, split: str, domain: str) -> Dataset:
+        self.check_domain(domain)
+        pairs = self.split_dataset(split)
+        return pairs.a if domain == "a" else pairs.b
+
+    def domain_attributes(self, domain: str) -> dict[str, int]:
+        self.check_domain(domain)
+        return {self.attribute: self.domains.index(domain)}
+
+    def setup(self, stage: str | None = None) -> None:
+        self.split_dataset("train")
+
+    def identity(self) -> dict[str, Any]:
+        return {"base": self.base.name, "base_identity": self.base.identity(), "by": self.attribute}
+
+    def describe(self) -> str:
+        train = self.split_dataset("train")
+        return (
+            f"{self.name}: two domains of [{self.base.describe()}] by {self.attribute}: "
+            f"a (without) {len(train.a)} / b (with) {len(train.b)} training images, "
+            f"batch {self.batch_size}"
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        train = self.split_dataset("train")
+        sampler = IndependentPairs(len(train.a), len(train.b), self.shuffle_seed)
+        return batch_loader(
+            train, self.batch_size, self.num_workers, sampler=sampler, drop_last=True
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        return batch_loader(self.split_dataset("val"), self.batch_size, self.num_workers)

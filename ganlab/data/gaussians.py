@@ -8,12 +8,13 @@ The DataModule yields batches ``{"p": (B, d), "q": (B, d)}`` of independent samp
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
-import pytorch_lightning as pl
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from ganlab.data.base import DataModule
 from ganlab.data.samplers import EpochShuffleBatches
 from ganlab.objectives.divergences import FDivergence, get_divergence
 
@@ -132,7 +133,7 @@ class GaussianPairs(Dataset):
         return {"p": self.p_samples[index], "q": self.q_samples[index]}
 
 
-class GaussiansDataModule(pl.LightningDataModule):
+class GaussiansDataModule(DataModule):
     name = "gaussians"
 
     def __init__(
@@ -161,6 +162,9 @@ class GaussiansDataModule(pl.LightningDataModule):
         return (
             f"gaussians: P = N({self.p.mean}, {self.p.std}^2), Q = N({self.q.mean}, {self.q.std}^2)"
         )
+
+    def identity(self) -> dict[str, Any]:
+        return {"p": [self.p.mean, self.p.std], "q": [self.q.mean, self.q.std], "seed": self.seed}
 
     def train_dataloader(self) -> DataLoader:
         self.setup()

@@ -93,7 +93,7 @@ class MNISTDataModule(RealDataModule):
     file) / test (t10k), each an ``MNISTDataset``."""
 
     name = "mnist"
-    channels = 1
+    supported_channels = (1,)
     layout = MNIST_LAYOUT
     source = "MNIST comes from https://yann.lecun.com/exdb/mnist/ (or torchvision's mirror)."
 
@@ -105,10 +105,11 @@ class MNISTDataModule(RealDataModule):
         batch_size: int = 64,
         num_workers: int = 0,
         shuffle_seed: int = 0,
+        channels: int = 1,
     ) -> None:
         self.size, self.n_val = size, n_val
         # no `strict` setting: a malformed IDX file always stops the run
-        super().__init__(root, batch_size, num_workers, shuffle_seed, strict=True)
+        super().__init__(root, batch_size, num_workers, shuffle_seed, True, channels)
 
     def idx_file(self, name: str) -> Path:
         for candidate in (self.root / name, self.root / f"{name}.gz"):

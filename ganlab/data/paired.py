@@ -15,10 +15,10 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from ganlab.data.base import TwoDomainDataModule
 from ganlab.data.images import ImageFiles, ImageReader, SideBySideReader
 from ganlab.data.real import ImageFilesDataModule
 from ganlab.data.samplers import EpochShuffleSampler
-from ganlab.errors import ConfigError
 
 B_STREAM = 1_000_003  # seed offset of the second domain's order, far from seed + epoch
 
@@ -77,7 +77,7 @@ YOSEMITE_LAYOUT = """\
 └── testB/    winter photos"""
 
 
-class YosemiteDataModule(ImageFilesDataModule):
+class YosemiteDataModule(ImageFilesDataModule, TwoDomainDataModule):
     """summer2winter_yosemite (CycleGAN, Zhu et al. 2017): unpaired summer (A) and winter (B)
     photos, scaled to cover ``size`` and centre-cropped. Splits: train and test, each
     ``UnpairedImages``; ``domain_dataset(split, domain)`` gives one domain's images alone."""
@@ -99,9 +99,10 @@ class YosemiteDataModule(ImageFilesDataModule):
         num_workers: int = 4,
         shuffle_seed: int = 0,
         strict: bool = False,
+        channels: int = 3,
     ) -> None:
         self.size = size
-        super().__init__(root, batch_size, num_workers, shuffle_seed, strict)
+        super().__init__(root, batch_size, num_workers, shuffle_seed, strict, channels)
 
     def list_groups(self) -> dict[str, list[Path]]:
         groups = ("trainA", "trainB", "testA", "testB")
@@ -109,7 +110,7 @@ class YosemiteDataModule(ImageFilesDataModule):
         return {group: self.images_in(folder) for group, folder in folders.items()}
 
     def make_datasets(self, files: dict[str, list[Path]]) -> dict[str, Dataset]:
-        reader = ImageReader((self.size, self.size))
+        reader = ImageReader((self.size, self.size), grayscale=self.grayscale)
         return {
             split: UnpairedImages(
                 ImageFiles(files[f"{split}A"], reader), ImageFiles(files[f"{split}B"], reader)
@@ -119,8 +120,7 @@ class YosemiteDataModule(ImageFilesDataModule):
 
     def domain_dataset(self, split: str, domain: str) -> ImageFiles:
         """The ``split`` images of one domain (``summer`` = A or ``winter`` = B) alone."""
-        if domain not in self.domains:
-            raise ConfigError(f"yosemite has domains {', '.join(self.domains)}, not {domain!r}")
+        self.check_domain(domain)
         pairs = self.split_dataset(split)
         return pairs.a if domain == self.domains[0] else pairs.b
 
@@ -146,6 +146,7 @@ class Edges2ShoesDataModule(ImageFilesDataModule):
     [-1, 1] (edges are black lines on white, as in the files). Splits: train and val."""
 
     name = "edges2shoes"
+    supported_channels = (3,)
     layout = EDGES2SHOES_LAYOUT
     source = (
         "edges2shoes comes from "
@@ -160,9 +161,10 @@ class Edges2ShoesDataModule(ImageFilesDataModule):
         num_workers: int = 4,
         shuffle_seed: int = 0,
         strict: bool = False,
+        channels: int = 3,
     ) -> None:
         self.size = size
-        super().__init__(root, batch_size, num_workers, shuffle_seed, strict)
+        super().__init__(root, batch_size, num_workers, shuffle_seed, strict, channels)
 
     def list_groups(self) -> dict[str, list[Path]]:
         folders = {"train": self.folder("train"), "val": self.folder("val")}

@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
+from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from ganlab.data.base import ImageDataModule
 from ganlab.data.images import ImageFiles, ImageReader, list_images, name_some, unreadable
 from ganlab.data.samplers import EpochShuffleSampler, batch_loader
 from ganlab.errors import ConfigError
@@ -45,28 +46,37 @@ def resolve_root(root: Any) -> Path | None:
     return Path(str(root)).expanduser().resolve()
 
 
-class RealDataModule(pl.LightningDataModule, ABC):
+class RealDataModule(ImageDataModule, ABC):
     """What every real-data module shares: the root check and its message, split lookup,
     ``describe``/``identity`` and the loaders. Subclasses set the class attributes, check
     their layout in ``check()`` (called by the constructor) and build their splits in
     ``load_splits()`` (called once, by ``setup``)."""
 
     name: ClassVar[str]
-    channels = 3
-    attribute_names: tuple[str, ...] = ()
+    supported_channels = (3, 1)  # 1: files are read as greyscale
     layout: ClassVar[str]  # the expected tree under data.root
     source: ClassVar[str]  # a sentence naming where the data set comes from (a URL)
     val_split: ClassVar[str] = "val"  # the split val_dataloader reads
 
     def __init__(
-        self, root: Any, batch_size: int, num_workers: int, shuffle_seed: int, strict: bool
+        self,
+        root: Any,
+        batch_size: int,
+        num_workers: int,
+        shuffle_seed: int,
+        strict: bool,
+        channels: int = 3,
     ) -> None:
-        super().__init__()
+        super().__init__(channels)
         self.batch_size, self.num_workers = batch_size, num_workers
         self.shuffle_seed, self.strict = shuffle_seed, strict
         self.root = self.check_root(root)
         self.datasets: dict[str, Dataset] = {}
         self.listed = self.check()
+
+    @property
+    def grayscale(self) -> bool:
+        return self.channels == 1
 
     def layout_error(self, problem: str) -> ConfigError:
         return ConfigError(layout_message(self.name, problem, self.layout, self.source))
@@ -248,7 +258,7 @@ class FolderDataModule(ImageFilesDataModule):
         self,
         root: Any,
         size: int = 64,
-        grayscale: bool = False,
+        channels: int = 3,
         val_fraction: float = 0.05,
         split_seed: int = 0,
         batch_size: int = 64,
@@ -258,10 +268,9 @@ class FolderDataModule(ImageFilesDataModule):
     ) -> None:
         if not 0.0 <= val_fraction < 1.0:
             raise ConfigError(f"data.val_fraction={val_fraction} must be in [0, 1)")
-        self.size, self.grayscale = size, grayscale
+        self.size = size
         self.val_fraction, self.split_seed = val_fraction, split_seed
-        self.channels = 1 if grayscale else 3
-        super().__init__(root, batch_size, num_workers, shuffle_seed, strict)
+        super().__init__(root, batch_size, num_workers, shuffle_seed, strict, channels)
 
     def list_groups(self) -> dict[str, list[Path]]:
         paths = self.images_in(self.root)
@@ -315,9 +324,10 @@ class FFHQDataModule(ImageFilesDataModule):
         num_workers: int = 4,
         shuffle_seed: int = 0,
         strict: bool = False,
+        channels: int = 3,
     ) -> None:
         self.size, self.n_val = size, n_val
-        super().__init__(root, batch_size, num_workers, shuffle_seed, strict)
+        super().__init__(root, batch_size, num_workers, shuffle_seed, strict, channels)
 
     def list_groups(self) -> dict[str, list[Path]]:
         paths = self.images_in(self.root)
@@ -330,7 +340,7 @@ class FFHQDataModule(ImageFilesDataModule):
         return {"train": paths[:cut], "val": paths[cut:]}
 
     def make_datasets(self, files: dict[str, list[Path]]) -> dict[str, Dataset]:
-        reader = ImageReader((self.size, self.size))
+        reader = ImageReader((self.size, self.size), grayscale=self.grayscale)
         return {split: ImageFiles(paths, reader) for split, paths in files.items()}
 
     def split_settings(self) -> dict[str, Any]:
@@ -419,11 +429,12 @@ class CelebAHQDataModule(ImageFilesDataModule):
         num_workers: int = 4,
         shuffle_seed: int = 0,
         strict: bool = False,
+        channels: int = 3,
     ) -> None:
         self.size, self.n_test = size, n_test
         self.requested = [str(name) for name in attributes]
         self.attribute_names = tuple(name.lower() for name in self.requested)
-        super().__init__(root, batch_size, num_workers, shuffle_seed, strict)
+        super().__init__(root, batch_size, num_workers, shuffle_seed, strict, channels)
 
     def attribute_file(self) -> Path:
         for name in CELEBAHQ_ATTRIBUTE_FILES:
@@ -480,13 +491,16 @@ class CelebAHQDataModule(ImageFilesDataModule):
         return {"train": paths[:cut], "test": paths[cut:]}
 
     def make_datasets(self, files: dict[str, list[Path]]) -> dict[str, Dataset]:
-        reader = ImageReader((self.size, self.size))
+        reader = ImageReader((self.size, self.size), grayscale=self.grayscale)
         width = len(self.attribute_names)
         datasets = {}
         for split, paths in files.items():
             labels = np.array([self.labels[p] for p in paths], np.float32).reshape(-1, width)
             datasets[split] = ImageFiles(paths, reader, {"attributes": torch.from_numpy(labels)})
         return datasets
+
+    def attribute_table(self, split: str) -> Tensor:
+        return self.split_dataset(split).extras["attributes"]
 
     def split_settings(self) -> dict[str, Any]:
         return {"attributes": list(self.attribute_names), "n_test": self.n_test}
@@ -525,9 +539,10 @@ class StanfordCarsDataModule(ImageFilesDataModule):
         num_workers: int = 4,
         shuffle_seed: int = 0,
         strict: bool = False,
+        channels: int = 3,
     ) -> None:
         self.width, self.height = width, height
-        super().__init__(root, batch_size, num_workers, shuffle_seed, strict)
+        super().__init__(root, batch_size, num_workers, shuffle_seed, strict, channels)
 
     @property
     def image_shape(self) -> tuple[int, int]:
@@ -538,7 +553,9 @@ class StanfordCarsDataModule(ImageFilesDataModule):
         return {split: self.images_in(folder) for split, folder in folders.items()}
 
     def make_datasets(self, files: dict[str, list[Path]]) -> dict[str, Dataset]:
-        reader = ImageReader(self.image_shape, fit="squash", via=CARS_VIA)
+        reader = ImageReader(
+            self.image_shape, grayscale=self.grayscale, fit="squash", via=CARS_VIA
+        )
         return {split: ImageFiles(paths, reader) for split, paths in files.items()}
 
     def split_settings(self) -> dict[str, Any]:

@@ -50,13 +50,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 from PIL import Image, ImageDraw
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from ganlab.cache import cache_root
+from ganlab.data.base import ImageDataModule
 from ganlab.data.samplers import EpochShuffleSampler, batch_loader
 from ganlab.errors import ConfigError
 
@@ -832,15 +832,15 @@ class _Frames(Dataset):
 STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}
 
 
-class ToyFacesDataModule(pl.LightningDataModule):
+class ToyFacesDataModule(ImageDataModule):
     name = "toyfaces"
-    channels = 3
     attribute_names = ATTRIBUTES
     identity_names = tuple(IDENTITY_FIELDS)
 
     def __init__(
         self,
         size: int = 64,
+        channels: int = 3,
         batch_size: int = 64,
         n_train: int = 20000,
         n_val: int = 2000,
@@ -851,7 +851,7 @@ class ToyFacesDataModule(pl.LightningDataModule):
         attribute_probs: Any = None,
         cache: bool = True,
     ) -> None:
-        super().__init__()
+        super().__init__(channels)
         self.size, self.batch_size, self.num_workers = size, batch_size, num_workers
         self.split_sizes = {"train": n_train, "val": n_val, "test": n_test}
         self.seed, self.shuffle_seed, self.cache = seed, shuffle_seed, cache
@@ -880,6 +880,11 @@ class ToyFacesDataModule(pl.LightningDataModule):
                 self.cache,
             )
         return self.datasets[split]
+
+    def attribute_table(self, split: str) -> Tensor:
+        """(N, 10) attributes of every face of ``split``, from the seeds (nothing drawn)."""
+        faces = self.split_dataset(split)
+        return torch.from_numpy(np.stack([faces.labels(i)[0] for i in range(len(faces))]))
 
     def identity(self) -> dict[str, Any]:
         """The settings that decide which images each split holds (stats cache keys)."""
