@@ -40,7 +40,7 @@ def method_path(module: nn.Module) -> str:
     return f"{type(module).__module__}.{type(module).__qualname__}"
 
 
-def check_compatible(checkpoint: dict[str, Any], module: nn.Module, path: str | Path) -> None:
+def check_compatible(checkpoint: dict[str, Any], module: Any, path: str | Path) -> None:
     """Raise CheckpointError naming what differs when ``checkpoint`` does not fit ``module``."""
     written_by = checkpoint["ganlab"].get("method")
     if written_by != method_path(module):
@@ -49,7 +49,8 @@ def check_compatible(checkpoint: dict[str, Any], module: nn.Module, path: str | 
             f"{method_path(module)}; choose the matching model= (see the checkpoint's run dir "
             ".hydra/config.yaml) or another checkpoint"
         )
-    problems = state_dict_mismatches(checkpoint["state_dict"], module.state_dict())
+    expected = module.checkpoint_state_dict()  # frozen nets loaded from files are not stored
+    problems = state_dict_mismatches(checkpoint["state_dict"], expected)
     if problems:
         raise CheckpointError(
             f"checkpoint {path} does not fit this model's architecture: {'; '.join(problems)}. "
@@ -67,7 +68,9 @@ def state_dict_mismatches(
     shapes = [
         f"{k}: checkpoint {tuple(saved[k].shape)} vs model {tuple(expected[k].shape)}"
         for k in expected
-        if k in saved and tuple(saved[k].shape) != tuple(expected[k].shape)
+        if k in saved
+        and isinstance(saved[k], torch.Tensor)  # not the extra state of an image pool
+        and tuple(saved[k].shape) != tuple(expected[k].shape)
     ]
     problems = []
     for label, items in (

@@ -44,7 +44,7 @@ class Run:
     path: Path
     status: str
     overrides: list[str] = field(default_factory=list)
-    generator_step: int | None = None
+    run_step: int | None = None
     train_seconds: float | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     curves: dict[str, Curve] = field(default_factory=dict)
@@ -104,8 +104,15 @@ def read_overrides(run_dir: Path) -> list[str]:
     return [str(item) for item in yaml.safe_load(path.read_text()) or []] if path.is_file() else []
 
 
+STEP_KEYS = ("run_step", "generator_step")  # runs before the engine's rename wrote the second
+
+
+def step_of(record: dict) -> float:
+    return float(next(record[key] for key in STEP_KEYS if record.get(key) not in (None, "")))
+
+
 def read_eval_curves(path: Path) -> dict[str, Curve]:
-    """Each metric of ``evaluations.jsonl`` against the generator step."""
+    """Each metric of ``evaluations.jsonl`` against the run step."""
     curves: dict[str, Curve] = {}
     if not path.is_file():
         return curves
@@ -115,19 +122,19 @@ def read_eval_curves(path: Path) -> dict[str, Curve]:
         except json.JSONDecodeError:  # blank, or the last line of a run still writing it
             continue
         for name, value in numbers(record.get("metrics", {})).items():
-            curves.setdefault(name, []).append((float(record["generator_step"]), value))
+            curves.setdefault(name, []).append((step_of(record), value))
     return curves
 
 
 def read_loss_curves(path: Path) -> dict[str, Curve]:
-    """The ``loss/*`` columns of a CSVLogger file, against ``generator_step`` (else ``step``)."""
+    """The ``loss/*`` columns of a CSVLogger file, against ``run_step`` (else ``step``)."""
     curves: dict[str, Curve] = {}
     if not path.is_file():
         return curves
     with path.open(newline="") as file:
         reader = csv.DictReader(file)
         columns = reader.fieldnames or []
-        x_column = "generator_step" if "generator_step" in columns else "step"
+        x_column = next((key for key in STEP_KEYS if key in columns), "step")
         losses = [column for column in columns if column.startswith("loss/")]
         for row in reader:
             if not row.get(x_column):
@@ -156,7 +163,7 @@ def read_run(run_dir: Path) -> Run:
         run_dir,
         "ok",
         overrides,
-        generator_step=report.get("generator_step"),
+        run_step=report.get("run_step", report.get("generator_step")),
         train_seconds=report.get("train_seconds"),
         metrics=numbers(report.get("metrics", {})),
         curves=curves,
@@ -209,11 +216,11 @@ def table(runs: list[Run], metrics: list[str]) -> Table:
     rows = [
         [
             fmt(cell)
-            for cell in (run.generator_step, run.train_seconds, *map(run.metrics.get, metrics))
+            for cell in (run.run_step, run.train_seconds, *map(run.metrics.get, metrics))
         ]
         for run in runs
     ]
-    for index, name in enumerate(["generator_step", "train_seconds", *metrics]):
+    for index, name in enumerate(["run_step", "train_seconds", *metrics]):
         width = max(len(row[index]) for row in rows)
         result.add_column(name, justify="right", overflow="fold", min_width=width)
     for label, run, row in zip(run_labels(runs), runs, rows, strict=True):

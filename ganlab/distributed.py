@@ -128,26 +128,26 @@ class GradientAverager:
 
 
 @torch.no_grad()
-def broadcast_buffers(module: nn.Module, src: int = 0) -> None:
-    """Copy rank ``src``'s buffers (running statistics) of ``module`` to every process:
-    one broadcast per dtype of a flattened copy (dozens of tiny collectives cost more than
-    the gradient all-reduce)."""
+def broadcast_tensors(tensors: Sequence[Tensor], src: int = 0) -> None:
+    """Copy rank ``src``'s values of ``tensors`` (parameters, running statistics) to every
+    process: one broadcast per dtype of a flattened copy (dozens of tiny collectives cost
+    more than the gradient all-reduce)."""
     by_dtype: dict[torch.dtype, list[Tensor]] = {}
-    for buffer in module.buffers():
-        by_dtype.setdefault(buffer.dtype, []).append(buffer)
-    for buffers in by_dtype.values():
-        flat = _flatten_dense_tensors(buffers)
+    for tensor in tensors:
+        by_dtype.setdefault(tensor.dtype, []).append(tensor)
+    for group in by_dtype.values():
+        flat = _flatten_dense_tensors(group)
         dist.broadcast(flat, src)
-        for buffer, value in zip(buffers, _unflatten_dense_tensors(flat, buffers), strict=True):
-            buffer.copy_(value)
+        for tensor, value in zip(group, _unflatten_dense_tensors(flat, group), strict=True):
+            tensor.copy_(value)
 
 
-@torch.no_grad()
-def broadcast_module(module: nn.Module, src: int = 0) -> None:
-    """Copy rank ``src``'s parameters and buffers of ``module`` to every process."""
-    for param in module.parameters():
-        dist.broadcast(param, src)
-    broadcast_buffers(module, src)
+def replicated_state(module: nn.Module) -> tuple[list[Tensor], list[Tensor]]:
+    """(parameters, buffers) every process must hold alike: a ganlab method leaves its frozen
+    nets out (each process loads them from the same file); any other module gives all."""
+    parameters = getattr(module, "synchronized_parameters", module.parameters)
+    buffers = getattr(module, "synchronized_buffers", module.buffers)
+    return list(parameters()), list(buffers())
 
 
 class PlayerDDPStrategy(DDPStrategy):
@@ -169,8 +169,9 @@ class PlayerDDPStrategy(DDPStrategy):
         self._averagers: dict[str, GradientAverager] = {}
 
     def configure_ddp(self) -> None:
-        if self.world_size > 1:
-            broadcast_module(self.model)  # every process starts from rank 0's weights
+        if self.world_size > 1:  # every process starts from rank 0's weights
+            parameters, buffers = replicated_state(self.model)
+            broadcast_tensors([p.data for p in parameters] + buffers)
 
     def process_dataloader(self, dataloader: object) -> object:
         """Give this process its share of the loader's own (seeded, epoch-wise) order."""
@@ -203,13 +204,13 @@ class PlayerDDPStrategy(DDPStrategy):
         """Around a backward pass of ``player``: its gradients come out averaged."""
         return self._averagers.get(player) or nullcontext()
 
-    def synchronize_buffers(self, module: nn.Module) -> None:
-        """After a training step: share rank 0's buffers of every net (each forward pass in
-        training mode moves the BatchNorm statistics of the nets it runs, stepping or not).
-        Once per batch, not per phase: running statistics are read in eval mode only, after
-        the step, and a buffer a phase reads (a running mean) it has updated itself."""
+    def synchronize_buffers(self, buffers: Sequence[Tensor]) -> None:
+        """After a training step: share rank 0's ``buffers`` of the trained nets (each forward
+        pass in training mode moves the BatchNorm statistics of the nets it runs, stepping or
+        not). Once per batch, not per phase: running statistics are read in eval mode only,
+        after the step, and a buffer a phase reads (a running mean) it has updated itself."""
         if self.world_size > 1:
-            broadcast_buffers(module)
+            broadcast_tensors(buffers)
 
 
 class ReplicaMismatchError(RuntimeError):
@@ -217,8 +218,10 @@ class ReplicaMismatchError(RuntimeError):
 
 
 def state_fingerprint(module: nn.Module) -> Tensor:
-    """Per-tensor sums and sums of squares of the module's state, in float64 (2 x N)."""
-    tensors = [t.detach().double() for t in module.state_dict().values() if t.is_floating_point()]
+    """Per-tensor sums and sums of squares of the replicated state (parameters and buffers,
+    frozen nets left out), in float64 (2 x N)."""
+    parameters, buffers = replicated_state(module)
+    tensors = [t.detach().double() for t in [*parameters, *buffers] if t.is_floating_point()]
     return torch.stack([torch.stack([t.sum(), t.pow(2).sum()]) for t in tensors], dim=1)
 
 

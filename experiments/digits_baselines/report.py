@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 COLUMNS = (
-    "generator_step",
+    "run_step",
     "train_seconds",
     "digits_score",
     "digits_confidence",

@@ -32,7 +32,7 @@ def main() -> None:
         first, last, finite = objective_trend(member / "logs" / "metrics.csv")
         cells = [
             divergence,
-            report["generator_step"],
+            report["run_step"],
             finite,
             f"{first:.4g}",
             f"{last:.4g}",

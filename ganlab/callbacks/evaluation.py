@@ -1,10 +1,11 @@
-"""Periodic evaluation: FID/KID of the EMA generator every N generator steps.
+"""Periodic evaluation: the method's declared evaluations every N run steps.
 
-Each evaluation is logged to the run's loggers as ``eval/<metric>`` and appended to
-``<run>/evaluations.jsonl`` (so curves exist without any logger; ``ganlab.compare`` plots
-them). The run attaches its :class:`~ganlab.metrics.evaluation.Evaluator` (built before
-training, so missing weights stop the run at once); real-image features come from the
-stats cache.
+Generation: FID/KID of the EMA generator's samples; reconstruction: PSNR/SSIM/LPIPS/... of
+the evaluation split's images; translation: FID per direction. Each evaluation is logged to
+the run's loggers as ``eval/<metric>`` and appended to ``<run>/evaluations.jsonl`` (so curves
+exist without any logger; ``ganlab.compare`` plots them). The run attaches its
+:class:`~ganlab.evaluation.Tools` (built before training, so missing weights stop the run at
+once); real-image features come from the stats cache.
 """
 
 import json
@@ -13,13 +14,14 @@ from typing import Any
 
 import pytorch_lightning as pl
 
+from ganlab.evaluation import Budget, Tools, evaluate
 from ganlab.methods.base import AdversarialModule
-from ganlab.metrics.evaluation import Evaluator
 
 
 class PeriodicEvaluation(pl.Callback):
-    """Score every ``every_n_steps`` generator steps; with ``at_start`` also before the first
-    step of a fresh run (the untrained generator: the baseline a curve is read against)."""
+    """Score every ``every_n_steps`` run steps; with ``at_start`` also before the first step of
+    a fresh run (the untrained nets: the baseline a curve is read against). ``n_samples``
+    images are scored (samples, or inputs of the ``split``)."""
 
     def __init__(
         self,
@@ -28,45 +30,45 @@ class PeriodicEvaluation(pl.Callback):
         n_samples: int = 500,
         seed: int = 0,
         at_start: bool = False,
+        split: str = "val",
     ):
         if every_n_steps < 1 or n_samples < 2:
             raise ValueError("PeriodicEvaluation needs every_n_steps >= 1 and n_samples >= 2")
         self.path = Path(path)
-        self.every_n_steps, self.n_samples, self.seed = every_n_steps, n_samples, seed
-        self.at_start = at_start
-        self.evaluator: Evaluator | None = None
+        self.every_n_steps, self.at_start = every_n_steps, at_start
+        self.budget = Budget(n_samples, seed, split)
+        self.tools: Tools | None = None
         self._last_step = 0
 
     def on_fit_start(self, trainer: pl.Trainer, module: AdversarialModule) -> None:
-        if self.evaluator is None and module.generates_images:
-            raise RuntimeError("PeriodicEvaluation needs an Evaluator attached before fit")
-        self._last_step = module.generator_step
+        if self.tools is None and module.evaluations():
+            raise RuntimeError("PeriodicEvaluation needs its Tools attached before fit")
+        self._last_step = module.run_step
 
     def on_train_start(self, trainer: pl.Trainer, module: AdversarialModule) -> None:
-        if self.at_start and self.evaluator is not None and module.generator_step == 0:
+        if self.at_start and module.run_step == 0:
             self._evaluate(trainer, module, 0)
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, module: AdversarialModule, *args: Any
     ) -> None:
-        step = module.generator_step
-        if self.evaluator is None or step == self._last_step or step % self.every_n_steps:
+        step = module.run_step
+        if step == self._last_step or step % self.every_n_steps:
             return
         self._last_step = step
         self._evaluate(trainer, module, step)
 
     def _evaluate(self, trainer: pl.Trainer, module: AdversarialModule, step: int) -> None:
-        if not trainer.is_global_zero:
+        if not trainer.is_global_zero or not module.evaluations():
             return
-        was_training = module.training
-        metrics, _ = self.evaluator.score_generator(module, self.n_samples, self.seed)
-        module.train(was_training)
+        report = evaluate(module, trainer.datamodule, self.budget, self.tools, extra=False)
+        metrics = report["metrics"]
         for logger in trainer.loggers:
             logger.log_metrics(
-                {f"eval/{k}": v for k, v in metrics.items()} | {"generator_step": step},
+                {f"eval/{k}": v for k, v in metrics.items()} | {"run_step": step},
                 step=trainer.global_step,
             )
-        record = {"generator_step": step, "global_step": trainer.global_step, "metrics": metrics}
+        record = {"run_step": step, "global_step": trainer.global_step, "metrics": metrics}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a") as handle:
             handle.write(json.dumps(record) + "\n")

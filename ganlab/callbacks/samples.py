@@ -1,8 +1,11 @@
-"""Sample grids: the EMA generator on a fixed latent batch, every N generator steps.
+"""Preview grids: what the method's first declared evaluation shows, every N run steps.
 
-Each grid is saved as ``<run>/samples/step_<generator step>.png`` and sent to every active
-logger that shows images (W&B, TensorBoard). The latent batch is drawn once from its own
-seeded generator, so grids of one run (and of a resumed run) are comparable.
+Noise samples for generators (a grid of samples from a fixed latent batch); input |
+reconstruction | target rows for inversion methods; source | translation rows for
+translators (``ganlab.evaluation``). The inputs are drawn once at the start of fit from
+their own seed, so the grids of one run (and of a resumed run) are comparable. Each grid is
+saved as ``<run>/samples/step_<run step>.png`` and sent to every active logger that shows
+images (W&B, TensorBoard).
 """
 
 from pathlib import Path
@@ -15,6 +18,23 @@ from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
 from ganlab.methods.base import AdversarialModule
+
+
+def preview_grid(rows: dict[str, Tensor], nrow: int) -> Tensor:
+    """One image row per entry of ``rows`` (or, for a single entry, ``nrow`` images a row),
+    grey rows shown in RGB beside colour ones; (3 or 1, H, W) in [0, 1]."""
+    images = [row.float().cpu() for row in rows.values()]
+    channels = max(row.shape[1] for row in images)
+    images = [row.expand(-1, channels, -1, -1) for row in images]
+    per_row = nrow if len(images) == 1 else max(len(row) for row in images)
+    padded = [row if len(images) == 1 else pad_row(row, per_row) for row in images]
+    return make_grid(torch.cat(padded), nrow=per_row, normalize=True, value_range=(-1, 1))
+
+
+def pad_row(row: Tensor, length: int) -> Tensor:
+    """``row`` (N, C, H, W) filled up to ``length`` images with black ones."""
+    missing = length - len(row)
+    return row if missing <= 0 else torch.cat([row, row.new_full((missing, *row.shape[1:]), -1)])
 
 
 class SampleGrid(pl.Callback):
@@ -33,40 +53,43 @@ class SampleGrid(pl.Callback):
             nrow,
             seed,
         )
-        self._latent: Tensor | None = None
+        self._inputs: Any = None
         self._last_step = -1
 
     def on_fit_start(self, trainer: pl.Trainer, module: AdversarialModule) -> None:
-        self._latent = module.sample_latent(
-            self.n_samples, torch.Generator().manual_seed(self.seed)
-        )
+        declared = module.evaluations()
+        self._preview = declared[0] if declared else None
+        if self._preview is not None:
+            self._inputs = self._preview.preview_inputs(
+                module, trainer.datamodule, self.n_samples, self.seed
+            )
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, module: AdversarialModule, *args: Any
     ) -> None:
-        step = module.generator_step
+        step = module.run_step
         if step != self._last_step and step % self.every_n_steps == 0:
             self.save_grid(trainer, module)
 
     def on_train_end(self, trainer: pl.Trainer, module: AdversarialModule) -> None:
-        if module.generator_step != self._last_step:
+        if module.run_step != self._last_step:
             self.save_grid(trainer, module)
 
     def save_grid(self, trainer: pl.Trainer, module: AdversarialModule) -> None:
-        self._last_step = step = module.generator_step
-        if not trainer.is_global_zero:
+        self._last_step = step = module.run_step
+        if not trainer.is_global_zero or self._preview is None:
             return
-        images = module.sample(latent=self._latent).float().cpu()
-        grid = make_grid(images, nrow=self.nrow, normalize=True, value_range=(-1, 1))
+        was_training = module.training
+        rows = self._preview.preview(module, self._inputs)
+        module.train(was_training)
+        grid = preview_grid(rows, self.nrow)
         self.dirpath.mkdir(parents=True, exist_ok=True)
         save_image(grid, self.dirpath / f"step_{step:07d}.png")
+        caption = f"run step {step}: " + " | ".join(rows)
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 logger.log_image(
-                    "samples",
-                    images=[grid],
-                    step=trainer.global_step,
-                    caption=[f"generator step {step}"],
+                    "samples", images=[grid], step=trainer.global_step, caption=[caption]
                 )
             elif isinstance(logger, TensorBoardLogger):
                 logger.experiment.add_image("samples", grid, global_step=trainer.global_step)

@@ -9,7 +9,11 @@ from collections.abc import Callable
 
 from ganlab.errors import ConfigError
 from ganlab.features.base import FeatureExtractor
-from ganlab.features.domain import domain_extractor
+from ganlab.features.domain import (
+    DomainIdentity,
+    DomainPerceptual,
+    domain_extractor,
+)
 from ganlab.features.inception import InceptionFeatures
 from ganlab.features.lpips_net import LPIPSFeatures
 from ganlab.features.vgg import VGGFeatures
@@ -22,6 +26,9 @@ BUILDERS: dict[str, Callable[[str | None], FeatureExtractor]] = {
     "vgg19": lambda weights_path: VGGFeatures(19, weights_path),
     "domain_digits": lambda weights_path: domain_extractor("digits", weights_path),
     "domain_toyfaces": lambda weights_path: domain_extractor("toyfaces", weights_path),
+    "lpips_domain_digits": lambda path: domain_extractor("digits", path, DomainPerceptual),
+    "lpips_domain_toyfaces": lambda path: domain_extractor("toyfaces", path, DomainPerceptual),
+    "identity_toyfaces": lambda path: domain_extractor("toyfaces", path, DomainIdentity),
 }
 NAMES = tuple(BUILDERS)
 
@@ -34,8 +41,18 @@ def get_extractor(name: str, weights_path: str | None = None) -> FeatureExtracto
 
 
 def short_name(name: str) -> str:
-    """The name metrics carry: ``domain`` for any ``domain_<dataset>``, else ``name``."""
-    return "domain" if name.startswith("domain_") else name
+    """The name metrics carry: ``domain`` for any ``domain_<dataset>`` (``lpips_domain``,
+    ``identity``), else ``name``."""
+    for prefix in ("domain_", "lpips_domain_", "identity_"):
+        if name.startswith(prefix):
+            return prefix[:-1]
+    return name
 
 
-__all__ = ["NAMES", "FeatureExtractor", "get_extractor", "short_name"]
+def resolve_name(name: str, dataset: str) -> str:
+    """A config's extractor name for ``dataset``: ``domain`` -> ``domain_<dataset>``,
+    ``lpips_domain`` -> ``lpips_domain_<dataset>``, ``identity`` -> ``identity_<dataset>``."""
+    return f"{name}_{dataset}" if name in ("domain", "lpips_domain", "identity") else name
+
+
+__all__ = ["NAMES", "FeatureExtractor", "get_extractor", "resolve_name", "short_name"]

@@ -103,6 +103,49 @@ class DomainFeatures(FeatureExtractor):
         return self.net.features(images)
 
 
+class DomainPerceptual(FeatureExtractor):
+    """An LPIPS-style embedding from a domain net, for embedded data where no ImageNet
+    backbone may be downloaded: the output of each conv stage, unit-normalised over channels
+    and divided by sqrt(H W), concatenated, so that the squared distance of two embeddings is
+    sum_l mean_hw ||phi_l(x) - phi_l(y)||^2 (LPIPS's Eq. 1 with every channel weight 1: a
+    perceptual distance in ganlab's own feature space, not calibrated on human judgements)."""
+
+    def __init__(self, net: DomainNet, dataset: str, fingerprint: str) -> None:
+        super().__init__()
+        self.net, self.name = net, f"lpips_domain_{dataset}"
+        self.fingerprint = fingerprint
+        self.freeze()
+
+    def forward(self, images: Tensor) -> Tensor:
+        parts, maps = [], images
+        for stage in self.net.body:
+            maps = stage(maps)
+            unit = maps / maps.pow(2).sum(1, keepdim=True).add(1e-10).sqrt()
+            parts.append(unit.flatten(1) / math.sqrt(maps.shape[-2] * maps.shape[-1]))
+        return torch.cat(parts, dim=1)
+
+
+class DomainIdentity(FeatureExtractor):
+    """Identity embeddings from a domain net's identity head: the predicted identity
+    parameters, centred on their prior mean 0.5, so that cosine similarity compares faces
+    (on toyfaces the parameters are uniform in [0, 1])."""
+
+    def __init__(self, net: DomainNet, dataset: str, fingerprint: str) -> None:
+        super().__init__()
+        if net.identity_head is None:
+            raise MissingWeightsError(
+                f"the domain net of {dataset} has no identity head; identity similarity needs "
+                "one (ganlab trains it for toyfaces) or eval.identity=arcface with its weights"
+            )
+        self.net, self.name = net, f"identity_{dataset}"
+        self.num_features = net.config["identity_dim"]
+        self.fingerprint = fingerprint
+        self.freeze()
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.net(images)["identity"] - 0.5
+
+
 def save_domain_net(net: DomainNet, dataset: str, path: Path) -> str:
     """Write the net for ``load_domain_net``; returns the file's sha256."""
     state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
@@ -153,6 +196,9 @@ def load_domain_net(dataset: str, weights_path: str | None = None) -> tuple[Doma
     return net.eval(), sha256
 
 
-def domain_extractor(dataset: str, weights_path: str | None = None) -> DomainFeatures:
+def domain_extractor(
+    dataset: str, weights_path: str | None = None, kind: type = DomainFeatures
+) -> FeatureExtractor:
+    """The domain net of ``dataset`` as a ``kind`` extractor (features, perceptual, identity)."""
     net, sha256 = load_domain_net(dataset, weights_path)
-    return DomainFeatures(net, dataset, f"sha256:{sha256[:16]}")
+    return kind(net, dataset, f"sha256:{sha256[:16]}")

@@ -10,23 +10,38 @@ functions, not loop plumbing. Examples:
   step sees fresh real images (Arjovsky et al. 2017, Alg. 1).
 - StyleGAN2: ``Dmain`` every batch, ``Dreg`` every 16, ``Gmain`` every batch, ``Greg`` every 4.
 - UDA-Inversion: ``head`` (maximise the discrepancy) then ``encoder`` on the same batch.
-- INIT: one generator phase whose loss sums the multi-hop terms.
+- CycleGAN: ``generators`` then ``discriminators``, which reuse the generators' fakes.
+
+**Per-step context.** A phase's loss is ``loss(batch, ctx)``: ``ctx`` is a
+:class:`StepContext`, a dict the phases of one training step share (``ctx.remember(key,
+compute)`` computes a value once per step), e.g. a discriminator phase reusing the images
+the generator phase made.
+
+**Frozen nets** (``frozen=``: a pretrained StyleGAN2, a feature net) are part of the module
+but never trained: always in eval mode, no gradients, in no optimizer, never all-reduced or
+broadcast under DDP. A frozen net loaded from a file (:class:`Frozen` with a ``source``) is
+left out of checkpoints, which record its path and sha256 instead; restoring checks that the
+run loaded the same file. A frozen net without a source is stored like any other.
 
 **Steps.** Lightning's ``global_step`` (and so ``trainer.max_steps`` and step-based
 checkpointing) counts *optimizer* steps of every player: a WGAN with n_critic=5 adds 6 per
-generator step. ganlab's budget is the top-level ``steps``, in steps of ``step_phase``
-(the generator phase); ``optimizer_steps_for(steps)`` converts it exactly, and
-``generator_step`` is the counter sample grids, EMA and evaluation use.
+generator step. ganlab's budget is the top-level ``steps``, in steps of ``step_phase``;
+``optimizer_steps_for(steps)`` converts it exactly, and ``run_step`` is the counter sample
+grids, EMA and evaluation use.
 
-**EMA.** ``<main_net>_ema`` is a frozen copy of the main net (the generator), lerp-updated
-after each ``step_phase`` step once ``ema_start_step`` is reached (copied before that). It is
-saved with the module and used by ``sample``.
+**EMA.** Each net named in ``ema_nets`` gets a frozen copy ``<net>_ema``, lerp-updated after
+each ``step_phase`` step once ``ema_start_step`` is reached (copied before that). The copies
+are saved with the module; ``averaged(net)`` returns the copy (or the net without EMA).
+
+**What a run shows and scores.** ``evaluations()`` declares what the evaluation computes
+(``ganlab.evaluation``: generation, reconstruction, translation); the first declaration also
+decides what the sample-grid callback draws.
 """
 
 import copy
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,9 +54,21 @@ from pytorch_lightning.loggers import WandbLogger
 from torch import Tensor, nn
 
 from ganlab.distributed import PlayerDDPStrategy, gradients_are_averaged, own_share, process_share
+from ganlab.errors import CheckpointError
+from ganlab.features.weights import file_sha256
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler]
+
+
+class StepContext(dict):
+    """Values the phases of one training step share (a fresh one per batch)."""
+
+    def remember(self, key: str, compute: Callable[[], Any]) -> Any:
+        """``self[key]``, computed by ``compute()`` the first time it is asked for."""
+        if key not in self:
+            self[key] = compute()
+        return self[key]
 
 
 @dataclass(frozen=True)
@@ -61,10 +88,24 @@ class Phase:
 
     name: str
     player: str
-    loss: Callable[[Any], Tensor]  # batch -> scalar loss to minimise
+    loss: Callable[[Any, StepContext], Tensor]  # (batch, ctx) -> scalar loss to minimise
     repeats: int = 1
     every: int = 1
     after_step: Callable[[], None] | None = None  # e.g. WGAN's weight clipping
+
+
+@dataclass(frozen=True)
+class Frozen:
+    """A pretrained net a method uses but never trains. With a ``source`` (the file its
+    weights came from) checkpoints store the file's path and sha256 instead of the weights."""
+
+    net: nn.Module
+    source: str | None = None
+    sha256: str | None = None
+
+    @classmethod
+    def from_file(cls, net: nn.Module, path: str | Path) -> "Frozen":
+        return cls(net, str(path), file_sha256(Path(path)))
 
 
 class NonFiniteLossError(RuntimeError):
@@ -74,33 +115,41 @@ class NonFiniteLossError(RuntimeError):
 class AdversarialModule(pl.LightningModule, ABC):
     """Base of every ganlab method. Subclasses implement ``players`` and ``phases``."""
 
-    main_net = "generator"  # the net that gets the EMA copy and that ``sample`` runs
     step_phase = "generator"  # the phase whose steps are the run's steps
-    generates_images = True  # False for critics trained alone (divergence estimation)
+    ema_nets: tuple[str, ...] = ()  # nets that get an EMA copy ``<net>_ema``
 
     def __init__(
         self,
-        nets: dict[str, nn.Module],
+        nets: Mapping[str, nn.Module],
         ema_decay: float | None = 0.999,
         ema_start_step: int = 0,
+        frozen: Mapping[str, nn.Module | Frozen] | None = None,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
-        if self.main_net not in nets:
-            raise ValueError(f"{type(self).__name__} needs a net called {self.main_net!r}")
+        frozen = {k: v if isinstance(v, Frozen) else Frozen(v) for k, v in (frozen or {}).items()}
+        if clash := set(nets) & set(frozen):
+            raise ValueError(f"nets {sorted(clash)} are declared both trained and frozen")
         if ema_decay is not None and not 0.0 <= ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1) or null, got {ema_decay}")
+        missing = [name for name in self.ema_nets if name not in nets]
+        if ema_decay is not None and missing:
+            raise ValueError(f"{type(self).__name__}: no trained net called {missing} for EMA")
         self.net_names = tuple(nets)
         for name, net in nets.items():
             self.add_module(name, net)
+        self.frozen_sources = {name: (f.source, f.sha256) for name, f in frozen.items()}
+        for name, declared in frozen.items():
+            self.add_module(name, declared.net.eval().requires_grad_(False))
         self.ema_decay = ema_decay
         self.ema_start_step = ema_start_step
-        if ema_decay is not None:
-            ema = copy.deepcopy(nets[self.main_net]).eval().requires_grad_(False)
-            self.add_module(f"{self.main_net}_ema", ema)
+        self.ema_names = () if ema_decay is None else tuple(self.ema_nets)
+        for name in self.ema_names:
+            self.add_module(f"{name}_ema", copy.deepcopy(nets[name]).eval().requires_grad_(False))
         self.iteration = 0  # training batches seen
         self.phase_steps: dict[str, int] = {}
         self._step_logs: dict[str, Tensor] = {}
+        self._phase_name: str | None = None
         self._phases: list[Phase] | None = None
         self._players: dict[str, Player] | None = None
 
@@ -113,24 +162,10 @@ class AdversarialModule(pl.LightningModule, ABC):
     def phases(self) -> list[Phase]:
         """The losses walked by ``training_step``, in order."""
 
-    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """Latent codes for ``n`` samples: N(0, I) of the main net's ``latent_dim``."""
-        latent_dim = self.get_submodule(self.main_net).latent_dim
-        if generator is not None:  # seeded draws (evaluation, sample grids) are on the CPU
-            return torch.randn(n, latent_dim, generator=generator).to(self.device, self.dtype)
-        return self.draw_per_sample(
-            lambda m: torch.randn(m, latent_dim, device=self.device, dtype=self.dtype), n
-        )
-
-    def draw_per_sample(self, draw: Callable[[int], Tensor], n: int) -> Tensor:
-        """``draw(n)`` for this process's ``n`` samples, the same numbers however the global
-        batch is split: on W processes each draws the global batch (the processes' RNGs are
-        seeded alike) and keeps rows rank, rank + W, ..., the positions Lightning's
-        distributed sampler gives it (see ganlab.distributed)."""
-        rank, world_size = process_share(self)
-        if world_size == 1:
-            return draw(n)
-        return own_share(draw(n * world_size), rank, world_size)
+    def evaluations(self) -> list[Any]:
+        """What the evaluation computes (``ganlab.evaluation`` declarations); the first one
+        also decides what the sample-grid callback shows. None by default."""
+        return []
 
     def extra_metrics(
         self, datamodule: Any, n_samples: int, seed: int
@@ -142,6 +177,40 @@ class AdversarialModule(pl.LightningModule, ABC):
         """Write artifacts other runs use into ``run_dir`` after fit (e.g. a trained feature
         net); ``record`` holds ``command``, ``seed`` and the final ``metrics``. Most methods
         have none."""
+
+    # ---- helpers for loss functions ---------------------------------------------------
+    def draw_per_sample(self, draw: Callable[[int], Tensor], n: int) -> Tensor:
+        """``draw(n)`` for this process's ``n`` samples, the same numbers however the global
+        batch is split: on W processes each draws the global batch (the processes' RNGs are
+        seeded alike) and keeps rows rank, rank + W, ..., the positions Lightning's
+        distributed sampler gives it (see ganlab.distributed)."""
+        rank, world_size = process_share(self)
+        if world_size == 1:
+            return draw(n)
+        return own_share(draw(n * world_size), rank, world_size)
+
+    @property
+    def process_share(self) -> tuple[int, int]:
+        """(rank, number of processes) of the run: (0, 1) on one process."""
+        return process_share(self)
+
+    def weighted_sum(
+        self, terms: Mapping[str, Tensor], weights: Mapping[str, float] | None = None
+    ) -> Tensor:
+        """sum_k weights[k] * terms[k] (weights default to 1; a term weighted 0 is left out
+        of the sum). Each term is logged unweighted as ``loss/<phase>/<term>``."""
+        weights = weights or {}
+        if unknown := set(weights) - set(terms):
+            raise KeyError(f"weights for terms that were not computed: {sorted(unknown)}")
+        total = None
+        for name, value in terms.items():
+            self.log_step(f"loss/{self._phase_name}/{name}", value)
+            weight = weights.get(name, 1.0)
+            if weight != 0:
+                total = value * weight if total is None else total + value * weight
+        if total is None:
+            raise ValueError(f"phase {self._phase_name!r}: every loss term is weighted 0")
+        return total
 
     # ---- declared structure, validated once --------------------------------------------
     @property
@@ -175,12 +244,14 @@ class AdversarialModule(pl.LightningModule, ABC):
                 raise ValueError(f"{owner}: phase {phase.name!r} needs repeats >= 1 and every >= 1")
         for player in players.values():
             for net in player.nets:
+                if net in self.frozen_sources:
+                    raise ValueError(f"{owner}: player {player.name!r} trains frozen net {net!r}")
                 if net not in self.net_names:
                     raise ValueError(f"{owner}: player {player.name!r} trains unknown net {net!r}")
         return phases, players
 
     @property
-    def generator_step(self) -> int:
+    def run_step(self) -> int:
         """How many ``step_phase`` steps were taken (the run's step count)."""
         return self.phase_steps.get(self.step_phase, 0)
 
@@ -213,16 +284,17 @@ class AdversarialModule(pl.LightningModule, ABC):
 
     def training_step(self, batch: Any, batch_idx: int) -> None:
         optimizers, schedulers = self._player_handles()
-        self._step_logs: dict[str, Tensor] = {}
+        self._step_logs = {}
+        ctx = StepContext()
         for phase in self.phase_list:
             if self.phase_runs_now(phase, self.iteration):
                 for _ in range(phase.repeats):
                     self._run_phase(
-                        phase, batch, optimizers[phase.player], schedulers.get(phase.player)
+                        phase, batch, ctx, optimizers[phase.player], schedulers.get(phase.player)
                     )
         self.iteration += 1
         if (strategy := self._player_ddp()) is not None:
-            strategy.synchronize_buffers(self)
+            strategy.synchronize_buffers(list(self.synchronized_buffers()))
         self._write_step_logs()
 
     def log_step(self, name: str, value: Tensor) -> None:
@@ -233,13 +305,14 @@ class AdversarialModule(pl.LightningModule, ABC):
         """Send this step's values to the loggers, tagged with the phases that ran.
 
         Lightning's ``self.log`` repeats a value on later steps until the epoch ends; a
-        generator loss must appear only on the steps where the generator stepped.
+        generator loss must appear only on the steps where the generator stepped. The
+        progress bar shows the phase losses (``loss/<phase>``), the loggers every value.
         """
-        losses = {k: v for k, v in self._step_logs.items() if k.startswith("loss/")}
+        losses = {k: v for k, v in self._step_logs.items() if k.count("/") == 1 and "loss/" in k}
         self.log_dict(losses, on_step=True, on_epoch=False, prog_bar=True, logger=False)
         if self.loggers and self.iteration % self.trainer.log_every_n_steps == 0:
             values = {name: value.item() for name, value in self._step_logs.items()}
-            values["generator_step"] = self.generator_step
+            values["run_step"] = self.run_step
             for logger in self.loggers:
                 logger.log_metrics(values, step=self.global_step)
 
@@ -256,14 +329,17 @@ class AdversarialModule(pl.LightningModule, ABC):
             dict(zip(scheduled, schedulers, strict=True)),
         )
 
-    def _run_phase(self, phase: Phase, batch: Any, optimizer: Any, scheduler: Any = None) -> None:
+    def _run_phase(
+        self, phase: Phase, batch: Any, ctx: StepContext, optimizer: Any, scheduler: Any = None
+    ) -> None:
         player = self.player_table[phase.player]
+        self._phase_name = phase.name
         with self.toggled_optimizer(optimizer):
-            loss = phase.loss(batch)
+            loss = phase.loss(batch, ctx)
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(
-                    f"phase {phase.name!r} produced a non-finite loss ({loss.item()}) at generator "
-                    f"step {self.generator_step} (global step {self.global_step}); the step was "
+                    f"phase {phase.name!r} produced a non-finite loss ({loss.item()}) at run "
+                    f"step {self.run_step} (global step {self.global_step}); the step was "
                     "not applied. Lower the learning rate, check the data range, or resume from "
                     "the last checkpoint with other settings."
                 )
@@ -307,64 +383,80 @@ class AdversarialModule(pl.LightningModule, ABC):
         strategy = self.trainer.strategy
         return strategy if isinstance(strategy, PlayerDDPStrategy) else None
 
-    # ---- EMA and sampling --------------------------------------------------------------
-    @property
-    def ema_net(self) -> nn.Module | None:
-        return getattr(self, f"{self.main_net}_ema", None)
+    # ---- what is replicated under DDP --------------------------------------------------
+    def _is_frozen(self, qualified_name: str) -> bool:
+        return qualified_name.split(".", 1)[0] in self.frozen_sources
+
+    def synchronized_parameters(self) -> Iterator[nn.Parameter]:
+        """Parameters every process must hold alike (all but the frozen nets')."""
+        for name, param in self.named_parameters():
+            if not self._is_frozen(name):
+                yield param
+
+    def synchronized_buffers(self) -> Iterator[Tensor]:
+        """Buffers (running statistics) shared from rank 0 (all but the frozen nets')."""
+        for name, buffer in self.named_buffers():
+            if not self._is_frozen(name):
+                yield buffer
+
+    # ---- EMA ---------------------------------------------------------------------------
+    def averaged(self, name: str) -> nn.Module:
+        """The EMA copy of net ``name`` (the net itself when it has none)."""
+        ema = getattr(self, f"{name}_ema", None)
+        return self.get_submodule(name) if ema is None else ema
 
     def ema_decay_now(self) -> float:
         """0 (a plain copy) until ``ema_start_step``, then min(decay, (1 + t) / (10 + t)) with t
         steps since the start, so the average is not dominated by early weights in short runs."""
-        t = self.generator_step - self.ema_start_step
+        t = self.run_step - self.ema_start_step
         return 0.0 if t <= 0 else min(self.ema_decay, (1.0 + t) / (10.0 + t))
 
     @torch.no_grad()
     def update_ema(self) -> None:
-        """ema <- decay * ema + (1 - decay) * net, with the decay of ``ema_decay_now``."""
-        if self.ema_net is None:
+        """ema <- decay * ema + (1 - decay) * net for every net in ``ema_nets``."""
+        if not self.ema_names:
             return
-        net = self.get_submodule(self.main_net)
         decay = self.ema_decay_now()
-        for ema_param, param in zip(self.ema_net.parameters(), net.parameters(), strict=True):
-            ema_param.lerp_(param, 1.0 - decay)
-        for ema_buffer, buffer in zip(self.ema_net.buffers(), net.buffers(), strict=True):
-            ema_buffer.copy_(buffer)
+        for name in self.ema_names:
+            net, ema = self.get_submodule(name), self.get_submodule(f"{name}_ema")
+            for ema_param, param in zip(ema.parameters(), net.parameters(), strict=True):
+                ema_param.lerp_(param, 1.0 - decay)
+            for ema_buffer, buffer in zip(ema.buffers(), net.buffers(), strict=True):
+                ema_buffer.copy_(buffer)
 
     def train(self, mode: bool = True) -> "AdversarialModule":
+        """EMA copies and frozen nets stay in eval mode whatever the module's mode."""
         super().train(mode)
-        if self.ema_net is not None:
-            self.ema_net.eval()
+        for name in (*(f"{net}_ema" for net in self.ema_names), *self.frozen_sources):
+            self.get_submodule(name).eval()
         return self
 
-    @torch.no_grad()
-    def sample(self, n: int | None = None, latent: Tensor | None = None) -> Tensor:
-        """Float32 images from the EMA net (or the live net without EMA), in eval mode, in
-        [-1, 1]."""
-        if latent is None:
-            if n is None:
-                raise ValueError("sample needs n or latent")
-            latent = self.sample_latent(n)
-        net = self.ema_net if self.ema_net is not None else self.get_submodule(self.main_net)
-        was_training = net.training
-        net.eval()
-        latent = latent.to(self.device, self.dtype) if latent.is_floating_point() else latent
-        images = self.generate(net, latent.to(self.device))
-        net.train(was_training)
-        return images.float()  # float32 for grids and feature nets, also under precision=64
-
-    def generate(self, net: nn.Module, latent: Tensor) -> Tensor:
-        """Images from ``net`` (the main net or its EMA copy) for ``latent``; methods whose
-        generator has another call signature (StyleGAN2's list of styles) override this."""
-        return net(latent)
-
     # ---- checkpoint state --------------------------------------------------------------
+    def unstored_prefixes(self) -> tuple[str, ...]:
+        """State-dict prefixes of the frozen nets that checkpoints leave out (those with a
+        source file)."""
+        return tuple(f"{name}." for name, (src, _) in self.frozen_sources.items() if src)
+
+    def checkpoint_state_dict(self) -> dict[str, Tensor]:
+        """The state a checkpoint stores: everything but frozen nets loaded from files."""
+        skip = self.unstored_prefixes()
+        return {k: v for k, v in self.state_dict().items() if not k.startswith(skip)}
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        skip = self.unstored_prefixes()
+        state = checkpoint["state_dict"]
+        for key in [k for k in state if k.startswith(skip)]:
+            del state[key]
         checkpoint.setdefault("ganlab", {}).update(
             {
                 "method": f"{type(self).__module__}.{type(self).__qualname__}",
                 "players": list(self.player_table),
                 "iteration": self.iteration,
                 "phase_steps": dict(self.phase_steps),
+                "frozen": {
+                    name: {"source": src, "sha256": sha}
+                    for name, (src, sha) in self.frozen_sources.items()
+                },
                 "rng": capture_rng_state(),
                 "wandb_run_id": next(
                     (str(lg.version) for lg in self.loggers if isinstance(lg, WandbLogger)), None
@@ -374,11 +466,44 @@ class AdversarialModule(pl.LightningModule, ABC):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         record = checkpoint.get("ganlab", {})
+        self.restore_frozen_state(checkpoint)
         self.iteration = int(record.get("iteration", 0))
         self.phase_steps = {k: int(v) for k, v in record.get("phase_steps", {}).items()}
         if "rng" in record:
             restore_rng_state(record["rng"])
         resume_at_next_epoch_if_epoch_ended(checkpoint)
+
+    def restore_frozen_state(self, checkpoint: dict[str, Any]) -> None:
+        """Put the frozen nets this run loaded from their files into ``checkpoint``'s state
+        dict (checkpoints leave them out), after checking they are the files it was trained
+        with."""
+        check_frozen_sources(checkpoint.get("ganlab", {}).get("frozen", {}), self.frozen_sources)
+        skip = self.unstored_prefixes()
+        state = checkpoint["state_dict"]
+        for key, value in self.state_dict().items():
+            if key.startswith(skip):
+                state[key] = value
+
+
+def check_frozen_sources(
+    recorded: Mapping[str, Mapping[str, str | None]],
+    loaded: Mapping[str, tuple[str | None, str | None]],
+) -> None:
+    """Raise CheckpointError unless every frozen net recorded in a checkpoint was loaded by
+    this run from a file with the same sha256."""
+    for name, entry in recorded.items():
+        if not entry.get("sha256"):
+            continue  # stored in the checkpoint itself
+        if name not in loaded:
+            raise CheckpointError(f"the checkpoint uses frozen net {name!r}, this model has none")
+        source, sha256 = loaded[name]
+        if sha256 != entry["sha256"]:
+            raise CheckpointError(
+                f"frozen net {name!r}: the checkpoint was trained with {entry['source']} "
+                f"(sha256 {entry['sha256'][:12]}...), this run loaded "
+                f"{source or 'weights not from a file'}"
+                f"{f' (sha256 {sha256[:12]}...)' if sha256 else ''}; load the same file"
+            )
 
 
 def resume_at_next_epoch_if_epoch_ended(checkpoint: dict[str, Any]) -> None:

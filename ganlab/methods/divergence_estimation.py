@@ -13,14 +13,19 @@ import torch
 from torch import Tensor, nn
 
 from ganlab.data.gaussians import true_divergence
-from ganlab.methods.base import AdversarialModule, OptimizerFactory, Phase, Player, SchedulerFactory
+from ganlab.methods.base import (
+    AdversarialModule,
+    OptimizerFactory,
+    Phase,
+    Player,
+    SchedulerFactory,
+    StepContext,
+)
 from ganlab.objectives.divergences import get_divergence
 
 
 class DivergenceEstimator(AdversarialModule):
-    main_net = "critic"
     step_phase = "critic"
-    generates_images = False
 
     def __init__(
         self,
@@ -39,7 +44,7 @@ class DivergenceEstimator(AdversarialModule):
     def phases(self) -> list[Phase]:
         return [Phase("critic", "critic", self.critic_loss)]
 
-    def critic_loss(self, batch: dict[str, Tensor]) -> Tensor:
+    def critic_loss(self, batch: dict[str, Tensor], ctx: StepContext) -> Tensor:
         bound = self.divergence.variational_bound(self.critic(batch["p"]), self.critic(batch["q"]))
         self.log_step("critic/lower_bound", bound)
         return -bound

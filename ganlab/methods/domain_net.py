@@ -18,14 +18,19 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from ganlab.features.domain import DomainNet, save_domain_net, write_manifest
-from ganlab.methods.base import AdversarialModule, OptimizerFactory, Phase, Player, SchedulerFactory
+from ganlab.methods.base import (
+    AdversarialModule,
+    OptimizerFactory,
+    Phase,
+    Player,
+    SchedulerFactory,
+    StepContext,
+)
 from ganlab.metrics.attributes import attribute_accuracy
 
 
 class DomainNetTraining(AdversarialModule):
-    main_net = "domain_net"
     step_phase = "fit"
-    generates_images = False
 
     def __init__(
         self,
@@ -50,7 +55,7 @@ class DomainNetTraining(AdversarialModule):
     def phases(self) -> list[Phase]:
         return [Phase("fit", "domain_net", self.supervised_loss)]
 
-    def supervised_loss(self, batch: dict[str, Tensor]) -> Tensor:
+    def supervised_loss(self, batch: dict[str, Tensor], ctx: StepContext) -> Tensor:
         outputs = self.domain_net(self.augment(batch["image"]))
         losses = {}
         if "class_logits" in outputs:

@@ -14,7 +14,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from ganlab.methods.base import OptimizerFactory, SchedulerFactory
+from ganlab.methods.base import OptimizerFactory, SchedulerFactory, StepContext
 from ganlab.methods.two_player import TwoPlayerModule
 from ganlab.objectives.adversarial import real_gradient_penalty
 from ganlab.objectives.divergences import get_divergence
@@ -62,7 +62,7 @@ class FGAN(TwoPlayerModule):
         self.generator_objective = generator_objective
         self.critic_penalty = critic_penalty
 
-    def critic_loss(self, batch: dict[str, Any]) -> Tensor:
+    def critic_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
         fake = self.fake_batch(batch).detach()
         objective = self.divergence.variational_bound(
             self.critic(batch["image"]), self.critic(fake)
@@ -78,7 +78,7 @@ class FGAN(TwoPlayerModule):
         """T(x) = g_f(V(x)), the function whose gradient the penalty keeps small."""
         return self.divergence.activation(self.critic(images))
 
-    def generator_loss(self, batch: dict[str, Any]) -> Tensor:
+    def generator_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
         scores = self.critic(self.fake_batch(batch))
         if self.generator_objective == "alternative":
             return -self.divergence.activation(scores).mean()  # Sec. 3.2

@@ -1,19 +1,20 @@
 """GAN: a generator against a discriminator (Goodfellow et al. 2014, Algorithm 1).
 
 The game is chosen by ``loss=``: ``gan`` (minimax, Eq. 1), ``nsgan`` (non-saturating
-generator, Sec. 3) or ``hinge`` (Miyato et al. 2018, Eq. 16-17). With ``n_critic`` k > 1 the
-discriminator takes k steps, each on a fresh batch, per generator step (Alg. 1's k).
+generator, Sec. 3), ``hinge`` (Miyato et al. 2018, Eq. 16-17) or ``lsgan`` (Mao et al.
+2017). With ``n_critic`` k > 1 the discriminator takes k steps, each on a fresh batch, per
+generator step (Alg. 1's k).
 """
 
 from typing import Any
 
 from torch import Tensor, nn
 
-from ganlab.methods.base import OptimizerFactory, SchedulerFactory
+from ganlab.methods.base import OptimizerFactory, SchedulerFactory, StepContext
 from ganlab.methods.two_player import TwoPlayerModule
 from ganlab.objectives.adversarial import get_game
 
-GAN_GAMES = ("gan", "nsgan", "hinge")
+GAN_GAMES = ("gan", "nsgan", "hinge", "lsgan")
 
 
 class GAN(TwoPlayerModule):
@@ -52,9 +53,9 @@ class GAN(TwoPlayerModule):
         )
         self.game = get_game(game)
 
-    def critic_loss(self, batch: dict[str, Any]) -> Tensor:
+    def critic_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
         fake = self.fake_batch(batch).detach()
         return self.game.critic_loss(self.discriminator(batch["image"]), self.discriminator(fake))
 
-    def generator_loss(self, batch: dict[str, Any]) -> Tensor:
+    def generator_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
         return self.game.generator_loss(self.discriminator(self.fake_batch(batch)))

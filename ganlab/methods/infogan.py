@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 
-from ganlab.methods.base import OptimizerFactory, SchedulerFactory
+from ganlab.methods.base import OptimizerFactory, SchedulerFactory, StepContext
 from ganlab.methods.two_player import TwoPlayerModule
 from ganlab.metrics.digits import class_probabilities
 from ganlab.objectives.adversarial import gan_critic_loss, nonsaturating_generator_loss
@@ -118,7 +118,7 @@ class InfoGAN(TwoPlayerModule):
         return self.lambda_cat * mi_cat + self.lambda_cont * mi_cont
 
     # ---- the two players' losses (Eq. 6) ----------------------------------------------
-    def critic_loss(self, batch: dict[str, Any]) -> Tensor:
+    def critic_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
         real = batch["image"]
         latent, categories, continuous = self.sample_codes(real.shape[0])
         fake_features = self.discriminator.features(self.generator(latent).detach())
@@ -127,7 +127,7 @@ class InfoGAN(TwoPlayerModule):
         )
         return adversarial - self.information(fake_features, categories, continuous)
 
-    def generator_loss(self, batch: dict[str, Any]) -> Tensor:
+    def generator_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
         latent, categories, continuous = self.sample_codes(batch["image"].shape[0])
         fake_features = self.discriminator.features(self.generator(latent))
         adversarial = nonsaturating_generator_loss(self.discriminator.score(fake_features))
@@ -149,7 +149,7 @@ class InfoGAN(TwoPlayerModule):
     def extra_metrics(
         self, datamodule: Any, n_samples: int, seed: int
     ) -> dict[str, dict[str, Any]]:
-        if getattr(datamodule, "name", None) != "digits":
+        if datamodule.name != "digits":
             return super().extra_metrics(datamodule, n_samples, seed)
         per_category = max(1, n_samples // self.n_categories)
         confusion = self.category_confusion(per_category, seed)

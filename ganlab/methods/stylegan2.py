@@ -25,7 +25,8 @@ from torch import Tensor
 
 from ganlab.features.domain import write_manifest
 from ganlab.features.weights import file_sha256
-from ganlab.methods.base import AdversarialModule, OptimizerFactory, Phase, Player
+from ganlab.methods.base import AdversarialModule, OptimizerFactory, Phase, Player, StepContext
+from ganlab.methods.sampling import NoiseSampling
 from ganlab.nets.stylegan2 import Discriminator, Generator
 from ganlab.objectives.adversarial import (
     gan_critic_loss,
@@ -71,7 +72,9 @@ def path_length_penalty(lengths: Tensor, target: Tensor) -> Tensor:
     return (lengths - target).pow(2).mean()
 
 
-class StyleGAN2(AdversarialModule):
+class StyleGAN2(NoiseSampling, AdversarialModule):
+    ema_nets = ("generator",)
+
     def __init__(
         self,
         generator: Generator,
@@ -79,7 +82,6 @@ class StyleGAN2(AdversarialModule):
         generator_optimizer: OptimizerFactory,
         discriminator_optimizer: OptimizerFactory,
         dataset: str = "data",
-        game: str = "nsgan",
         r1_gamma: float = 10.0,
         r1_every: int = 16,
         path_length_weight: float = 2.0,
@@ -90,11 +92,6 @@ class StyleGAN2(AdversarialModule):
         ema_decay: float | None = 0.998,
         ema_start_step: int = 0,
     ) -> None:
-        if game != "nsgan":
-            raise ValueError(
-                f"model=stylegan2 trains with the non-saturating logistic loss (loss=nsgan), "
-                f"got loss game {game!r}"
-            )
         if r1_every < 1 or path_length_every < 1 or path_length_batch_shrink < 1:
             raise ValueError(
                 "r1_every, path_length_every and path_length_batch_shrink must be >= 1"
@@ -157,7 +154,7 @@ class StyleGAN2(AdversarialModule):
     def fake_images(self, batch_size: int, return_latents: bool = False) -> tuple[Tensor, Any]:
         return self.generator(self.mixed_codes(batch_size), return_latents=return_latents)
 
-    def discriminator_loss(self, batch: dict[str, Any]) -> Tensor:
+    def discriminator_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
         real = batch["image"]
         fake, _ = self.fake_images(real.shape[0])
         real_logits, fake_logits = self.discriminator(real), self.discriminator(fake.detach())
@@ -165,16 +162,16 @@ class StyleGAN2(AdversarialModule):
         self.log_step("score/fake", fake_logits.mean())
         return gan_critic_loss(real_logits, fake_logits)
 
-    def r1_loss(self, batch: dict[str, Any]) -> Tensor:
+    def r1_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
         penalty = real_gradient_penalty(self.discriminator, batch["image"])
         self.log_step("reg/r1", penalty)
         return self.r1_gamma / 2 * penalty * self.r1_every
 
-    def generator_loss(self, batch: dict[str, Any]) -> Tensor:
+    def generator_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
         fake, _ = self.fake_images(batch["image"].shape[0])
         return nonsaturating_generator_loss(self.discriminator(fake))
 
-    def path_length_loss(self, batch: dict[str, Any]) -> Tensor:
+    def path_length_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
         n = max(1, batch["image"].shape[0] // self.path_length_batch_shrink)
         fake, latents = self.fake_images(n, return_latents=True)
         lengths = path_lengths(fake, latents)
@@ -192,7 +189,7 @@ class StyleGAN2(AdversarialModule):
     def export(self, run_dir: Path, record: dict[str, Any]) -> None:
         """Write the EMA generator as ``stylegan2_<data>_<size>.pt`` (rosinality layout) and a
         manifest entry, for ``python -m ganlab.features.publish`` to ship."""
-        generator = self.ema_net if self.ema_net is not None else self.generator
+        generator = self.averaged("generator")
         filename = f"stylegan2_{self.dataset}_{generator.size}.pt"
         sha256 = save_stylegan2(generator, run_dir / filename)
         entry = {
@@ -200,7 +197,7 @@ class StyleGAN2(AdversarialModule):
             "seed": record["seed"],
             "sha256": sha256,
             "dataset": self.dataset,
-            "generator_step": self.generator_step,
+            "run_step": self.run_step,
             "created": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
             "evaluation": record["metrics"],
         }

@@ -4,7 +4,8 @@ Two players and two phases: the critic's loss on every batch, then the generator
 every ``n_critic``-th batch, so each critic step sees fresh real images (Goodfellow et al.
 2014, Alg. 1 with k = n_critic; Arjovsky et al. 2017, Alg. 1). A method subclasses it,
 names its critic (``critic_name``: "discriminator" or "critic") and writes ``critic_loss``
-and ``generator_loss``; nets in ``critic_helpers`` (InfoGAN's Q head) train with the critic.
+and ``generator_loss`` (each ``(batch, ctx)``); nets in ``critic_helpers`` (InfoGAN's Q head)
+train with the critic. Samples come from noise (``NoiseSampling``); the generator has an EMA.
 """
 
 from abc import abstractmethod
@@ -12,11 +13,20 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from ganlab.methods.base import AdversarialModule, OptimizerFactory, Phase, Player, SchedulerFactory
+from ganlab.methods.base import (
+    AdversarialModule,
+    OptimizerFactory,
+    Phase,
+    Player,
+    SchedulerFactory,
+    StepContext,
+)
+from ganlab.methods.sampling import NoiseSampling
 
 
-class TwoPlayerModule(AdversarialModule):
+class TwoPlayerModule(NoiseSampling, AdversarialModule):
     critic_name = "critic"
+    ema_nets = ("generator",)
 
     def __init__(
         self,
@@ -73,11 +83,11 @@ class TwoPlayerModule(AdversarialModule):
         ]
 
     @abstractmethod
-    def critic_loss(self, batch: dict[str, Any]) -> Tensor:
+    def critic_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
         """What the critic minimises on one batch of real data."""
 
     @abstractmethod
-    def generator_loss(self, batch: dict[str, Any]) -> Tensor:
+    def generator_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
         """What the generator minimises (``batch`` gives the batch size)."""
 
     def after_critic_step(self) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ganlab.methods.base import OptimizerFactory, SchedulerFactory
+from ganlab.methods.base import OptimizerFactory, SchedulerFactory, StepContext
 from ganlab.methods.two_player import TwoPlayerModule
 from ganlab.objectives.adversarial import (
     clip_weights_,
@@ -75,7 +75,7 @@ class WGAN(TwoPlayerModule):
         self.gradient_penalty_weight = gradient_penalty
         self.weight_clip = weight_clip
 
-    def critic_loss(self, batch: dict[str, Any]) -> Tensor:
+    def critic_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
         real, fake = batch["image"], self.fake_batch(batch).detach()
         real_scores, fake_scores = self.critic(real), self.critic(fake)
         loss = wasserstein_critic_loss(real_scores, fake_scores)
@@ -93,5 +93,5 @@ class WGAN(TwoPlayerModule):
         if self.weight_clip is not None:
             clip_weights_(self.critic, self.weight_clip)
 
-    def generator_loss(self, batch: dict[str, Any]) -> Tensor:
+    def generator_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
         return mean_score_generator_loss(self.critic(self.fake_batch(batch)))

@@ -27,8 +27,9 @@ def digits_classifier() -> LogisticRegression:
 
 
 def class_probabilities(images: Tensor) -> Tensor:
-    """(B, 1, H, W) images in [-1, 1] -> (B, 10) class probabilities."""
-    scans01 = (F.adaptive_avg_pool2d(images.float().cpu(), 8).clamp(-1, 1) + 1.0) / 2.0
+    """(B, 1 or 3, H, W) images in [-1, 1] -> (B, 10) class probabilities."""
+    grey = images.float().cpu().mean(1, keepdim=True)
+    scans01 = (F.adaptive_avg_pool2d(grey, 8).clamp(-1, 1) + 1.0) / 2.0
     probs = digits_classifier().predict_proba(scans01.flatten(1).numpy())
     return torch.as_tensor(probs, dtype=torch.float64)
 

@@ -1,8 +1,10 @@
-"""Scoring a generator against real images: FID and KID with one registry extractor.
+"""Scoring images against real images: FID and KID with one registry extractor.
 
 Every reported name carries its protocol, ``<metric>_<extractor>_<samples>`` (e.g.
 ``fid_domain_1k``, ``fid_inception_50k``), and the protocol entry of each name records
-the extractor and its weights, the sample counts, the reference split and the image size.
+the extractor and its weights, the sample counts, the reference images and the image size.
+The reference is a split of the datamodule, or one domain of a split for two-domain data
+(``datamodule.domain_dataset(split, domain)``); its features are cached on disk.
 """
 
 from dataclasses import dataclass, field
@@ -13,7 +15,6 @@ from omegaconf import DictConfig
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from ganlab.errors import ConfigError
 from ganlab.features import FeatureExtractor, get_extractor, short_name
 from ganlab.metrics.distribution import frechet_distance, kernel_distance
 from ganlab.metrics.stats_cache import cached_features
@@ -24,26 +25,19 @@ def count_label(n: int) -> str:
     return f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n)
 
 
-@torch.no_grad()
-def generate(module: Any, n: int, seed: int, batch_size: int = 250) -> Tensor:
-    """``n`` images from the EMA generator, latents drawn from a generator seeded with ``seed``."""
-    rng = torch.Generator().manual_seed(seed)
-    chunks = [
-        module.sample(latent=module.sample_latent(min(batch_size, n - start), rng)).cpu()
-        for start in range(0, n, batch_size)
-    ]
-    return torch.cat(chunks)
-
-
-def split_images(datamodule: Any, split: str, limit: int | None = None):
-    """Batches of real images (B, C, H, W) from ``split``, at most ``limit`` images in all."""
-    if not hasattr(datamodule, "split_dataset"):
-        raise ConfigError(f"data {datamodule.name!r} has no image splits to compare samples with")
+def reference_dataset(datamodule: Any, split: str, domain: str | None = None) -> Any:
+    """The images of ``split`` (of one ``domain`` of it, for two-domain data)."""
     datamodule.setup()
-    dataset = datamodule.split_dataset(split)
+    if domain is None:
+        return datamodule.split_dataset(split)
+    return datamodule.domain_dataset(split, domain)
+
+
+def dataset_images(dataset: Any, limit: int | None = None, key: str = "image"):
+    """Batches of ``key`` images (B, C, H, W) from ``dataset``, at most ``limit`` in all."""
     seen = 0
     for batch in DataLoader(dataset, batch_size=250):
-        images = batch["image"][: None if limit is None else limit - seen]
+        images = batch[key][: None if limit is None else limit - seen]
         seen += len(images)
         yield images
         if limit is not None and seen >= limit:
@@ -59,7 +53,7 @@ class Evaluator:
     kid_subsets: int = 100
     kid_subset_size: int = 1000
     use_cache: bool = True
-    _reference: Tensor | None = field(default=None, init=False, repr=False)
+    _references: dict[str | None, Tensor] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     def from_config(
@@ -80,52 +74,64 @@ class Evaluator:
         self.extractor.to(device)
         return torch.cat([self.extractor(images.to(device)).float().cpu() for images in batches])
 
-    def reference_key(self, count: int) -> dict[str, Any]:
+    def reference_key(self, count: int, domain: str | None = None) -> dict[str, Any]:
         data = self.datamodule
-        identity = data.identity() if hasattr(data, "identity") else data.describe()
-        return {
+        key = {
             "dataset": data.name,
-            "data": identity,
+            "data": data.identity(),
             "split": self.reference_split,
             "extractor": self.extractor.name,
             "weights": self.extractor.fingerprint,
             "image_size": data.image_size,
             "count": count,
         }
+        return key if domain is None else {**key, "domain": domain}
 
-    def reference_features(self, device: torch.device | str = "cpu") -> Tensor:
+    def reference_features(
+        self, device: torch.device | str = "cpu", domain: str | None = None
+    ) -> Tensor:
         """Real-image features: computed (or read from the disk cache) once per evaluator."""
-        if self._reference is None:
-            self._reference = self.load_reference_features(device)
-        return self._reference
+        if domain not in self._references:
+            self._references[domain] = self.load_reference_features(device, domain)
+        return self._references[domain]
 
-    def load_reference_features(self, device: torch.device | str = "cpu") -> Tensor:
-        self.datamodule.setup()
-        available = len(self.datamodule.split_dataset(self.reference_split))
-        count = min(self.n_reference or available, available)
+    def load_reference_features(
+        self, device: torch.device | str = "cpu", domain: str | None = None
+    ) -> Tensor:
+        dataset = reference_dataset(self.datamodule, self.reference_split, domain)
+        count = min(self.n_reference or len(dataset), len(dataset))
 
         def compute() -> Tensor:
-            batches = split_images(self.datamodule, self.reference_split, count)
-            return self.features_of(batches, device)
+            return self.features_of(dataset_images(dataset, count), device)
 
         if not self.use_cache:
             return compute()
-        return cached_features(self.reference_key(count), compute)[0]
+        return cached_features(self.reference_key(count, domain), compute)[0]
+
+    def reference_name(self, domain: str | None = None) -> str:
+        where = f"{self.reference_split} split"
+        return f"{self.datamodule.name} {where}" + (f", domain {domain}" if domain else "")
 
     def score_images(
-        self, images: Tensor, device: torch.device | str = "cpu", seed: int = 0
+        self,
+        images: Tensor,
+        device: torch.device | str = "cpu",
+        seed: int = 0,
+        domain: str | None = None,
+        suffix: str = "",
     ) -> tuple[dict[str, float], dict[str, Any]]:
-        """FID/KID of (N, C, H, W) images against the reference split, with their protocol."""
-        real = self.reference_features(device)
+        """FID/KID of (N, C, H, W) images against the reference (``domain`` of it), with their
+        protocol; ``suffix`` ends each name (e.g. ``_target``, ``_a_to_b``)."""
+        real = self.reference_features(device, domain)
         fake = self.features_of(images.split(250), device)
-        tag = f"{short_name(self.extractor.name)}_{count_label(len(fake))}"
+        tag = f"{short_name(self.extractor.name)}_{count_label(len(fake))}{suffix}"
         kid, kid_std = kernel_distance(real, fake, self.kid_subsets, self.kid_subset_size, seed)
         common = {
             "extractor": self.extractor.name,
             "extractor_weights": self.extractor.fingerprint,
             "n_generated": len(fake),
             "n_reference": len(real),
-            "reference": f"{self.datamodule.name} {self.reference_split} split",
+            "reference": self.reference_name(domain),
             "image_size": self.datamodule.image_size,
         }
         metrics = {
@@ -142,17 +148,4 @@ class Evaluator:
                 "kid_seed": seed,
             },
         }
-        return metrics, protocol
-
-    def score_generator(
-        self, module: Any, n_samples: int, seed: int, images: Tensor | None = None
-    ) -> tuple[dict[str, float], dict[str, Any]]:
-        """FID/KID of ``n_samples`` generated images (``images``: already generated with
-        ``generate(module, n_samples, seed)``)."""
-        if images is None:
-            images = generate(module, n_samples, seed)
-        metrics, protocol = self.score_images(images, module.device)
-        generator = f"{module.main_net}_ema" if module.ema_net is not None else module.main_net
-        for entry in protocol.values():
-            entry.update(latent_seed=seed, generator=generator)
         return metrics, protocol

@@ -5,6 +5,7 @@ PSNR and MSE are on the [0, 1] scale (PSNR = 10 log10(1 / MSE)) and averaged ove
 SSIM uses the standard 11x11 Gaussian window with sigma 1.5 (Wang et al. 2004).
 """
 
+import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics.functional import mean_squared_error
 from torchmetrics.functional.image import (
@@ -12,7 +13,7 @@ from torchmetrics.functional.image import (
     structural_similarity_index_measure,
 )
 
-from ganlab.features.lpips_net import LPIPSFeatures
+from ganlab.features import FeatureExtractor, short_name
 
 
 def to_unit(images: Tensor) -> Tensor:
@@ -49,20 +50,32 @@ def mse(predicted: Tensor, target: Tensor) -> float:
     return mean_squared_error(to_unit(predicted), to_unit(target)).item()
 
 
-def lpips_distance(predicted: Tensor, target: Tensor, lpips_net: LPIPSFeatures) -> float:
+def lpips_distance(predicted: Tensor, target: Tensor, lpips_net: FeatureExtractor) -> float:
     """Mean LPIPS distance: the squared distance of the two images' LPIPS embeddings."""
     check_pair(predicted, target)
     return (lpips_net(predicted) - lpips_net(target)).pow(2).sum(1).mean().item()
 
 
+def identity_similarity(predicted: Tensor, target: Tensor, identity_net: FeatureExtractor) -> float:
+    """Mean cosine similarity of the two images' identity embeddings (pSp's ID metric)."""
+    check_pair(predicted, target)
+    return F.cosine_similarity(identity_net(predicted), identity_net(target), dim=1).mean().item()
+
+
 def reconstruction_scores(
-    predicted: Tensor, target: Tensor, lpips_net: LPIPSFeatures | None = None
+    predicted: Tensor,
+    target: Tensor,
+    lpips_net: FeatureExtractor | None = None,
+    identity_net: FeatureExtractor | None = None,
 ) -> dict[str, float]:
+    """PSNR, SSIM, MSE (+ LPIPS under the net's name, + ``identity_similarity``)."""
     scores = {
         "psnr": psnr(predicted, target),
         "ssim": ssim(predicted, target),
         "mse": mse(predicted, target),
     }
     if lpips_net is not None:
-        scores[lpips_net.name] = lpips_distance(predicted, target, lpips_net)
+        scores[short_name(lpips_net.name)] = lpips_distance(predicted, target, lpips_net)
+    if identity_net is not None:
+        scores["identity_similarity"] = identity_similarity(predicted, target, identity_net)
     return scores

@@ -7,6 +7,8 @@ the ``loss/`` config group picks one by name.
 - ``gan``:   minimax game of Goodfellow et al. 2014, Eq. 1.
 - ``nsgan``: same critic, non-saturating generator loss (Goodfellow et al. 2014, Sec. 3).
 - ``hinge``: Lim & Ye 2017 / Miyato et al. 2018, Eq. 16-17.
+- ``lsgan``: least squares with targets a=0, b=1, c=1 (Mao et al. 2017, Eq. 2), the game of
+  CycleGAN's and UNIT's image discriminators.
 - ``wasserstein``: Arjovsky et al. 2017, Eq. 3 (critic) — used with weight clipping (WGAN)
   or with the gradient penalty of Gulrajani et al. 2017, Eq. 3 (WGAN-GP).
 """
@@ -37,6 +39,16 @@ def nonsaturating_generator_loss(fake_logits: Tensor) -> Tensor:
 def hinge_critic_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
     """E[max(0, 1 - C(x))] + E[max(0, 1 + C(G(z)))] (Miyato et al. 2018, Eq. 16)."""
     return F.relu(1.0 - real_scores).mean() + F.relu(1.0 + fake_scores).mean()
+
+
+def lsgan_critic_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+    """1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2] (Mao et al. 2017, Eq. 2 with a=0, b=1)."""
+    return 0.5 * (real_scores - 1.0).pow(2).mean() + 0.5 * fake_scores.pow(2).mean()
+
+
+def lsgan_generator_loss(fake_scores: Tensor) -> Tensor:
+    """1/2 E[(D(G(z)) - 1)^2] (Mao et al. 2017, Eq. 2 with c=1)."""
+    return 0.5 * (fake_scores - 1.0).pow(2).mean()
 
 
 def wasserstein_critic_loss(real_scores: Tensor, fake_scores: Tensor) -> Tensor:
@@ -103,6 +115,7 @@ GAMES: dict[str, Game] = {
     "gan": Game(gan_critic_loss, minimax_generator_loss),
     "nsgan": Game(gan_critic_loss, nonsaturating_generator_loss),
     "hinge": Game(hinge_critic_loss, mean_score_generator_loss),
+    "lsgan": Game(lsgan_critic_loss, lsgan_generator_loss),
     "wasserstein": Game(wasserstein_critic_loss, mean_score_generator_loss),
 }
 

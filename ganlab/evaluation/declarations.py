@@ -1,0 +1,322 @@
+"""What a method's evaluation computes, declared by the method and run by ganlab.
+
+A method lists declarations in ``evaluations()``: the report (metrics.json), the periodic
+evaluation callback and ``task=eval`` score each one; the first also decides what the
+sample-grid callback draws. A declaration talks to the module only through the protocol it
+names, so nothing here imports a method:
+
+- :class:`Generation` (``SamplesNoise``): FID/KID of samples from fixed latents against the
+  reference split, plus the data's own judges (``datamodule.sample_scores``). Preview: a
+  grid of samples.
+- :class:`Reconstruction` (``Reconstructs``): PSNR, SSIM, MSE, LPIPS, identity similarity
+  and FID of reconstructions of the evaluation split's images, for each named input (e.g.
+  ``source``: clean images, ``target``: degraded images compared with their clean
+  originals). Preview: input | reconstruction | target rows.
+- :class:`Translation` (``Translates``): per direction between the domains of two-domain
+  data, FID of the translations against the target domain's real images, LPIPS diversity
+  of several outputs per input (multimodal methods) and the attribute accuracy of the
+  translations. Preview: source | translations rows.
+"""
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+
+from ganlab.data.base import ImageDataModule, TwoDomainDataModule
+from ganlab.errors import ConfigError
+from ganlab.evaluation.tools import Budget, Tools
+from ganlab.metrics.reconstruction import lpips_distance, reconstruction_scores
+
+Scores = tuple[dict[str, float], dict[str, Any]]  # (metrics, protocol)
+
+
+class SamplesNoise(Protocol):
+    device: torch.device
+
+    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> Tensor: ...
+
+    def sample(self, n: int | None = None, latent: Tensor | None = None) -> Tensor: ...
+
+    @property
+    def sampled_by(self) -> str: ...
+
+
+class Reconstructs(Protocol):
+    device: torch.device
+
+    def reconstruct(self, images: Tensor) -> Tensor:
+        """(B, C, H, W) in [-1, 1] -> reconstructions of the same shape, in eval mode."""
+        ...
+
+
+@runtime_checkable
+class Translates(Protocol):
+    device: torch.device
+    translation_kind: str  # what a target is: "target" (a domain), "attributes", "exemplar"
+    translation_targets: tuple[str, ...]  # the domains (kind "target")
+
+    def translate(self, images: Tensor, target: str, seed: int | None = None) -> Tensor:
+        """(B, C, H, W) images -> their translations to domain ``target`` (``seed``: the
+        style draw of a multimodal method)."""
+        ...
+
+
+class Evaluation(ABC):
+    """One declared evaluation; ``needs`` names the tools it uses."""
+
+    needs: ClassVar[tuple[str, ...]] = ()
+
+    @abstractmethod
+    def score(
+        self, module: nn.Module, datamodule: Any, tools: Tools, budget: Budget
+    ) -> Scores:
+        """(metrics, protocol) for metrics.json."""
+
+    @abstractmethod
+    def preview_inputs(self, module: nn.Module, datamodule: Any, n: int, seed: int) -> Any:
+        """The fixed inputs of every preview of a run (drawn once)."""
+
+    @abstractmethod
+    def preview(self, module: nn.Module, inputs: Any) -> dict[str, Tensor]:
+        """Labelled image rows (N, C, H, W) for the sample grid."""
+
+
+def image_data(datamodule: Any, what: str) -> ImageDataModule:
+    if not isinstance(datamodule, ImageDataModule):
+        raise ConfigError(f"{what} needs image data; data={datamodule.name} gives none")
+    return datamodule
+
+
+def first_items(dataset: Dataset, n: int, batch_size: int = 250) -> Iterator[dict[str, Any]]:
+    """The first ``n`` items of ``dataset`` in batches (a fixed, seed-free choice)."""
+    seen = 0
+    for batch in DataLoader(dataset, batch_size=batch_size):
+        take = min(len(next(iter(batch.values()))), n - seen)
+        yield {k: v[:take] if isinstance(v, Tensor) else v for k, v in batch.items()}
+        seen += take
+        if seen >= n:
+            return
+
+
+@torch.no_grad()
+def in_chunks(function: Any, images: Tensor, module: nn.Module, size: int = 250) -> Tensor:
+    """``function`` over (N, ...) images in chunks, on the module's device in its dtype
+    (float64 under ``trainer.precision=64-true``); float32 results on the CPU."""
+    return torch.cat(
+        [
+            function(chunk.to(module.device, module.dtype)).float().cpu()
+            for chunk in images.split(size)
+        ]
+    )
+
+
+# ---- generation ------------------------------------------------------------------------
+@torch.no_grad()
+def generate(module: SamplesNoise, n: int, seed: int, batch_size: int = 250) -> Tensor:
+    """``n`` images from the module's sampler, latents drawn from a generator seeded ``seed``."""
+    rng = torch.Generator().manual_seed(seed)
+    chunks = [
+        module.sample(latent=module.sample_latent(min(batch_size, n - start), rng)).cpu()
+        for start in range(0, n, batch_size)
+    ]
+    return torch.cat(chunks)
+
+
+@dataclass(frozen=True)
+class Generation(Evaluation):
+    needs: ClassVar[tuple[str, ...]] = ("fid",)
+
+    def score(self, module: SamplesNoise, datamodule: Any, tools: Tools, budget: Budget) -> Scores:
+        images = generate(module, budget.n, budget.seed)
+        metrics: dict[str, float] = {}
+        protocol: dict[str, Any] = {
+            "n_generated": budget.n,
+            "latent_seed": budget.seed,
+            "generator": module.sampled_by,
+        }
+        if tools.fid is not None:
+            scores, score_protocol = tools.fid.score_images(images, module.device, budget.seed)
+            metrics.update(scores)
+            for entry in score_protocol.values():
+                entry.update(latent_seed=budget.seed, generator=module.sampled_by)
+            protocol.update(score_protocol)
+        if isinstance(datamodule, ImageDataModule):
+            judged, judged_protocol = datamodule.sample_scores(images)
+            metrics.update(judged)
+            protocol.update(judged_protocol)
+        return metrics, protocol
+
+    def preview_inputs(self, module: SamplesNoise, datamodule: Any, n: int, seed: int) -> Tensor:
+        return module.sample_latent(n, torch.Generator().manual_seed(seed))
+
+    def preview(self, module: SamplesNoise, inputs: Tensor) -> dict[str, Tensor]:
+        return {"samples": module.sample(latent=inputs)}
+
+
+# ---- reconstruction --------------------------------------------------------------------
+@dataclass(frozen=True)
+class Reconstruction(Evaluation):
+    """``inputs``: name -> (input key, target key) of the evaluation split's items; a name
+    ends each metric (``psnr_target``), the empty name none."""
+
+    needs: ClassVar[tuple[str, ...]] = ("fid", "perceptual", "identity")
+    inputs: Mapping[str, tuple[str, str]] = field(default_factory=lambda: {"": ("image", "image")})
+
+    def score(self, module: Reconstructs, datamodule: Any, tools: Tools, budget: Budget) -> Scores:
+        dataset = image_data(datamodule, "a reconstruction evaluation").split_dataset(budget.split)
+        n = min(budget.n, len(dataset))
+        metrics: dict[str, float] = {}
+        protocol: dict[str, Any] = {}
+        for name, (input_key, target_key) in self.inputs.items():
+            suffix = f"_{name}" if name else ""
+            inputs, targets = self.collect(dataset, n, input_key, target_key)
+            outputs = in_chunks(module.reconstruct, inputs, module)
+            scores = reconstruction_scores(outputs, targets, tools.perceptual, tools.identity)
+            metrics.update({f"{metric}{suffix}": value for metric, value in scores.items()})
+            described = {
+                "split": budget.split,
+                "n_images": n,
+                "input": input_key,
+                "compared_with": target_key,
+                "perceptual": tools.perceptual.name if tools.perceptual else None,
+                "identity": tools.identity.name if tools.identity else None,
+            }
+            protocol.update({f"{metric}{suffix}": described for metric in scores})
+            if tools.fid is not None:
+                fid, fid_protocol = tools.fid.score_images(
+                    outputs, module.device, budget.seed, suffix=suffix
+                )
+                metrics.update(fid)
+                protocol.update(fid_protocol)
+        return metrics, protocol
+
+    @staticmethod
+    def collect(dataset: Dataset, n: int, input_key: str, target_key: str) -> tuple[Tensor, Tensor]:
+        batches = list(first_items(dataset, n))
+        for key in (input_key, target_key):
+            if key not in batches[0]:
+                raise ConfigError(
+                    f"the evaluation items have no {key!r} (they have {', '.join(batches[0])})"
+                )
+        return (
+            torch.cat([b[input_key] for b in batches]),
+            torch.cat([b[target_key] for b in batches]),
+        )
+
+    def preview_inputs(self, module: Reconstructs, datamodule: Any, n: int, seed: int) -> Any:
+        dataset = image_data(datamodule, "a reconstruction preview").split_dataset("val")
+        n = min(n, len(dataset))
+        return {name: self.collect(dataset, n, *keys) for name, keys in self.inputs.items()}
+
+    def preview(self, module: Reconstructs, inputs: Any) -> dict[str, Tensor]:
+        rows = {}
+        for name, (images, targets) in inputs.items():
+            label = f"{name} " if name else ""
+            rows[f"{label}input"] = images
+            rows[f"{label}reconstruction"] = in_chunks(module.reconstruct, images, module)
+            if not torch.equal(images, targets):
+                rows[f"{label}target"] = targets
+        return rows
+
+
+# ---- translation -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Translation(Evaluation):
+    """``directions``: (source domain, target domain) pairs; ``diversity`` > 1 scores that
+    many outputs per input (a multimodal method's ``seed`` 0, 1, ...) by their mean pairwise
+    LPIPS distance."""
+
+    needs: ClassVar[tuple[str, ...]] = ("fid", "perceptual", "classifier")
+    directions: tuple[tuple[str, str], ...] = (("a", "b"), ("b", "a"))
+    diversity: int = 0
+
+    def score(self, module: Translates, datamodule: Any, tools: Tools, budget: Budget) -> Scores:
+        data = two_domains(datamodule)
+        metrics: dict[str, float] = {}
+        protocol: dict[str, Any] = {}
+        for source, target in self.directions:
+            suffix = f"_{source}_to_{target}"
+            dataset = data.domain_dataset(budget.split, source)
+            n = min(budget.n, len(dataset))
+            images = torch.cat([b["image"] for b in first_items(dataset, n)])
+            outputs = self.translations(module, images, target, seed=0)
+            described = {"split": budget.split, "n_inputs": n, "source": source, "target": target}
+            if tools.fid is not None:
+                fid, fid_protocol = tools.fid.score_images(
+                    outputs, module.device, budget.seed, domain=target, suffix=suffix
+                )
+                metrics.update(fid)
+                protocol.update(fid_protocol)
+            if self.diversity > 1 and tools.perceptual is not None:
+                key = f"lpips_diversity{suffix}"
+                metrics[key] = self.diversity_score(module, images, target, tools)
+                protocol[key] = {**described, "outputs_per_input": self.diversity}
+            wanted = data.domain_attributes(target)
+            if wanted and tools.classifier is not None:
+                key = f"attribute_accuracy{suffix}"
+                metrics[key] = self.attribute_score(outputs, wanted, data, tools)
+                protocol[key] = {**described, "attributes": wanted}
+        return metrics, protocol
+
+    @staticmethod
+    def translations(module: Translates, images: Tensor, target: str, seed: int) -> Tensor:
+        return in_chunks(lambda x: module.translate(x, target, seed=seed), images, module)
+
+    def diversity_score(
+        self, module: Translates, images: Tensor, target: str, tools: Tools
+    ) -> float:
+        """Mean LPIPS distance between the outputs of consecutive style seeds."""
+        outputs = [self.translations(module, images, target, k) for k in range(self.diversity)]
+        distances = [
+            lpips_distance(first, second, tools.perceptual)
+            for first, second in zip(outputs, outputs[1:], strict=False)
+        ]
+        return sum(distances) / len(distances)
+
+    @staticmethod
+    def attribute_score(
+        outputs: Tensor, wanted: dict[str, int], data: TwoDomainDataModule, tools: Tools
+    ) -> float:
+        """Accuracy of the classifier's verdict on the attributes the target domain has."""
+        with torch.no_grad():
+            logits = torch.cat([tools.classifier(chunk) for chunk in outputs.split(250)])
+        columns = [data.attribute_names.index(name) for name in wanted]
+        predicted = logits[:, columns] > 0
+        wanted_values = torch.tensor([bool(v) for v in wanted.values()])
+        return (predicted == wanted_values).double().mean().item()
+
+    def preview_inputs(self, module: Translates, datamodule: Any, n: int, seed: int) -> Any:
+        data = two_domains(datamodule)
+        sources = dict.fromkeys(source for source, _ in self.directions)
+        per_source = max(1, n // len(sources))
+        return {
+            source: torch.cat(
+                [b["image"] for b in first_items(data.domain_dataset("val", source), per_source)]
+            )
+            for source in sources
+        }
+
+    def preview(self, module: Translates, inputs: Any) -> dict[str, Tensor]:
+        rows = {}
+        for source, images in inputs.items():
+            rows[source] = images
+            for direction_source, target in self.directions:
+                if direction_source == source:
+                    for k in range(max(1, min(self.diversity, 3))):
+                        label = f"{source}->{target}" + (f" (style {k})" if self.diversity else "")
+                        rows[label] = self.translations(module, images, target, k)
+        return rows
+
+
+def two_domains(datamodule: Any) -> TwoDomainDataModule:
+    if not isinstance(datamodule, TwoDomainDataModule):
+        raise ConfigError(
+            f"a translation evaluation needs two-domain data (e.g. data=toyfaces_domains); "
+            f"data={datamodule.name} has no domains"
+        )
+    return datamodule

@@ -1,0 +1,68 @@
+"""The measuring instruments of an evaluation, built once before training so that missing
+weights stop a run at once: FID/KID (``features=``), a perceptual distance
+(``eval.perceptual``: LPIPS), an identity net (``eval.identity``) and an attribute
+classifier (``eval.attribute_classifier``). ``domain`` / ``lpips_domain`` / ``identity``
+name ganlab's own nets for the data (``ganlab.features.resolve_name``)."""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
+
+from ganlab.data.base import ImageDataModule
+from ganlab.errors import ConfigError
+from ganlab.features import FeatureExtractor, get_extractor, resolve_name
+from ganlab.features.domain import load_domain_net
+from ganlab.metrics.evaluation import Evaluator
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much an evaluation scores: ``n`` images (samples or inputs), the ``seed`` of the
+    latents (and KID subsets), and the ``split`` whose images are inputs."""
+
+    n: int
+    seed: int = 0
+    split: str = "val"
+
+
+@dataclass
+class Tools:
+    fid: Evaluator | None = None
+    perceptual: FeatureExtractor | None = None
+    identity: FeatureExtractor | None = None
+    classifier: Callable[[Tensor], Tensor] | None = None  # images -> attribute logits
+
+
+def attribute_classifier(dataset: str, weights_path: str | None = None) -> Callable:
+    """The attribute head of ganlab's domain net for ``dataset``: images -> logits."""
+    net, _ = load_domain_net(dataset, weights_path)
+    if net.attribute_head is None:
+        raise ValueError(f"the domain net of {dataset} has no attribute head")
+    return lambda images: net(images)["attribute_logits"]
+
+
+def build_tools(
+    features: DictConfig | None, eval_cfg: DictConfig, datamodule: Any, needs: Iterable[str]
+) -> Tools:
+    """The tools the declared evaluations ``needs``; a tool whose setting is null is off."""
+    needs = set(needs)
+    tools = Tools()
+    if not needs:
+        return tools
+    if not isinstance(datamodule, ImageDataModule):
+        raise ConfigError(f"this method's evaluation needs image data; data={datamodule.name}")
+    dataset = datamodule.feature_dataset
+    if "fid" in needs and features is not None:
+        chosen = OmegaConf.to_container(features)
+        chosen["name"] = resolve_name(chosen["name"], dataset)
+        tools.fid = Evaluator.from_config(OmegaConf.create(chosen), eval_cfg, datamodule)
+    if "perceptual" in needs and eval_cfg.get("perceptual"):
+        tools.perceptual = get_extractor(resolve_name(eval_cfg.perceptual, dataset))
+    if "identity" in needs and eval_cfg.get("identity"):
+        tools.identity = get_extractor(resolve_name(eval_cfg.identity, dataset))
+    if "classifier" in needs and eval_cfg.get("attribute_classifier") == "domain":
+        tools.classifier = attribute_classifier(dataset)
+    return tools
