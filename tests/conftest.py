@@ -14,6 +14,9 @@ from omegaconf import DictConfig, open_dict
 from ganlab.run import CONFIG_DIR
 
 REPO = Path(__file__).resolve().parent.parent
+# the test methods' configs (tests/conf), found the way a user's own config dir is
+TEST_CONF = f"hydra.searchpath=[file://{REPO}/tests/conf]"
+TINY_G = REPO / "tests" / "fixtures" / "stylegan2_rosinality" / "tiny_g.pt"
 # tiny nets and no progress bar: the tests check behaviour, not sample quality
 TINY = [
     "model.generator.width=8",
@@ -65,7 +68,7 @@ def tiny_run(tmp_path):
 
 def run_cli(args: list[str], cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     """`python -m ganlab.run ARGS` in a subprocess (exit codes, Hydra's own run dirs)."""
-    full_env = {**os.environ, "WANDB_MODE": "offline", **(env or {})}
+    full_env = {**os.environ, "WANDB_MODE": "offline", "PYTHONPATH": str(REPO), **(env or {})}
     full_env.pop("HYDRA_FULL_ERROR", None)
     return subprocess.run(
         [sys.executable, "-m", "ganlab.run", *args],

@@ -95,10 +95,10 @@ def test_wgan_schedule_runs_critic_every_batch_and_generator_every_n_critic():
     assert all(p.abs().max() <= 0.01 for p in module.critic.parameters())
 
 
-def test_gan_with_one_critic_step_counts_two_optimizer_steps_per_generator_step():
+def test_gan_with_one_critic_step_counts_two_optimizer_steps_per_run_step():
     module = tiny_gan()
     trainer = fit(module, max_steps=module.optimizer_steps_for(4))
-    assert trainer.global_step == 8 and module.generator_step == 4
+    assert trainer.global_step == 8 and module.run_step == 4
 
 
 def test_ema_copies_before_start_and_lerps_after():

@@ -29,19 +29,19 @@ def write_run(run_dir: Path, seed: int, finished: bool = True) -> None:
         "data:\n  _target_: ganlab.data.digits.DigitsDataModule\n"
     )
     (run_dir / "logs").mkdir()
-    rows = ["generator_step,loss/discriminator,loss/generator,lr-Adam,step"]
+    rows = ["run_step,loss/discriminator,loss/generator,lr-Adam,step"]
     rows += [f"{s},{1.0 / s},{seed + 1.0 / s},,{2 * s - 1}" for s in range(1, 41)]
     rows += [",,,0.0002,79"]  # a row of other values only
     (run_dir / "logs" / "metrics.csv").write_text("\n".join(rows) + "\n")
     evaluations = [
-        {"generator_step": s, "global_step": 2 * s, "metrics": {"fid_domain_1k": fid(seed) + s}}
+        {"run_step": s, "global_step": 2 * s, "metrics": {"fid_domain_1k": fid(seed) + s}}
         for s in (20, 40)
     ]
     (run_dir / "evaluations.jsonl").write_text("".join(json.dumps(e) + "\n" for e in evaluations))
     if finished:
         report = {
             "task": "fit",
-            "generator_step": 40,
+            "run_step": 40,
             "global_step": 80,
             "train_seconds": 12.5 * seed,
             "final_losses": {"loss/generator": 0.7},
@@ -83,7 +83,7 @@ def test_reads_final_metrics_overrides_and_curves(sweep):
     run = read_run(sweep / "1")
     assert run.status == "ok"
     assert run.overrides == ["logger=csv", "seed=2"]
-    assert (run.generator_step, run.train_seconds) == (40, 25.0)
+    assert (run.run_step, run.train_seconds) == (40, 25.0)
     assert run.metrics == {"fid_domain_1k": fid(2), "digits_score": 3.5}
     assert run.curves["fid_domain_1k"] == [(20.0, fid(2) + 20), (40.0, fid(2) + 40)]
     assert run.curves["loss/generator"][:2] == [(1.0, 3.0), (2.0, 2.5)]
@@ -106,7 +106,7 @@ def test_table_and_png(sweep, tmp_path, capsys):
     assert len(rows) == 3
     for row, seed in zip(rows, SEEDS, strict=True):
         cells = [cell.strip() for cell in row.strip("│").split("│")]
-        # run, status, generator_step, train_seconds, digits_score, fid_domain_1k (sorted)
+        # run, status, run_step, train_seconds, digits_score, fid_domain_1k (sorted)
         assert cells == ["seed=" + str(seed), "ok", "40", f"{12.5 * seed:.4g}",
                          f"{1.5 + seed:.4g}", f"{fid(seed):.4g}"]  # fmt: skip
     assert "overrides shared by all runs: logger=csv" in stdout

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from ganlab.methods.base import StepContext
 from ganlab.methods.fgan import FGAN
 from ganlab.methods.infogan import InfoGAN, best_matching_accuracy
 from ganlab.nets.dcgan import DCGANDiscriminator, DCGANGenerator
@@ -58,7 +59,7 @@ def test_fgan_losses_follow_equation_6_and_the_alternative():
     torch.manual_seed(0)
     batch = {"image": torch.rand(4, 1, 16, 16) * 2 - 1}
     torch.manual_seed(1)
-    critic_loss = module.critic_loss(batch)
+    critic_loss = module.critic_loss(batch, StepContext())
     torch.manual_seed(1)
     fake = module.generator(module.sample_latent(4)).detach()
     kl = get_divergence("kl")
@@ -68,13 +69,13 @@ def test_fgan_losses_follow_equation_6_and_the_alternative():
     )
     assert critic_loss.item() == pytest.approx(expected.item(), rel=1e-5)
     torch.manual_seed(3)
-    saddle_loss = module.generator_loss(batch)  # -E_Q[f*(g_f(V))] = -E[exp(v - 1)]
+    saddle_loss = module.generator_loss(batch, StepContext())  # -E_Q[f*(g_f(V))] = -E[exp(v - 1)]
     torch.manual_seed(3)
     scores = module.critic(module.generator(module.sample_latent(4)))
     assert saddle_loss.item() == pytest.approx(-torch.exp(scores - 1).mean().item(), rel=1e-5)
     alternative = tiny_fgan("reverse_kl", "alternative")
     torch.manual_seed(2)
-    loss = alternative.generator_loss(batch)
+    loss = alternative.generator_loss(batch, StepContext())
     torch.manual_seed(2)
     scores = alternative.critic(alternative.generator(alternative.sample_latent(4)))
     assert loss.item() == pytest.approx(torch.exp(scores).mean().item(), rel=1e-5)  # -g_f = e^v
@@ -95,7 +96,7 @@ def test_fgan_digits_trains_with_every_divergence_without_nan(tiny_run, divergen
     overrides = ["experiment=fgan_digits", f"divergence={divergence}", "steps=150"]
     _, run_dir = tiny_run(overrides, critic="critic")
     report = json.loads((run_dir / "metrics.json").read_text())
-    assert report["generator_step"] == 150
+    assert report["run_step"] == 150
     assert all(math.isfinite(v) for v in report["final_losses"].values())
     rows = (run_dir / "logs" / "metrics.csv").read_text().splitlines()
     header = rows[0].split(",")

@@ -63,7 +63,7 @@ def test_optuna_search_returns_the_optimized_metric(tmp_path):
     best = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
     assert best["name"] == "optuna" and best["best_value"] > 0
     assert set(best["best_params"]) == {
-        "loss.optimizer.lr",
+        "model.generator_optimizer.lr",
         "model.generator.width",
         "model.ema_decay",
     }

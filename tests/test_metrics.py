@@ -202,7 +202,7 @@ def test_periodic_evaluation_and_task_eval_write_fid_with_protocol(tmp_path, mon
     history = [
         json.loads(line) for line in (run_dir / "evaluations.jsonl").read_text().splitlines()
     ]
-    assert [entry["generator_step"] for entry in history] == [5, 10]
+    assert [entry["run_step"] for entry in history] == [5, 10]
     assert all(entry["metrics"]["fid_domain_50"] > 0 for entry in history)
     assert "eval/fid_domain_50" in (run_dir / "logs" / "metrics.csv").read_text().splitlines()[0]
     fitted = json.loads((run_dir / "metrics.json").read_text())

@@ -114,7 +114,7 @@ def test_a_run_signalled_mid_training_saves_stops_and_the_same_command_resumes_i
     assert second.returncode == 0, second.stderr
     assert f"resuming the interrupted run in {run_dir}" in second.stdout
     metrics = (run_dir / "metrics.json").read_text()
-    assert f'"generator_step": {steps},' in metrics
+    assert f'"run_step": {steps},' in metrics
     assert f'"global_step": {2 * steps},' in metrics  # D and G step once per batch
     logged = logged_steps(run_dir)  # both starts, in one file: the second went on from the first
     assert logged == [2 * batch for batch in range(1, steps + 1)]  # none repeated, none lost

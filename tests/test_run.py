@@ -5,6 +5,7 @@ import json
 
 import pytest
 import torch
+from hydra.utils import instantiate
 
 from ganlab.checkpoints import read_checkpoint
 from ganlab.errors import CheckpointError, ConfigError
@@ -26,20 +27,62 @@ def test_wgan_logs_every_phase_loss_every_step(tiny_run, loss):
     assert len(critic_rows) == 20 and len(generator_rows) == 4  # 24 optimizer steps, n_critic 5
     assert all(r["critic/wasserstein"] for r in critic_rows)
     report = json.loads((run_dir / "metrics.json").read_text())
-    assert report["global_step"] == 24 and report["generator_step"] == 4
+    assert report["global_step"] == 24 and report["run_step"] == 4
     assert set(report["final_losses"]) == {"loss/critic", "loss/generator"}
     assert cfg.model.n_critic == 5
 
 
-def test_loss_group_sets_the_papers_optimizers():
+def test_loss_group_holds_the_objective_and_the_model_its_optimizers():
     gp = compose_run(REPO / "unused", ["model=wgan", "loss=wgan_gp"])
+    assert dict(gp.loss) == {"game": "wasserstein", "gradient_penalty": 10.0, "weight_clip": None}
     assert gp.model.critic_optimizer._target_ == "torch.optim.Adam"
-    assert list(gp.model.critic_optimizer.betas) == [0.5, 0.9] and gp.model.gradient_penalty == 10
-    clip = compose_run(REPO / "unused", ["model=wgan", "loss=wgan_clip"])
+    assert list(gp.model.critic_optimizer.betas) == [0.5, 0.9] and gp.model.n_critic == 5
+    clip = compose_run(REPO / "unused", ["experiment=wgan_clip_digits"])
     assert clip.model.critic_optimizer._target_ == "torch.optim.RMSprop"
     assert clip.model.critic_optimizer.lr == 5e-5 and clip.model.weight_clip == 0.01
     assert compose_run(REPO / "unused", ["model=wgan"]).loss.game == "wasserstein"
-    assert compose_run(REPO / "unused", []).loss.game == "nsgan"
+    default = compose_run(REPO / "unused", [])
+    assert dict(default.loss) == {"game": "nsgan"} and "divergence" not in default
+    assert compose_run(REPO / "unused", ["model=fgan"]).divergence.name == "pearson"
+
+
+def test_image_channels_and_size_come_from_the_data(tmp_path):
+    run_dir = tmp_path / "faces"
+    cfg = compose_run(
+        run_dir,
+        [
+            *TINY,
+            "model.discriminator.width=8",
+            "data=toyfaces",
+            "data.size=32",
+            "data.n_train=128",
+            "data.batch_size=16",
+            "steps=2",
+            "~features",
+        ],
+    )
+    assert cfg.model.generator.channels == cfg.model.discriminator.channels == 3
+    run_task(cfg)
+    assert json.loads((run_dir / "metrics.json").read_text())["run_step"] == 2
+    assert instantiate(cfg.model).sample(2).shape == (2, 3, 32, 32)
+    grey = compose_run(tmp_path / "grey", ["data=digits", "data.channels=3"])
+    assert instantiate(grey.model).sample(1).shape == (1, 3, 32, 32)
+
+
+def test_features_null_turns_fid_off_from_the_command_line(tmp_path):
+    result = run_cli(
+        [
+            *TINY,
+            "model.discriminator.width=8",
+            "steps=2",
+            "features=null",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())["metrics"]
+    assert "digits_score" in metrics and not any(k.startswith("fid_") for k in metrics)
 
 
 @pytest.mark.parametrize(
@@ -98,7 +141,7 @@ def test_eval_task_scores_a_checkpoint(tiny_run, tmp_path):
     )
     run_task(cfg)
     report = json.loads((tmp_path / "eval" / "metrics.json").read_text())
-    assert report["task"] == "eval" and report["generator_step"] == 3
+    assert report["task"] == "eval" and report["run_step"] == 3
     assert report["protocol"]["n_generated"] == 50
     assert 1.0 <= report["metrics"]["digits_score"] <= 10.0
 
@@ -137,7 +180,7 @@ def test_unreadable_checkpoint_is_refused(tmp_path):
 
 
 def test_eval_without_checkpoint_and_existing_run_dir_are_refused(tmp_path):
-    with pytest.raises(ConfigError, match="task=eval needs ckpt_path"):
+    with pytest.raises(ConfigError, match="task=eval needs a trained model: ckpt_path="):
         run_task(compose_run(tmp_path / "e", ["task=eval"]))
     (tmp_path / "old" / "checkpoints").mkdir(parents=True)
     with pytest.raises(ConfigError, match="already holds a run; ganlab never overwrites"):

@@ -105,7 +105,7 @@ def test_a_three_seed_sweep_runs_as_three_slurm_jobs(local_cluster, tmp_path):
         config = OmegaConf.load(run_dir / "config.yaml")
         assert config.seed == seed and Path(config.output_dir).resolve() == run_dir.resolve()
         metrics = (run_dir / "metrics.json").read_text()
-        assert '"generator_step": 6,' in metrics and "fid_domain_100" in metrics
+        assert '"run_step": 6,' in metrics and "fid_domain_100" in metrics
 
 
 def wait_for(condition, timeout: float, what: str, process: subprocess.Popen) -> None:
@@ -164,7 +164,7 @@ def test_a_ddp_member_signalled_by_submitit_is_requeued_and_resumes_in_its_run_d
     saved = read_checkpoint(run_dir / "checkpoints" / PREEMPTED_CHECKPOINT)
     assert 5 <= saved["ganlab"]["phase_steps"]["generator"] < steps
     metrics = (run_dir / "metrics.json").read_text()
-    assert f'"generator_step": {steps},' in metrics and f'"global_step": {2 * steps},' in metrics
+    assert f'"run_step": {steps},' in metrics and f'"global_step": {2 * steps},' in metrics
     job_dir = sweep_dir / ".submitit" / job_id
     logs = {path.name: path.read_text() for path in job_dir.glob("*.out")}
     rank_zero_log = logs[f"{job_id}_0_log.out"]

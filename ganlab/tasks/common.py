@@ -1,0 +1,234 @@
+"""What the tasks share: the run dir, building the data and the method, a trained model from
+a checkpoint or a published asset, weights-only initialisation (``init_from``), the user's
+own image folders and the one-line refusal of a verb a method does not have."""
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
+from torchvision.utils import save_image
+
+from ganlab.checkpoints import check_compatible, read_checkpoint, state_dict_mismatches
+from ganlab.data.base import DataModule
+from ganlab.data.images import cover_and_crop, list_images, open_image, to_tensor, unreadable
+from ganlab.errors import CheckpointError, ConfigError
+from ganlab.evaluation import Budget, Tools, build_tools, needed_tools
+from ganlab.features.domain import ASSET_DIR
+from ganlab.methods.base import AdversarialModule
+from ganlab.preemption import resumable_checkpoint
+
+
+@runtime_checkable
+class Inverts(Protocol):
+    def invert(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, C, H, W) images -> (latent codes (B, ...), reconstructions (B, C, H, W))."""
+        ...
+
+
+@runtime_checkable
+class Decodes(Protocol):
+    def decode(self, codes: Tensor) -> Tensor:
+        """Latent codes (B, ...) -> images (B, C, H, W), the inverse of ``invert``'s codes."""
+        ...
+
+
+def prepare_run_dir(cfg: DictConfig, is_rank_zero: bool = True) -> Path:
+    """The run dir, made and holding ``config.yaml``; a fit whose dir holds an interrupted run
+    resumes it (``cfg.ckpt_path`` is set to its checkpoint). A finished run is never
+    overwritten."""
+    run_dir = Path(cfg.output_dir)
+    resume_from = resumable_checkpoint(run_dir) if cfg.task == "fit" else None
+    if is_rank_zero:  # DDP processes of rank > 0 share rank 0's run dir
+        if resume_from is None and (
+            (run_dir / "metrics.json").exists() or (run_dir / "checkpoints").exists()
+        ):
+            raise ConfigError(
+                f"{run_dir} already holds a run; ganlab never overwrites one. Pick a new dir"
+            )
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if resume_from is None:
+            (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        else:
+            print(f"ganlab: resuming the interrupted run in {run_dir} from {resume_from}")
+    if resume_from is not None:
+        cfg.ckpt_path = str(resume_from)
+    return run_dir
+
+
+def build_data(data_cfg: DictConfig) -> DataModule:
+    datamodule = instantiate(data_cfg)
+    if not isinstance(datamodule, DataModule):
+        raise ConfigError(
+            f"data._target_={data_cfg.get('_target_')} built a {type(datamodule).__name__}, "
+            "not a ganlab DataModule (subclass ganlab.data.base.DataModule or ImageDataModule)"
+        )
+    return datamodule
+
+
+def build_method(model_cfg: DictConfig) -> AdversarialModule:
+    module = instantiate(model_cfg)
+    if not isinstance(module, AdversarialModule):
+        raise ConfigError(
+            f"model._target_={model_cfg.get('_target_')} built a {type(module).__name__}, not a "
+            "ganlab method (subclass ganlab.methods.base.AdversarialModule)"
+        )
+    return module
+
+
+def build_eval_tools(cfg: DictConfig, datamodule: Any, module: AdversarialModule) -> Tools:
+    """The instruments the method's declared evaluations need (``features=null``: no FID)."""
+    return build_tools(cfg.get("features"), cfg.eval, datamodule, needed_tools(module))
+
+
+def eval_budget(cfg: DictConfig) -> Budget:
+    return Budget(cfg.eval.n_samples, cfg.eval.seed, cfg.eval.split)
+
+
+def model_source(cfg: DictConfig) -> Path:
+    """The file the verbs and task=eval take the model from: ``ckpt_path`` or ``asset``."""
+    if cfg.get("ckpt_path") and cfg.get("asset"):
+        raise ConfigError("give ckpt_path= or asset=, not both")
+    if cfg.get("ckpt_path"):
+        return Path(cfg.ckpt_path)
+    if cfg.get("asset"):
+        path = ASSET_DIR / f"{cfg.asset}.pt"
+        if not path.is_file():
+            shipped = sorted(p.stem for p in ASSET_DIR.glob("*.pt"))
+            raise ConfigError(
+                f"no published model asset={cfg.asset}; shipped: {', '.join(shipped)}"
+            )
+        return path
+    raise ConfigError(
+        f"task={cfg.task} needs a trained model: ckpt_path=<run dir>/checkpoints/last.ckpt "
+        "(or a published model file), or asset=<name in ganlab/assets>"
+    )
+
+
+def load_trained(path: Path) -> tuple[AdversarialModule, DictConfig]:
+    """The method a checkpoint or published model file holds, rebuilt from the config stored
+    in it, with its weights (frozen nets re-loaded from their sources), in eval mode."""
+    checkpoint = read_checkpoint(path)
+    saved = checkpoint["ganlab"].get("config")
+    if not saved:
+        raise CheckpointError(f"{path} holds no run config; it cannot rebuild its model")
+    config = OmegaConf.create(saved)
+    module = build_method(config.model)
+    check_compatible(checkpoint, module, path)
+    module.restore_frozen_state(checkpoint)
+    module.load_state_dict(checkpoint["state_dict"])
+    module.phase_steps = {k: int(v) for k, v in checkpoint["ganlab"].get("phase_steps", {}).items()}
+    return module.eval(), config
+
+
+def initialise_from(module: AdversarialModule, path: str | Path) -> list[str]:
+    """Load the weights of ``path`` (a ganlab checkpoint, a published model or a plain state
+    dict) into every net of ``module`` they cover; optimizers and steps start fresh. Returns
+    the nets initialised. Every loaded tensor must fit; nets the file lacks stay as built."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"init_from={path}: no such file")
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for a damaged or foreign file
+        raise CheckpointError(f"init_from={path} cannot be read: {error}") from error
+    state = saved.get("state_dict", saved) if isinstance(saved, dict) else None
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise CheckpointError(f"init_from={path} holds no state dict of tensors")
+    own = module.checkpoint_state_dict()
+    shared = {k: v for k, v in state.items() if k in own}
+    if not shared:
+        raise CheckpointError(
+            f"init_from={path} has none of this model's weights (its keys start with "
+            f"{sorted({k.split('.')[0] for k in state})[:6]}, the model's with "
+            f"{sorted({k.split('.')[0] for k in own})[:6]})"
+        )
+    mismatched = state_dict_mismatches(shared, {k: own[k] for k in shared})
+    if mismatched:
+        raise CheckpointError(f"init_from={path} does not fit: {'; '.join(mismatched)}")
+    module.load_state_dict(shared, strict=False)
+    nets = sorted({key.split(".")[0] for key in shared})
+    print(f"ganlab: initialised {', '.join(nets)} from {path} (weights only)")
+    return nets
+
+
+def require(module: AdversarialModule, capability: type, task: str, what: str) -> None:
+    """Refuse ``task`` in one line unless ``module`` has the ``capability`` protocol."""
+    if not isinstance(module, capability):
+        raise ConfigError(
+            f"task={task}: {type(module).__name__} cannot {what}; use a model of a method "
+            "that does (README, 'Tasks')"
+        )
+
+
+def image_shape_of(config: DictConfig) -> tuple[int, int, int]:
+    """(channels, height, width) of the images the model of a saved run config takes."""
+    data = config.data
+    channels = int(data.get("channels") or 3)
+    if data.get("height") and data.get("width"):
+        return channels, int(data.height), int(data.width)
+    return channels, int(data.size), int(data.size)
+
+
+def read_user_images(folder: Any, shape: tuple[int, int, int]) -> tuple[list[Path], Tensor]:
+    """The images of ``folder`` (recursive, sorted) as (N, C, H, W) in [-1, 1], each scaled to
+    cover (H, W) keeping its aspect and centre-cropped; unreadable files are skipped with a
+    message naming them."""
+    if folder in (None, "", "???"):
+        raise ConfigError("input=<folder of images> is required")
+    root = Path(str(folder)).expanduser()
+    if not root.is_dir():
+        raise ConfigError(f"input={root} is not a folder of images")
+    paths = list_images(root)
+    bad = set(unreadable(paths))
+    if bad:
+        print(f"ganlab: skipping {len(bad)} unreadable file(s): {', '.join(p.name for p in bad)}")
+    paths = [p for p in paths if p not in bad]
+    if not paths:
+        raise ConfigError(f"input={root} holds no readable image (jpg, jpeg, png, bmp, webp)")
+    channels, height, width = shape
+    mode = "L" if channels == 1 else "RGB"
+    images = torch.stack(
+        [to_tensor(cover_and_crop(open_image(p, mode), (height, width))) for p in paths]
+    )
+    print(
+        f"ganlab: {len(paths)} image(s) from {root}, each scaled to cover {width}x{height} px "
+        f"(keeping its aspect), centre-cropped, {channels} channel(s)"
+    )
+    return paths, images
+
+
+def save_images(images: Tensor, folder: Path, names: Sequence[str]) -> list[str]:
+    """Each (C, H, W) image in [-1, 1] as ``folder/<name>.png``; the relative file names."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for image, name in zip(images, names, strict=True):
+        save_image(image.float().cpu(), folder / f"{name}.png", normalize=True, value_range=(-1, 1))
+    return [f"{folder.name}/{name}.png" for name in names]
+
+
+def write_index(run_dir: Path, entries: list[dict[str, Any]], about: dict[str, Any]) -> Path:
+    """``index.json``: what was run (``about``) and, per input, its outputs."""
+    path = run_dir / "index.json"
+    path.write_text(json.dumps({**about, "items": entries}, indent=2) + "\n")
+    return path
+
+
+def unique_stems(paths: Sequence[Path]) -> list[str]:
+    """File stems, made unique with a counter where two inputs share one."""
+    seen: dict[str, int] = {}
+    stems = []
+    for path in paths:
+        count = seen.get(path.stem, 0)
+        seen[path.stem] = count + 1
+        stems.append(path.stem if count == 0 else f"{path.stem}_{count}")
+    return stems
+
+
+@torch.no_grad()
+def in_batches(function: Any, images: Tensor, batch_size: int, device: Any) -> list[Any]:
+    """``function`` over chunks of ``images`` on ``device``; the list of its outputs."""
+    return [function(chunk.to(device)) for chunk in images.split(batch_size)]

@@ -1,0 +1,72 @@
+"""``task=translate input=<folder> target=<domain>``: the user's images in another domain.
+
+The model must translate (an image-to-image method). ``target=`` names a domain of a
+two-domain method; ``attributes=`` (attribute translation) and ``exemplar=`` (exemplar-based
+translation) are the other kinds of target, for the methods that take them. ``seeds=[...]``
+draws several styles of a multimodal method. Writes ``translations/<name>_<seed>.png``,
+``translations.png`` (inputs above their translations) and ``index.json``.
+"""
+
+import torch
+from omegaconf import DictConfig
+
+from ganlab.callbacks.samples import preview_grid
+from ganlab.errors import ConfigError
+from ganlab.evaluation import Translates
+from ganlab.tasks.common import (
+    image_shape_of,
+    in_batches,
+    load_trained,
+    model_source,
+    prepare_run_dir,
+    read_user_images,
+    require,
+    save_images,
+    unique_stems,
+    write_index,
+)
+
+TARGET_KINDS = ("target", "attributes", "exemplar")
+
+
+def run(cfg: DictConfig) -> None:
+    given = [kind for kind in TARGET_KINDS if cfg.get(kind) is not None]
+    if len(given) != 1:
+        raise ConfigError(
+            "task=translate takes one of target=<domain>, attributes=<list>, exemplar=<image>"
+            f"{f'; got {given}' if given else ''}"
+        )
+    source = model_source(cfg)
+    module, trained = load_trained(source)
+    require(module, Translates, "translate", "translate images")
+    if given[0] != module.translation_kind:
+        raise ConfigError(
+            f"task=translate: {type(module).__name__} takes {module.translation_kind}=, "
+            f"not {given[0]}="
+        )
+    target = cfg.get(given[0])
+    if given[0] == "target" and target not in module.translation_targets:
+        raise ConfigError(
+            f"target={target} is not a domain of this model; it translates to "
+            f"{', '.join(module.translation_targets)}"
+        )
+    paths, images = read_user_images(cfg.input, image_shape_of(trained))
+    run_dir = prepare_run_dir(cfg)
+    names = unique_stems(paths)
+    seeds = [int(seed) for seed in cfg.seeds]
+    entries = [{"input": str(path), "translations": {}} for path in paths]
+    rows = {"input": images[:16]}
+    for seed in seeds:
+
+        def translate(chunk: torch.Tensor, seed: int = seed) -> torch.Tensor:
+            return module.translate(chunk, target, seed=seed)
+
+        outputs = torch.cat(in_batches(translate, images, cfg.batch_size, module.device)).cpu()
+        files = save_images(outputs, run_dir / "translations", [f"{n}_{seed}" for n in names])
+        for entry, file in zip(entries, files, strict=True):
+            entry["translations"][str(seed)] = file
+        rows[f"seed {seed}"] = outputs[:16]
+    save_images(preview_grid(rows, 16)[None] * 2 - 1, run_dir, ["translations"])
+    about = {"task": "translate", "model": str(source), given[0]: str(target), "seeds": seeds}
+    write_index(run_dir, entries, about)
+    print(f"ganlab: translated {len(paths)} image(s) to {target} in {run_dir}")
