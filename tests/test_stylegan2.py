@@ -18,7 +18,7 @@ from ganlab.nets.stylegan2 import (
     truncate,
 )
 
-# copies of ../shared/fixtures/stylegan2_rosinality (see its README for the conventions)
+# the fixture of tests/fixtures/stylegan2_rosinality (its README states the conventions)
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "stylegan2_rosinality"
 IMG_TOL = {"atol": 1e-4, "rtol": 1e-5}
 W_TOL = {"atol": 1e-5, "rtol": 0}

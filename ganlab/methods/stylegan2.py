@@ -12,6 +12,7 @@ Four phases, as in the official training loop (Appendix B, "lazy regularization"
 
 Adam's LR and betas are rescaled by c = every / (every + 1) for both players, the
 correction lazy regularization needs (Appendix B). The EMA generator is ``generator_ema``.
+``decode`` maps W / W+ codes to images, so ``task=edit`` runs on a StyleGAN2 checkpoint.
 ``export`` writes the EMA generator in rosinality/stylegan2-pytorch's checkpoint layout
 (``g_ema``, ``latent_avg``, ``config``), which ``ganlab.nets.stylegan2.load_stylegan2`` reads.
 """
@@ -185,6 +186,16 @@ class StyleGAN2(NoiseSampling, AdversarialModule):
     def generate(self, net: Generator, latent: Tensor) -> Tensor:
         images, _ = net([latent])
         return images
+
+    @torch.no_grad()
+    def decode(self, codes: Tensor) -> Tensor:
+        """Images of W (B, D) or W+ (B, n_latent, D) codes from the EMA generator, with its
+        stored noise maps (what ``task=edit`` decodes)."""
+        net = self.averaged("generator").eval()
+        images, _ = net(
+            [codes.to(self.device, self.dtype)], input_is_latent=True, randomize_noise=False
+        )
+        return images.float()
 
     def export(self, run_dir: Path, record: dict[str, Any]) -> None:
         """Write the EMA generator as ``stylegan2_<data>_<size>.pt`` (rosinality layout) and a

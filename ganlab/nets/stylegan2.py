@@ -6,7 +6,7 @@ checkpoints such as ``stylegan2-ffhq-config-f.pt`` (used by pSp, e4e and HFGI) l
 ``load_stylegan2`` and compute what they compute there. Everything is plain PyTorch: the fused
 bias + leaky ReLU and upfirdn2d kernels are written with ordinary tensor ops.
 
-Conventions (see ../shared/fixtures/stylegan2_rosinality/README.md): equalized learning rate
+Conventions (tests/fixtures/stylegan2_rosinality/README.md lists them): equalized learning rate
 (weights scaled at run time, Sec. 4.1 of Karras et al. 2018), activation sqrt(2) * lrelu(x + b),
 weight modulation and demodulation (Eqs. 1-3), noise added after the conv and before the bias,
 skip-connected to-RGB outputs summed through FIR up-sampling (Fig. 7b), and a discriminator of

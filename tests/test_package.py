@@ -1,0 +1,108 @@
+"""ganlab as users install it: a wheel that carries its configs and runs from any directory,
+and a repo that stands alone."""
+
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+from tests.conftest import REPO
+
+
+def repo_files() -> list[Path]:
+    """Tracked files and new files git does not ignore (what a commit would hold)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return [REPO / name for name in listed if (REPO / name).is_file()]
+
+
+def test_the_wheel_runs_from_an_empty_directory(tmp_path):
+    source = tmp_path / "source"
+    for path in repo_files():
+        target = source / path.relative_to(REPO)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
+    subprocess.run(
+        [
+            *pip,
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path / "wheel"),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = (tmp_path / "wheel").glob("ganlab-*.whl")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "HYDRA_FULL_ERROR")}
+    env["WANDB_MODE"] = "offline"
+
+    def ganlab(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(venv / "bin" / "ganlab"), *args],
+            cwd=empty,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    where = subprocess.run(
+        [str(python), "-c", "import ganlab.conf; print(ganlab.conf.__file__)"],
+        cwd=empty,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert where.stdout.startswith(str(venv)), where.stdout  # the wheel's copy, not the checkout
+    helped = ganlab("--help")
+    assert helped.returncode == 0, helped.stderr
+    assert re.search(r"task: edit, eval, fit, invert, translate", helped.stdout)
+    assert "experiment: " in helped.stdout and "gan_digits" in helped.stdout
+    trained = ganlab("experiment=gan_digits", "steps=20", "callbacks=none", "eval.n_samples=100")
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    (metrics,) = (empty / "outputs" / "gan_digits").glob("*/metrics.json")
+    assert '"run_step": 20' in metrics.read_text()
+
+
+def test_every_package_folder_is_in_the_wheel_list():
+    listed = set(
+        tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    folders = {
+        ".".join(path.parent.relative_to(REPO).parts)
+        for path in (REPO / "ganlab").rglob("__init__.py")
+    }
+    assert folders | {"ganlab.conf"} == listed
+
+
+def test_nothing_in_the_repo_refers_to_files_outside_it():
+    pattern = "../" + "shared"  # spelled in two parts so that this file does not match itself
+    offenders = [
+        str(path.relative_to(REPO))
+        for path in repo_files()
+        if path.suffix in (".py", ".md", ".yaml", ".toml", ".json", ".sh", ".txt", ".sbatch", "")
+        and pattern in path.read_text(errors="ignore")
+    ]
+    assert offenders == []
