@@ -64,7 +64,7 @@ class Recorder(AdversarialModule):
 
     def first(self, batch, ctx):
         ctx["made_by_first"] = self.a(batch["x"]).detach()
-        self.seen.append(("first", id(ctx), sorted(ctx)))
+        self.seen.append(("first", ctx, sorted(ctx)))
         return self.weighted_sum(
             {"fit": self.a(batch["x"]).pow(2).mean(), "off": torch.ones(())}, {"off": 0.0}
         )
@@ -72,7 +72,7 @@ class Recorder(AdversarialModule):
     def second(self, batch, ctx):
         calls = ctx.remember("calls", lambda: [])
         calls.append(1)
-        self.seen.append(("second", id(ctx), sorted(ctx)))
+        self.seen.append(("second", ctx, sorted(ctx)))
         return (self.b(batch["x"]) - ctx["made_by_first"]).pow(2).mean()
 
 
@@ -94,7 +94,7 @@ def test_phases_of_one_step_share_a_fresh_context():
     module = Recorder()
     fit_module(module, module.optimizer_steps_for(4))  # two batches
     first, second, second_again, next_first = module.seen[:4]
-    assert first[1] == second[1] == second_again[1] != next_first[1]
+    assert first[1] is second[1] is second_again[1] and next_first[1] is not first[1]
     assert first[2] == ["made_by_first"] and next_first[2] == ["made_by_first"]
     assert second[2] == ["calls", "made_by_first"]  # remember() computed "calls" once per step
 

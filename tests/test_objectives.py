@@ -74,8 +74,17 @@ def test_clip_weights_bounds_every_parameter():
 
 
 def test_unknown_game_lists_valid_names():
-    with pytest.raises(ValueError, match="valid games: gan, nsgan, hinge, wasserstein"):
-        adv.get_game("lsgan")
+    with pytest.raises(ValueError, match="valid games: gan, nsgan, hinge, lsgan, wasserstein"):
+        adv.get_game("least_squares")
+
+
+def test_lsgan_losses_are_mao_et_als_least_squares():
+    real, fake = torch.tensor([1.0, 3.0]), torch.tensor([0.0, 2.0])
+    # 1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2] = 1/2 (0 + 4) / 2 + 1/2 (0 + 4) / 2
+    assert adv.lsgan_critic_loss(real, fake).item() == pytest.approx(2.0)
+    # 1/2 E[(D(G(z)) - 1)^2] = 1/2 (1 + 1) / 2
+    assert adv.lsgan_generator_loss(fake).item() == pytest.approx(0.5)
+    assert adv.lsgan_critic_loss(torch.ones(3), torch.zeros(3)).item() == 0.0  # the optimum
 
 
 def test_wgan_gp_critic_estimates_w1_between_shifted_gaussians():

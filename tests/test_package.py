@@ -106,3 +106,31 @@ def test_nothing_in_the_repo_refers_to_files_outside_it():
         and pattern in path.read_text(errors="ignore")
     ]
     assert offenders == []
+
+
+def imported_modules(path: Path) -> set[str]:
+    import ast
+
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return names
+
+
+def test_evaluation_and_metrics_import_no_method_and_methods_not_each_other():
+    shared = {"base", "two_player", "sampling", "image_pool"}  # the engine, not methods
+    for folder in ("evaluation", "metrics", "data", "features", "nets", "objectives"):
+        for path in (REPO / "ganlab" / folder).glob("*.py"):
+            methods = {m for m in imported_modules(path) if m.startswith("ganlab.methods")}
+            assert not methods, f"{path.name} imports {methods}"
+    for path in (REPO / "ganlab" / "methods").glob("*.py"):
+        others = {
+            m.split(".")[2]
+            for m in imported_modules(path)
+            if m.startswith("ganlab.methods.") and m.split(".")[2] not in shared
+        }
+        assert not others, f"method {path.stem} imports method(s) {others}"
