@@ -68,6 +68,7 @@ def test_wgan_gp_two_processes_equal_one_process_with_twice_the_batch(tmp_path):
     )
 
 
+@pytest.mark.slow  # the quick suite keeps WGAN-GP's and the CycleGAN-shaped method's checks
 def test_infogan_two_processes_equal_one_process_with_twice_the_batch(tmp_path):
     assert_same_training(
         tmp_path,
@@ -89,6 +90,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_nodes_of_one_process_equal_one_process_with_twice_the_batch(tmp_path):
     """trainer.num_nodes=2: the processes a cluster starts on two nodes (here both on this
     machine, with the environment torchrun or srun gives them) form one run."""

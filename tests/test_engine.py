@@ -284,3 +284,41 @@ def test_encoder_reconstruction_loss_falls_and_is_evaluated(tmp_path):
     report = json.loads((run_dir / "metrics.json").read_text())
     assert {"psnr", "ssim", "mse"} <= set(report["metrics"])
     assert report["protocol"]["psnr"]["split"] == "val"
+
+
+class SharedForward(AdversarialModule):
+    """The head phase computes the encoder's output once; the encoder phase trains through it."""
+
+    step_phase = "encoder"
+
+    def __init__(self):
+        super().__init__({"encoder": torch.nn.Linear(2, 2), "head": torch.nn.Linear(2, 1)}, None)
+
+    def players(self):
+        sgd = partial(torch.optim.SGD, lr=0.1)
+        return [Player("head", ("head",), sgd), Player("encoder", ("encoder",), sgd)]
+
+    def phases(self):
+        return [
+            Phase("head", "head", self.head_loss),
+            Phase("encoder", "encoder", self.encoder_loss),
+        ]
+
+    def encoded(self, batch, ctx):
+        return ctx.remember("encoded", lambda: self.encoder(batch["x"]))
+
+    def head_loss(self, batch, ctx):
+        return self.head(self.encoded(batch, ctx).detach()).pow(2).mean()
+
+    def encoder_loss(self, batch, ctx):
+        return self.encoded(batch, ctx).pow(2).mean()
+
+
+def test_a_value_remembered_in_one_phase_trains_another_players_nets():
+    module = SharedForward()
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    fit_module(module, 2)  # one batch: head step, then encoder step through the head's forward
+    after = module.state_dict()
+    assert not torch.equal(before["encoder.weight"], after["encoder.weight"])
+    assert not torch.equal(before["head.weight"], after["head.weight"])
+    assert all(p.requires_grad for p in module.parameters())  # the toggling was undone

@@ -30,7 +30,7 @@ group config (``{name: ..., **params}``, read by ``ganlab.data.degradations.from
     python -m ganlab.run data=uda_toyfaces degradation=rain
 """
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -46,6 +46,7 @@ from ganlab.data.samplers import batch_loader
 from ganlab.errors import ConfigError, GanlabError
 
 Degradation = Callable[[Tensor], Tensor]
+DRAW_STREAM = 1_000_003  # seed of a training draw's degradation: seed x DRAW_STREAM + draw
 
 
 def domain_indices(length: int, source_fraction: float) -> tuple[range, range]:
@@ -76,12 +77,25 @@ def callable_name(function: Any) -> str:
     return str(name or type(function).__name__)
 
 
+class NumberedPairs(IndependentPairs):
+    """``IndependentPairs`` that also number each draw (epoch x length + position), so what
+    is drawn for a position of the stream can be seeded by its number alone."""
+
+    def __iter__(self) -> Iterator[tuple[int, int, int]]:
+        start = self.a.epoch * len(self)
+        for position, (a, b) in enumerate(super().__iter__()):
+            yield a, b, start + position
+
+
 class DomainSplit(Dataset):
     """Unpaired source/target training pairs over ``dataset`` (items with ``image``).
 
-    Indexed by ``(i, j)`` pairs from ``sampler()``: source image ``source[i]`` and target
+    Indexed by ``(i, j, draw)`` from ``sampler()``: source image ``source[i]`` and target
     image ``target[j]`` (indices into ``dataset``). Load it with ``collate``, which degrades
-    the target batch.
+    the target batch; a ganlab degradation draws sample k's parameters from the seed
+    (``seed``, draw number), so a draw is degraded alike however a batch is split between
+    processes. ``paired`` adds ``target_clean``, the clean original of each target image
+    (supervised baselines only: UDA-Inversion never sees it).
     """
 
     def __init__(
@@ -90,31 +104,38 @@ class DomainSplit(Dataset):
         degradation: Degradation | None = None,
         source_fraction: float = 0.5,
         seed: int = 0,
+        paired: bool = False,
     ) -> None:
         self.dataset, self.degradation, self.seed = dataset, degradation, seed
         self.source, self.target = domain_indices(len(dataset), source_fraction)
+        self.paired = paired
 
     def __len__(self) -> int:
         return max(len(self.source), len(self.target))
 
-    def __getitem__(self, pair: tuple[int, int]) -> dict[str, Any]:
+    def __getitem__(self, pair: tuple[int, int, int]) -> dict[str, Any]:
         source, target = self.source[pair[0]], self.target[pair[1]]
-        image = self.dataset[source]["image"]
-        return {
+        image, target_image = self.dataset[source]["image"], self.dataset[target]["image"]
+        item = {
             "source": image,
-            "target": self.dataset[target]["image"],
+            "target": target_image,
             "image": image,
             "source_index": source,
             "target_index": target,
+            "draw": pair[2] if len(pair) > 2 else 0,
         }
+        return item | ({"target_clean": target_image} if self.paired else {})
 
-    def sampler(self) -> IndependentPairs:
+    def sampler(self) -> NumberedPairs:
         """Two independent epoch orders, over the source and over the target images."""
-        return IndependentPairs(len(self.source), len(self.target), self.seed)
+        return NumberedPairs(len(self.source), len(self.target), self.seed)
 
     def collate(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         batch = default_collate(items)
-        if self.degradation is not None:
+        if isinstance(self.degradation, degradations.Degradation):
+            seeds = self.seed * DRAW_STREAM + batch["draw"]
+            batch["target"] = self.degradation.degrade(batch["target"], seeds)
+        elif self.degradation is not None:
             batch["target"] = degrade(self.degradation, batch["target"])
         return batch
 
@@ -188,6 +209,7 @@ class UDADataModule(ImageDataModule):
         eval_seed: int = 0,
         channels: int | None = None,
         size: int | None = None,
+        paired: bool = False,
     ) -> None:
         if not 0.0 < source_fraction < 1.0:
             raise ConfigError(f"data.source_fraction={source_fraction} must be in (0, 1)")
@@ -211,6 +233,7 @@ class UDADataModule(ImageDataModule):
             shuffle_seed,
             eval_seed,
         )
+        self.paired = paired
         self.batch_size = batch_size or self.base.batch_size
         self.num_workers = self.base.num_workers if num_workers is None else num_workers
         self.attribute_names = self.base.attribute_names
@@ -236,6 +259,7 @@ class UDADataModule(ImageDataModule):
                 self.degradation,
                 self.source_fraction,
                 self.shuffle_seed,
+                self.paired,
             )
 
     def target_pairs(self, split: str) -> TargetPairs:

@@ -42,7 +42,7 @@ import copy
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,12 +62,24 @@ SchedulerFactory = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LR
 
 
 class StepContext(dict):
-    """Values the phases of one training step share (a fresh one per batch)."""
+    """Values the phases of one training step share (a fresh one per batch).
+
+    ``remember(key, compute)`` computes a value once per step with every player's nets
+    trainable, so its graph reaches all of them: a later phase of another player can
+    back-propagate through it (UDA-Inversion's head phase computes the reconstructions, the
+    encoder phase trains through them); a phase that must not, detaches it.
+    """
+
+    def __init__(self, module: "AdversarialModule | None" = None) -> None:
+        super().__init__()
+        self.module = module
 
     def remember(self, key: str, compute: Callable[[], Any]) -> Any:
         """``self[key]``, computed by ``compute()`` the first time it is asked for."""
         if key not in self:
-            self[key] = compute()
+            context = nullcontext() if self.module is None else self.module.every_player_trainable()
+            with context:
+                self[key] = compute()
         return self[key]
 
 
@@ -285,7 +297,7 @@ class AdversarialModule(pl.LightningModule, ABC):
     def training_step(self, batch: Any, batch_idx: int) -> None:
         optimizers, schedulers = self._player_handles()
         self._step_logs = {}
-        ctx = StepContext()
+        ctx = StepContext(self)
         for phase in self.phase_list:
             if self.phase_runs_now(phase, self.iteration):
                 for _ in range(phase.repeats):
@@ -334,7 +346,7 @@ class AdversarialModule(pl.LightningModule, ABC):
     ) -> None:
         player = self.player_table[phase.player]
         self._phase_name = phase.name
-        with self.toggled_optimizer(optimizer):
+        with self.stepping(player):
             loss = phase.loss(batch, ctx)
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(
@@ -361,6 +373,40 @@ class AdversarialModule(pl.LightningModule, ABC):
         if phase.name == self.step_phase:
             self.update_ema()
         self.log_step(f"loss/{phase.name}", loss)
+
+    @contextmanager
+    def stepping(self, player: Player) -> Iterator[None]:
+        """While ``player``'s phase runs only its parameters require grad: the other players'
+        nets stay out of the backward pass (what Lightning's ``toggled_optimizer`` does)."""
+        mine = {id(p) for p in self._player_params[player.name]}
+        others = [
+            p
+            for name, params in self._player_params.items()
+            if name != player.name
+            for p in params
+            if p.requires_grad and id(p) not in mine
+        ]
+        for param in others:
+            param.requires_grad_(False)
+        self._resting = others
+        try:
+            yield
+        finally:
+            for param in others:
+                param.requires_grad_(True)
+            self._resting = []
+
+    @contextmanager
+    def every_player_trainable(self) -> Iterator[None]:
+        """Inside a phase: the other players' parameters require grad again (``ctx.remember``)."""
+        resting = getattr(self, "_resting", [])
+        for param in resting:
+            param.requires_grad_(True)
+        try:
+            yield
+        finally:
+            for param in resting:
+                param.requires_grad_(False)
 
     def on_fit_start(self) -> None:
         if not gradients_are_averaged(self.trainer):
