@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from ganlab.errors import CheckpointError
+from ganlab.features.weights import file_sha256
 
 MAX_LISTED = 6
 
@@ -82,3 +83,27 @@ def state_dict_mismatches(
             more = f" (+{len(items) - MAX_LISTED} more)" if len(items) > MAX_LISTED else ""
             problems.append(f"{label} {', '.join(items[:MAX_LISTED])}{more}")
     return problems
+
+
+def save_model_file(
+    module: Any, config: dict[str, Any], path: Path, dtype: torch.dtype | None = None
+) -> str:
+    """A published model: ``{"state_dict", "ganlab": {method, config, frozen, phase_steps}}``,
+    what ``ckpt_path=`` / ``asset=`` read like a training checkpoint (no optimizer state).
+    ``dtype`` (e.g. float16) stores floating tensors smaller; loading casts them back.
+    Returns the file's sha256."""
+    state = {}
+    for key, value in module.checkpoint_state_dict().items():
+        value = value.detach().cpu()
+        state[key] = value.to(dtype) if dtype is not None and value.is_floating_point() else value
+    record = {
+        "method": method_path(module),
+        "config": config,
+        "phase_steps": dict(module.phase_steps),
+        "frozen": {
+            name: {"source": source, "fingerprint": fingerprint}
+            for name, (source, fingerprint) in module.frozen_sources.items()
+        },
+    }
+    torch.save({"state_dict": state, "ganlab": record}, path)
+    return file_sha256(path)

@@ -214,10 +214,7 @@ def table(runs: list[Run], metrics: list[str]) -> Table:
     result.add_column("run", overflow="fold")
     result.add_column("status", overflow="fold")
     rows = [
-        [
-            fmt(cell)
-            for cell in (run.run_step, run.train_seconds, *map(run.metrics.get, metrics))
-        ]
+        [fmt(cell) for cell in (run.run_step, run.train_seconds, *map(run.metrics.get, metrics))]
         for run in runs
     ]
     for index, name in enumerate(["run_step", "train_seconds", *metrics]):

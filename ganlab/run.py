@@ -14,6 +14,7 @@ import secrets
 import sys
 import warnings
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -27,6 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ganlab.errors import ConfigError, GanlabError
+from ganlab.features.weights import hub_checkpoint_dir
 from ganlab.tasks import TASKS
 
 CONFIG_DIR = str(files("ganlab.conf"))
@@ -46,6 +48,9 @@ OmegaConf.register_new_resolver(
     replace=True,
 )
 OmegaConf.register_new_resolver("ganlab_or_null", lambda value: value or None, replace=True)
+OmegaConf.register_new_resolver(  # a file in torch's hub cache, where pretrained weights live
+    "ganlab_hub", lambda name: str(hub_checkpoint_dir() / name), replace=True
+)
 # the EMA copy of the generator is in eval mode on purpose
 warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
 warnings.filterwarnings("ignore", message=".*`val_dataloader` but have no `validation_step`.*")
@@ -64,6 +69,7 @@ def run_task(cfg: DictConfig) -> float | None:
 def check_config(cfg: DictConfig) -> None:
     if cfg.task not in TASKS:
         raise ConfigError(f"task={cfg.task} is not a task; valid tasks: {', '.join(TASKS)}")
+    check_required_files(cfg)
     missing = missing_values(OmegaConf.to_container(cfg, resolve=False))
     if missing:
         raise ConfigError(
@@ -82,6 +88,27 @@ def check_config(cfg: DictConfig) -> None:
             "add hydra/launcher=slurm (see slurm/README.md). Here Lightning would re-launch "
             "this command, and with it the whole sweep, once per extra process"
         )
+
+
+def check_required_files(cfg: DictConfig) -> None:
+    """An experiment's ``required_files`` (data, pretrained weights) must all exist: else one
+    message lists every missing one, where it is looked for and where it comes from."""
+    if cfg.task != "fit" or not cfg.get("required_files"):
+        return
+    missing = [
+        entry for entry in cfg.required_files if not Path(str(entry.path)).expanduser().exists()
+    ]
+    if not missing:
+        return
+    lines = [
+        f"  - {entry.what}: {Path(str(entry.path)).expanduser()} (set: {entry.set}; from: "
+        f"{entry.source})"
+        for entry in missing
+    ]
+    raise ConfigError(
+        f"{cfg.name or 'this run'} needs {len(missing)} file(s) that are not on this machine "
+        "(ganlab never downloads them):\n" + "\n".join(lines)
+    )
 
 
 def process_count(trainer: DictConfig) -> int:

@@ -38,8 +38,22 @@ def private_cache(tmp_path_factory):
         os.environ["GANLAB_CACHE"] = previous
 
 
-def compose_run(run_dir: Path, overrides: list[str]) -> DictConfig:
-    """The job config `python -m ganlab.run <overrides>` would get, writing into ``run_dir``."""
+def digits_gan_unless_chosen(overrides: list[str]) -> list[str]:
+    """``overrides`` with model=gan and data=digits (the tiny, quick digits GAN most tests run)
+    where they choose no model, data or experiment; the main job's defaults are UDA-Inversion
+    on toyfaces, which test_main_job.py tests."""
+    chosen = {o.split("=")[0].lstrip("+~") for o in overrides if "=" in o}
+    if "experiment" in chosen or "task" in chosen:
+        return overrides
+    defaults = [f"{group}={option}" for group, option in (("model", "gan"), ("data", "digits"))]
+    return [d for d in defaults if d.split("=")[0] not in chosen] + overrides
+
+
+def compose_run(run_dir: Path, overrides: list[str], main_defaults: bool = False) -> DictConfig:
+    """The job config `python -m ganlab.run <overrides>` would get, writing into ``run_dir``
+    (with the digits GAN as the default method unless ``main_defaults``)."""
+    if not main_defaults:
+        overrides = digits_gan_unless_chosen(overrides)
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("config", overrides=overrides, return_hydra_config=True)
@@ -66,8 +80,14 @@ def tiny_run(tmp_path):
     return run
 
 
-def run_cli(args: list[str], cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    """`python -m ganlab.run ARGS` in a subprocess (exit codes, Hydra's own run dirs)."""
+def run_cli(
+    args: list[str], cwd: Path, env: dict | None = None, main_defaults: bool = False
+) -> subprocess.CompletedProcess:
+    """`python -m ganlab.run ARGS` in a subprocess (exit codes, Hydra's own run dirs), with
+    the digits GAN as the default method unless ``main_defaults``."""
+    if not main_defaults:
+        multirun = [a for a in args if a in ("-m", "--multirun")]
+        args = multirun + digits_gan_unless_chosen([a for a in args if a not in multirun])
     full_env = {**os.environ, "WANDB_MODE": "offline", "PYTHONPATH": str(REPO), **(env or {})}
     full_env.pop("HYDRA_FULL_ERROR", None)
     return subprocess.run(

@@ -10,6 +10,8 @@ from ganlab.loggers import wandb_api_key_configured
 from tests.conftest import run_cli
 
 FAST = [
+    "model=gan",
+    "data=digits",
     "steps=6",
     "callbacks.samples.every_n_steps=3",
     "eval.n_samples=100",

@@ -41,11 +41,12 @@ def test_gan_losses_build(tmp_path, loss):
     assert module.game.critic_loss.__name__.startswith(("gan", "hinge"))
 
 
-def test_default_run_is_the_gan_digits_main_job(tmp_path):
-    default = compose_run(tmp_path, [])
-    preset = compose_run(tmp_path, ["experiment=gan_digits"])
+def test_default_run_is_the_uda_toyfaces_main_job(tmp_path):
+    default = compose_run(tmp_path, [], main_defaults=True)
+    preset = compose_run(tmp_path, ["experiment=uda_toyfaces"], main_defaults=True)
     assert default.model == preset.model and default.steps == preset.steps
-    assert default.data == preset.data
+    assert default.data == preset.data and default.eval == preset.eval
+    assert default.model._target_ == "ganlab.methods.uda_inversion.UDAInversion"
 
 
 @pytest.mark.parametrize(

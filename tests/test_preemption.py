@@ -83,6 +83,8 @@ def test_a_run_signalled_mid_training_saves_stops_and_the_same_command_resumes_i
         sys.executable,
         "-m",
         "ganlab.run",
+        "model=gan",
+        "data=digits",
         "model.generator.width=8",
         "model.discriminator.width=8",
         "eval.n_samples=100",

@@ -127,6 +127,7 @@ def test_a_ddp_member_signalled_by_submitit_is_requeued_and_resumes_in_its_run_d
     args = [
         "-m",
         *LAUNCHER,
+        "experiment=gan_digits",
         "trainer=ddp_cpu",
         "trainer.devices=2",
         "logger=wandb",

@@ -210,6 +210,7 @@ class UDADataModule(ImageDataModule):
         channels: int | None = None,
         size: int | None = None,
         paired: bool = False,
+        eval_base: Any = None,
     ) -> None:
         if not 0.0 < source_fraction < 1.0:
             raise ConfigError(f"data.source_fraction={source_fraction} must be in (0, 1)")
@@ -223,6 +224,12 @@ class UDADataModule(ImageDataModule):
             if given is not None and given != actual:
                 raise ConfigError(f"data.{key}={given} but the base data gives {actual}")
         self.degradation: Degradation | None = build_degradation(degradation)
+        self.eval_base = build(eval_base) if eval_base is not None else None
+        if self.eval_base is not None and self.eval_base.image_size != self.base.image_size:
+            raise ConfigError(
+                f"data.eval_base gives {self.eval_base.image_size} px images, data.base "
+                f"{self.base.image_size} px; give both the same size"
+            )
         if self.degradation is not None and not callable(self.degradation):
             raise ConfigError(
                 f"data.degradation must be a callable (B, C, H, W) -> (B, C, H, W) or its "
@@ -263,13 +270,14 @@ class UDADataModule(ImageDataModule):
             )
 
     def target_pairs(self, split: str) -> TargetPairs:
-        """Degraded/clean pairs: the target half of ``train``, or every image of another split."""
+        """Degraded/clean pairs: the target half of ``train``, or every image of another split
+        (of ``eval_base`` when there is one, e.g. CelebA-HQ's test faces for FFHQ training)."""
         self.setup()
         if split == "train":
             return TargetPairs(
                 self.domains.dataset, self.degradation, self.domains.target, self.eval_seed
             )
-        dataset = self.base.split_dataset(split)
+        dataset = (self.eval_base or self.base).split_dataset(split)
         return TargetPairs(dataset, self.degradation, range(len(dataset)), self.eval_seed)
 
     def split_dataset(self, split: str) -> Dataset:
@@ -282,7 +290,8 @@ class UDADataModule(ImageDataModule):
 
     def identity(self) -> dict[str, Any]:
         """The settings that decide which images each split holds (stats cache keys)."""
-        return {
+        evaluated = {} if self.eval_base is None else {"eval_base": self.eval_base.identity()}
+        return evaluated | {
             "base": self.base.name,
             "base_identity": self.base.identity(),
             "source_fraction": self.source_fraction,
@@ -295,6 +304,7 @@ class UDADataModule(ImageDataModule):
             f"uda over [{self.base.describe()}]: {len(self.domains.source)} source (clean) / "
             f"{len(self.domains.target)} target (degradation: {degradation}) training images, "
             f"batch {self.batch_size}"
+            + (f"; evaluated on [{self.eval_base.describe()}]" if self.eval_base else "")
         )
 
     def loader(self, dataset: Dataset, **kwargs: Any) -> DataLoader:
@@ -315,7 +325,8 @@ class UDADataModule(ImageDataModule):
         )
 
     def val_dataloader(self) -> DataLoader:
-        return self.loader(self.target_pairs(getattr(self.base, "val_split", "val")))
+        evaluated = self.eval_base or self.base
+        return self.loader(self.target_pairs(getattr(evaluated, "val_split", "val")))
 
     def test_dataloader(self) -> DataLoader:
         return self.loader(self.target_pairs("test"))

@@ -367,7 +367,11 @@ CELEBAHQ_LAYOUT = """\
 ├── CelebA-HQ-img/                     0.jpg 1.jpg ... 29999.jpg   (or images/)
 └── CelebAMask-HQ-attribute-anno.txt   line 1: 30000, line 2: the 40 attribute names,
                                        then '<file> <40 values of 1 or -1>' per image
-(or CelebA's list_attr_celeba.txt, same format, with CelebA-HQ-to-CelebA-mapping.txt)"""
+(or CelebA's list_attr_celeba.txt, same format, with CelebA-HQ-to-CelebA-mapping.txt)
+test_split: celeba also needs CelebA-HQ-to-CelebA-mapping.txt and CelebA's
+list_eval_partition.txt ('<file> <0 train | 1 val | 2 test>' per line)"""
+CELEBA_PARTITION_FILE = "list_eval_partition.txt"
+TEST_SPLITS = ("last_n", "celeba")
 
 
 def read_attribute_table(path: Path) -> tuple[list[str], dict[str, np.ndarray]]:
@@ -401,6 +405,12 @@ def read_hq_mapping(path: Path) -> dict[str, str]:
     return {f"{fields[0]}.jpg": fields[2] for fields in rows if len(fields) == 3}
 
 
+def read_partition(path: Path) -> dict[str, int]:
+    """CelebA's list_eval_partition.txt -> {CelebA file name: 0 train, 1 val, 2 test}."""
+    rows = (line.split() for line in path.read_text().splitlines())
+    return {fields[0]: int(fields[1]) for fields in rows if len(fields) == 2}
+
+
 def index_order(path: Path) -> tuple[int, int, str]:
     """Sort key: files named by an integer index in index order, then the others by name."""
     stem = path.stem
@@ -409,8 +419,11 @@ def index_order(path: Path) -> tuple[int, int, str]:
 
 class CelebAHQDataModule(ImageFilesDataModule):
     """CelebA-HQ with CelebAMask-HQ's attribute labels (or CelebA's, through the index
-    mapping). Images are sorted by index; the last ``n_test`` form the test split (the
-    common 28,000 / 2,000 split of the 30,000), the rest train. Items: ``image``
+    mapping). Images are sorted by index. ``test_split: last_n``: the last ``n_test`` form
+    the test split (the common 28,000 / 2,000 split of the 30,000), the rest train;
+    ``test_split: celeba``: the images whose CelebA original is in CelebA's test partition
+    (2,824 images, the test set pSp, e4e, HFGI and UDA-Inversion report on; the first 200 of
+    them are UDA-Inversion's Table III), through CelebAMask-HQ's index mapping. Items: ``image``
     (3, size, size) and ``attributes`` (k,) float32 0/1 for the configured ``attributes``,
     named in ``attribute_names`` in lower case (``Black_Hair`` -> ``black_hair``)."""
 
@@ -430,8 +443,11 @@ class CelebAHQDataModule(ImageFilesDataModule):
         shuffle_seed: int = 0,
         strict: bool = False,
         channels: int = 3,
+        test_split: str = "last_n",
     ) -> None:
-        self.size, self.n_test = size, n_test
+        if test_split not in TEST_SPLITS:
+            raise ConfigError(f"data.test_split must be one of {TEST_SPLITS}, got {test_split!r}")
+        self.size, self.n_test, self.test_split = size, n_test, test_split
         self.requested = [str(name) for name in attributes]
         self.attribute_names = tuple(name.lower() for name in self.requested)
         super().__init__(root, batch_size, num_workers, shuffle_seed, strict, channels)
@@ -482,6 +498,8 @@ class CelebAHQDataModule(ImageFilesDataModule):
                 f"{name_some(unlabelled, self.root)}"
             )
         self.labels = {path: (rows[keys[path]][columns] == 1).astype(np.float32) for path in paths}
+        if self.test_split == "celeba":
+            return self.celeba_partition(paths, mapping)
         if not 0 <= self.n_test < len(paths):
             raise self.layout_error(
                 f"{folder} holds {len(paths)} images; data.n_test={self.n_test} must leave at "
@@ -489,6 +507,24 @@ class CelebAHQDataModule(ImageFilesDataModule):
             )
         cut = len(paths) - self.n_test
         return {"train": paths[:cut], "test": paths[cut:]}
+
+    def celeba_partition(self, paths: list[Path], mapping: dict[str, str]) -> dict[str, list]:
+        """train / test by the partition of each image's CelebA original (test: 2)."""
+        partition_file = self.root / CELEBA_PARTITION_FILE
+        if not mapping or not partition_file.is_file():
+            raise self.layout_error(
+                f"data.test_split=celeba needs {CELEBAHQ_MAPPING_FILE} (CelebAMask-HQ) and "
+                f"{CELEBA_PARTITION_FILE} (CelebA, https://mmlab.ie.cuhk.edu.hk/projects/"
+                f"CelebA.html) in data.root={self.root}"
+            )
+        partition = read_partition(partition_file)
+        unknown = [p for p in paths if partition.get(mapping.get(p.name, "")) is None]
+        if unknown:
+            raise self.layout_error(
+                f"{len(unknown)} image(s) have no CelebA partition: {name_some(unknown, self.root)}"
+            )
+        test = [p for p in paths if partition[mapping[p.name]] == 2]
+        return {"train": [p for p in paths if partition[mapping[p.name]] != 2], "test": test}
 
     def make_datasets(self, files: dict[str, list[Path]]) -> dict[str, Dataset]:
         reader = ImageReader((self.size, self.size), grayscale=self.grayscale)
@@ -503,7 +539,11 @@ class CelebAHQDataModule(ImageFilesDataModule):
         return self.split_dataset(split).extras["attributes"]
 
     def split_settings(self) -> dict[str, Any]:
-        return {"attributes": list(self.attribute_names), "n_test": self.n_test}
+        return {
+            "attributes": list(self.attribute_names),
+            "n_test": self.n_test,
+            "test_split": self.test_split,
+        }
 
     def describe_extra(self) -> str:
         return f", {len(self.attribute_names)} attributes"
@@ -553,9 +593,7 @@ class StanfordCarsDataModule(ImageFilesDataModule):
         return {split: self.images_in(folder) for split, folder in folders.items()}
 
     def make_datasets(self, files: dict[str, list[Path]]) -> dict[str, Dataset]:
-        reader = ImageReader(
-            self.image_shape, grayscale=self.grayscale, fit="squash", via=CARS_VIA
-        )
+        reader = ImageReader(self.image_shape, grayscale=self.grayscale, fit="squash", via=CARS_VIA)
         return {split: ImageFiles(paths, reader) for split, paths in files.items()}
 
     def split_settings(self) -> dict[str, Any]:

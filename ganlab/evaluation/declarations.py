@@ -72,9 +72,7 @@ class Evaluation(ABC):
     needs: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
-    def score(
-        self, module: nn.Module, datamodule: Any, tools: Tools, budget: Budget
-    ) -> Scores:
+    def score(self, module: nn.Module, datamodule: Any, tools: Tools, budget: Budget) -> Scores:
         """(metrics, protocol) for metrics.json."""
 
     @abstractmethod

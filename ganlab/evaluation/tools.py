@@ -13,7 +13,7 @@ from torch import Tensor
 
 from ganlab.data.base import ImageDataModule
 from ganlab.errors import ConfigError
-from ganlab.features import FeatureExtractor, get_extractor, resolve_name
+from ganlab.features import NAMES, FeatureExtractor, get_extractor, resolve_name
 from ganlab.features.domain import load_domain_net
 from ganlab.metrics.evaluation import Evaluator
 
@@ -62,7 +62,11 @@ def build_tools(
     if "perceptual" in needs and eval_cfg.get("perceptual"):
         tools.perceptual = get_extractor(resolve_name(eval_cfg.perceptual, dataset))
     if "identity" in needs and eval_cfg.get("identity"):
-        tools.identity = get_extractor(resolve_name(eval_cfg.identity, dataset))
+        name = resolve_name(eval_cfg.identity, dataset)
+        if eval_cfg.identity == "identity" and name not in NAMES:
+            print(f"ganlab: ganlab has no identity net for {dataset}; identity similarity is off")
+        else:
+            tools.identity = get_extractor(name)
     if "classifier" in needs and eval_cfg.get("attribute_classifier") == "domain":
         tools.classifier = attribute_classifier(dataset)
     return tools

@@ -8,6 +8,7 @@ standard caches and are never downloaded; see each module for the file it needs.
 from collections.abc import Callable
 
 from ganlab.errors import ConfigError
+from ganlab.features.arcface import ArcFaceFeatures
 from ganlab.features.base import FeatureExtractor
 from ganlab.features.domain import (
     DomainIdentity,
@@ -20,6 +21,7 @@ from ganlab.features.vgg import VGGFeatures
 
 BUILDERS: dict[str, Callable[[str | None], FeatureExtractor]] = {
     "inception": lambda weights_path: InceptionFeatures(weights_path),
+    "arcface": lambda weights_path: ArcFaceFeatures(weights_path),
     "lpips_alex": lambda weights_path: LPIPSFeatures("alex", weights_path),
     "lpips_vgg": lambda weights_path: LPIPSFeatures("vgg", weights_path),
     "vgg16": lambda weights_path: VGGFeatures(16, weights_path),

@@ -31,7 +31,7 @@ def find_weights(filename: str, url: str, what: str, configured: str | None = No
     if candidate.is_file():
         return candidate
     raise MissingWeightsError(
-        f"{what} weights not found: {candidate} does not exist (searched "
+        f"{what} weights ({filename}) not found: {candidate} does not exist (searched "
         f"{'the configured path' if configured else 'the torch hub cache'}; ganlab never "
         f"downloads at run time). The file comes from {url}; download it on a machine with "
         f"internet into {candidate.parent} or pass its path as features.weights_path=<file>"

@@ -109,15 +109,18 @@ class Phase:
 @dataclass(frozen=True)
 class Frozen:
     """A pretrained net a method uses but never trains. With a ``source`` (the file its
-    weights came from) checkpoints store the file's path and sha256 instead of the weights."""
+    weights came from, or a feature-registry name) checkpoints store the source and the
+    ``fingerprint`` of its weights (``sha256:<hex>`` of a file) instead of the weights."""
 
     net: nn.Module
     source: str | None = None
-    sha256: str | None = None
+    fingerprint: str | None = None
 
     @classmethod
-    def from_file(cls, net: nn.Module, path: str | Path) -> "Frozen":
-        return cls(net, str(path), file_sha256(Path(path)))
+    def from_file(cls, net: nn.Module, path: str | Path, shown_as: str | None = None) -> "Frozen":
+        """``net`` loaded from ``path``; ``shown_as`` is how checkpoints name the source
+        (e.g. ``asset:<file>``, the same on every machine)."""
+        return cls(net, shown_as or str(path), f"sha256:{file_sha256(Path(path))}")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -150,7 +153,7 @@ class AdversarialModule(pl.LightningModule, ABC):
         self.net_names = tuple(nets)
         for name, net in nets.items():
             self.add_module(name, net)
-        self.frozen_sources = {name: (f.source, f.sha256) for name, f in frozen.items()}
+        self.frozen_sources = {name: (f.source, f.fingerprint) for name, f in frozen.items()}
         for name, declared in frozen.items():
             self.add_module(name, declared.net.eval().requires_grad_(False))
         self.ema_decay = ema_decay
@@ -500,8 +503,8 @@ class AdversarialModule(pl.LightningModule, ABC):
                 "iteration": self.iteration,
                 "phase_steps": dict(self.phase_steps),
                 "frozen": {
-                    name: {"source": src, "sha256": sha}
-                    for name, (src, sha) in self.frozen_sources.items()
+                    name: {"source": source, "fingerprint": fingerprint}
+                    for name, (source, fingerprint) in self.frozen_sources.items()
                 },
                 "rng": capture_rng_state(),
                 "wandb_run_id": next(
@@ -536,19 +539,19 @@ def check_frozen_sources(
     loaded: Mapping[str, tuple[str | None, str | None]],
 ) -> None:
     """Raise CheckpointError unless every frozen net recorded in a checkpoint was loaded by
-    this run from a file with the same sha256."""
+    this run from weights with the same fingerprint."""
     for name, entry in recorded.items():
-        if not entry.get("sha256"):
+        if not entry.get("fingerprint"):
             continue  # stored in the checkpoint itself
         if name not in loaded:
             raise CheckpointError(f"the checkpoint uses frozen net {name!r}, this model has none")
-        source, sha256 = loaded[name]
-        if sha256 != entry["sha256"]:
+        source, fingerprint = loaded[name]
+        if fingerprint != entry["fingerprint"]:
             raise CheckpointError(
                 f"frozen net {name!r}: the checkpoint was trained with {entry['source']} "
-                f"(sha256 {entry['sha256'][:12]}...), this run loaded "
+                f"({entry['fingerprint'][:19]}...), this run loaded "
                 f"{source or 'weights not from a file'}"
-                f"{f' (sha256 {sha256[:12]}...)' if sha256 else ''}; load the same file"
+                f"{f' ({fingerprint[:19]}...)' if fingerprint else ''}; load the same weights"
             )
 
 

@@ -455,11 +455,15 @@ class Generator(nn.Module):
         input_is_latent: bool = False,
         noise: list[Tensor | None] | None = None,
         randomize_noise: bool = True,
+        conditions: tuple[Tensor, Tensor] | None = None,
     ) -> tuple[Tensor, Tensor | None]:
         """Image (B, 3, size, size) and, with ``return_latents``, the W+ code (B, n_latent, D).
 
         ``styles``: one or two z (B, D), or with ``input_is_latent`` w (B, D) / W+ codes
         (B, n_latent, D). Two styles mix: indices < ``inject_index`` take the first.
+        ``conditions``: HFGI's (scale, shift), each (B, C, r, r), fused as
+        features * (1 + scale) + shift after the up-sampling conv of the r x r block (Wang et
+        al. 2022, the consultation fusion; at 1024 px HFGI uses r = 64).
         """
         if isinstance(styles, Tensor):
             raise TypeError("styles must be a list of tensors, e.g. generator([z])")
@@ -490,9 +494,15 @@ class Generator(nn.Module):
         out = self.input(latent.shape[0])
         out = self.conv1(out, latent[:, 0], noise=noise[0])
         skip = self.to_rgb1(out, latent[:, 1])
+        fuse_at = None if conditions is None else conditions[0].shape[-1]
+        if fuse_at is not None and fuse_at not in {2 ** (b + 3) for b in range(len(self.to_rgbs))}:
+            raise ValueError(f"conditions of size {fuse_at} match no block of a {self.size} px G")
         for b, to_rgb in enumerate(self.to_rgbs):
             i = 1 + 2 * b
             out = self.convs[2 * b](out, latent[:, i], noise=noise[i])
+            if fuse_at == out.shape[-1]:
+                scale, shift = conditions
+                out = out * (1 + scale) + shift
             out = self.convs[2 * b + 1](out, latent[:, i + 1], noise=noise[i + 1])
             skip = to_rgb(out, latent[:, i + 2], skip)
         return skip, (latent if return_latents else None)

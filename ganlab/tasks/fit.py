@@ -123,7 +123,13 @@ def fit_until_done_or_preempted(
         }
         write_metrics(run_dir / "metrics.json", report)
         log_final_metrics(loggers, report["metrics"], trainer.global_step)
-        record = {"command": command_line(), "seed": cfg.seed, "metrics": report["metrics"]}
+        record = {
+            "command": command_line(),
+            "seed": cfg.seed,
+            "metrics": report["metrics"],
+            "name": cfg.name or HydraConfig.get().runtime.choices.get("model", "model"),
+            "config": OmegaConf.to_container(cfg, resolve=True),
+        }
         module.export(run_dir, record)
     finally:
         finish_loggers(loggers)

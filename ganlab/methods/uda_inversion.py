@@ -1,0 +1,374 @@
+"""UDA-Inversion (Xing et al., "Unsupervised Domain Adaptation GAN Inversion for Image
+Editing"): an encoder into a frozen StyleGAN2, trained on clean source images, adapted to
+degraded target images without pairs through an f-divergence discrepancy (Algorithm 1).
+
+Inversion (HFGI's, which the official code builds on): W+ codes w = w_avg + E0(x); the coarse
+image x̃ = G(w); the distortion x - x̃ goes through the aligner (ADA) and the consultation
+encoder into (scale, shift) conditions; the reconstruction is x̂ = G(w, conditions). The
+encoder player trains E0 (``train_encoder``; the official code freezes a pretrained e4e
+loaded from ``encoder_path``), the consultation encoder ``residue`` and the aligner
+``grid_align``.
+
+Each batch, two phases (Algorithm 1):
+
+1. ``head``: the trainable feature head Ĥ ascends d_st = g_f(mean_s ℓ̂) - f*(g_f(mean_t ℓ̂))
+   (eq. 19; ``objectives.discrepancy``) with the encoder's reconstructions fixed;
+2. ``encoder``: descends L_s + lambda_uda |d_st|, with the source loss L_s = lambda_l2 L2 +
+   lambda_lpips LPIPS + lambda_id ID + lambda_align L_align (eq. 9-12) on source images
+   only; target images enter through d_st alone.
+
+The reconstructions of both domains and H's features of them are computed once per step
+(``ctx.remember``): the head phase reads them detached, the encoder phase trains through the
+reconstructions (H's side of ℓ̂ is detached, as in the official code). ``lambda_uda: 0`` is
+the no-adaptation ablation (the head still trains, so d_st is logged, but the encoder's
+gradients are those of L_s alone). ``supervision: source`` trains on source images alone,
+with no head (pSp's training: how the base encoder E0 of the embedded experiments is made);
+``supervision: paired`` is the supervised baseline of the paper's Table II: no head, and L_s
+also on degraded target images against their clean originals (``data.paired=true``). Ĥ is
+kept in eval mode (its BatchNorm layers use fixed statistics), so ℓ̂ of an image does not
+depend on the rest of its batch.
+"""
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import kornia.augmentation as K
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ganlab.checkpoints import save_model_file
+from ganlab.evaluation import Reconstruction
+from ganlab.features import get_extractor
+from ganlab.features.discrepancy import discrepancy_nets
+from ganlab.features.domain import ASSET_DIR, write_manifest
+from ganlab.methods.base import (
+    AdversarialModule,
+    Frozen,
+    OptimizerFactory,
+    Phase,
+    Player,
+    StepContext,
+)
+from ganlab.nets.encoders import load_net_weights
+from ganlab.nets.stylegan2 import load_stylegan2
+from ganlab.objectives.discrepancy import domain_discrepancy, feature_distance
+from ganlab.objectives.divergences import get_divergence
+from ganlab.objectives.reconstruction import (
+    IDENTITY_LOSSES,
+    align_loss,
+    embedding_loss,
+    identity_loss,
+    l2_loss,
+)
+
+SUPERVISIONS = ("uda", "source", "paired")
+
+
+def weights_file(path: str) -> str:
+    """``asset:<name>`` -> the file in ganlab/assets (portable in stored configs); else ``path``."""
+    return str(ASSET_DIR / path.removeprefix("asset:")) if path.startswith("asset:") else path
+
+
+def frozen_file(net: nn.Module, path: str) -> Frozen:
+    return Frozen.from_file(net, weights_file(path), shown_as=path)
+
+
+def frozen_feature(name: str) -> Frozen:
+    extractor = get_extractor(name)
+    return Frozen(extractor, f"features:{name}", extractor.fingerprint)
+
+
+class UDAInversion(AdversarialModule):
+    step_phase = "encoder"
+
+    def __init__(
+        self,
+        generator_path: str,
+        encoder: Callable[..., nn.Module],
+        encoder_optimizer: OptimizerFactory,
+        head_optimizer: OptimizerFactory | None = None,
+        encoder_path: str | None = None,
+        train_encoder: bool = True,
+        consultation: Callable[..., nn.Module] | None = None,
+        condition_size: int = 64,
+        aligner: Callable[..., nn.Module] | None = None,
+        perceptual: str | None = "lpips_alex",
+        identity: str | None = None,
+        identity_loss_kind: str = "cosine",
+        discrepancy_features: str = "lpips_alex",
+        divergence: str = "pearson",
+        supervision: str = "uda",
+        lambda_l2: float = 1.0,
+        lambda_lpips: float = 0.8,
+        lambda_id: float = 0.1,
+        lambda_align: float = 0.0,
+        lambda_uda: float = 0.5,
+        aug_rate: float = 0.0,
+        distortion_scale: float = 0.15,
+        feature_size: int | None = None,
+        export_dtype: str = "float32",
+        input_size: int | None = None,
+    ) -> None:
+        if supervision not in SUPERVISIONS:
+            raise ValueError(f"supervision must be one of {SUPERVISIONS}, got {supervision!r}")
+        if identity_loss_kind not in IDENTITY_LOSSES:
+            raise ValueError(f"identity_loss_kind must be one of {IDENTITY_LOSSES}")
+        if not train_encoder and encoder_path is None:
+            raise ValueError("train_encoder=false needs encoder_path (a pretrained encoder)")
+        if not train_encoder and consultation is None:
+            raise ValueError(
+                "with the encoder frozen, nothing trains: add the consultation encoder"
+            )
+        generator, latent_avg = load_stylegan2(weights_file(generator_path))
+        generator.use_grouped_conv(False)
+        base = encoder(
+            n_styles=generator.n_latent,
+            image_size=input_size or generator.size,
+            style_dim=generator.style_dim,
+        )
+        if encoder_path is not None:
+            load_net_weights(base, weights_file(encoder_path), "encoder.", "encoder")
+        trained: dict[str, nn.Module] = {"encoder": base} if train_encoder else {}
+        frozen: dict[str, Frozen] = {"generator": frozen_file(generator, generator_path)}
+        if not train_encoder:
+            frozen["encoder"] = frozen_file(base, encoder_path)
+        if consultation is not None:  # conditions fused into the condition_size block
+            channels = generator.channels[condition_size]
+            trained["residue"] = consultation(channels, condition_size)
+        if aligner is not None:
+            trained["grid_align"] = aligner()
+        if perceptual:
+            frozen["perceptual_net"] = frozen_feature(perceptual)
+        if identity:
+            frozen["identity_net"] = frozen_feature(identity)
+        uses_head = supervision == "uda"
+        if uses_head:
+            nets = discrepancy_nets(discrepancy_features)
+            trained["head"] = nets.trainable
+            frozen["head_reference"] = Frozen(
+                nets.frozen, f"features:{discrepancy_features}", nets.fingerprint
+            )
+        super().__init__(trained, ema_decay=None, frozen=frozen)
+        self.register_buffer("latent_avg", latent_avg)
+        layer_weights = nets.layer_weights if uses_head and nets.layer_weights else []
+        for index, weight in enumerate(layer_weights):
+            self.register_buffer(f"head_weight_{index}", weight)
+        self.n_head_weights = len(layer_weights)
+        self.encoder_optimizer, self.head_optimizer = encoder_optimizer, head_optimizer
+        self.train_encoder, self.supervision, self.uses_head = train_encoder, supervision, uses_head
+        self.identity_loss_kind = identity_loss_kind
+        self.divergence = get_divergence(divergence)
+        self.weights = {
+            "l2": lambda_l2,
+            "lpips": lambda_lpips,
+            "id": lambda_id,
+            "align": lambda_align,
+            "discrepancy": lambda_uda,
+        }
+        self.warp = K.RandomPerspective(distortion_scale, p=1.0) if aug_rate > 0 else None
+        self.aug_rate, self.feature_size = aug_rate, feature_size
+        self.export_dtype = getattr(torch, export_dtype)
+        self.train()  # puts the head in eval mode from the start
+
+    # ---- the game (Algorithm 1) ----------------------------------------------------------
+    def encoder_nets(self) -> tuple[str, ...]:
+        return tuple(n for n in ("encoder", "residue", "grid_align") if n in self.net_names)
+
+    def players(self) -> list[Player]:
+        players = [Player("encoder", self.encoder_nets(), self.encoder_optimizer)]
+        if self.uses_head:
+            players.append(Player("head", ("head",), self.head_optimizer))
+        return players
+
+    def phases(self) -> list[Phase]:
+        encoder = Phase("encoder", "encoder", self.encoder_loss)
+        return [Phase("head", "head", self.head_loss), encoder] if self.uses_head else [encoder]
+
+    def reconstructions(self, batch: dict[str, Tensor], ctx: StepContext) -> dict[str, dict]:
+        """Source and target inversions, once per step, with a graph to the encoder nets."""
+        return ctx.remember(
+            "inversions",
+            lambda: {
+                "source": self.invert_parts(batch["source"]),
+                "target": self.invert_parts(batch["target"]),
+            },
+        )
+
+    def reference_maps(self, batch: dict[str, Tensor], ctx: StepContext) -> dict[str, list]:
+        """H's maps of both domains' reconstructions, once per step; the official code
+        detaches this side of ℓ̂, so no gradient flows through H."""
+
+        def compute() -> dict[str, list]:
+            parts = self.reconstructions(batch, ctx)
+            with torch.no_grad():
+                images = {d: self.for_features(parts[d]["image"]) for d in ("source", "target")}
+                return {domain: self.head_reference(image) for domain, image in images.items()}
+
+        return ctx.remember("reference_maps", compute)
+
+    def head_distance(self, images: Tensor, reference: list[Tensor]) -> Tensor:
+        """ℓ̂ per image: the LPIPS-style distance of Ĥ's features of ``images`` and H's."""
+        return feature_distance(self.head(images), reference, self.head_weights())
+
+    def head_weights(self) -> list[Tensor] | None:
+        """LPIPS's channel weights of H's layers (buffers, so they follow the device)."""
+        weights = [getattr(self, f"head_weight_{i}") for i in range(self.n_head_weights)]
+        return weights or None
+
+    def discrepancy(
+        self, batch: dict[str, Tensor], ctx: StepContext, detached: bool = False
+    ) -> Tensor:
+        """d_st of this step's reconstructions (eq. 19); ``detached``: with the encoder's
+        outputs fixed (the head's phase)."""
+        parts, reference = self.reconstructions(batch, ctx), self.reference_maps(batch, ctx)
+        distances = {}
+        for domain in ("source", "target"):
+            image = self.for_features(parts[domain]["image"])
+            image = image.detach() if detached else image
+            distances[domain] = self.head_distance(image, reference[domain])
+            self.log_step(f"uda/distance_{domain}", distances[domain].mean())
+        d_st = domain_discrepancy(distances["source"], distances["target"], self.divergence)
+        self.log_step("uda/d_st", d_st)
+        return d_st
+
+    def head_loss(self, batch: dict[str, Tensor], ctx: StepContext) -> Tensor:
+        return -self.discrepancy(batch, ctx, detached=True)  # the head maximises d_st
+
+    def encoder_loss(self, batch: dict[str, Tensor], ctx: StepContext) -> Tensor:
+        if self.supervision == "paired":
+            return self.paired_loss(batch)
+        if self.supervision == "source":
+            terms = self.source_terms(self.invert_parts(batch["source"]), batch["source"])
+            return self.weighted_terms(terms)
+        parts = self.reconstructions(batch, ctx)
+        terms = self.source_terms(parts["source"], batch["source"])
+        terms["discrepancy"] = self.discrepancy(batch, ctx).abs()
+        return self.weighted_terms(terms)
+
+    def paired_loss(self, batch: dict[str, Tensor]) -> Tensor:
+        if "target_clean" not in batch:
+            raise ValueError(
+                "supervision=paired trains on clean/degraded pairs: set data.paired=true"
+            )
+        source = self.source_terms(self.invert_parts(batch["source"]), batch["source"])
+        target = self.source_terms(self.invert_parts(batch["target"]), batch["target_clean"])
+        terms = {name: (source[name] + target[name]) / 2 for name in source}
+        return self.weighted_terms(terms)
+
+    def weighted_terms(self, terms: dict[str, Tensor]) -> Tensor:
+        """sum of lambda_term x term over the terms this configuration computes."""
+        return self.weighted_sum(terms, {k: v for k, v in self.weights.items() if k in terms})
+
+    def for_features(self, images: Tensor) -> Tensor:
+        """Images as the feature nets see them: average-pooled to ``feature_size`` when set
+        (pSp and HFGI pool 1024 px outputs to 256 px for their losses)."""
+        if self.feature_size is None or images.shape[-1] == self.feature_size:
+            return images
+        return F.adaptive_avg_pool2d(images, self.feature_size)
+
+    def source_terms(self, parts: dict[str, Tensor], clean: Tensor) -> dict[str, Tensor]:
+        """The unweighted terms of L_s (eq. 9-12) for reconstructions ``parts`` of ``clean``:
+        L2 at full size, the feature-net terms at ``feature_size``."""
+        terms = {"l2": l2_loss(parts["image"], clean)}
+        image, clean = self.for_features(parts["image"]), self.for_features(clean)
+        if "perceptual_net" in self.frozen_sources:
+            with torch.no_grad():
+                wanted = self.perceptual_net(clean)
+            terms["lpips"] = embedding_loss(self.perceptual_net(image), wanted)
+        if "identity_net" in self.frozen_sources:
+            with torch.no_grad():
+                wanted = self.identity_net(clean)
+            terms["id"] = identity_loss(self.identity_net(image), wanted, self.identity_loss_kind)
+        if "aligned" in parts:
+            terms["align"] = align_loss(parts["aligned"], parts["distortion"])
+        return terms
+
+    # ---- inversion -----------------------------------------------------------------------
+    def codes(self, images: Tensor) -> Tensor:
+        """W+ codes (B, n_latent, D): the generator's mean w plus the encoder's offsets."""
+        return self.latent_avg + self.encoder(images)
+
+    def draw(self, codes: Tensor, conditions: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        return self.generator(
+            [codes], input_is_latent=True, randomize_noise=False, conditions=conditions
+        )[0]
+
+    @staticmethod
+    def pooled(images: Tensor, like: Tensor) -> Tensor:
+        """The generator's output average-pooled to the input images' (H, W) when they differ
+        (pSp / HFGI pool 1024 px faces to 256; cars' 512 x 512 to 192 x 256)."""
+        size = like.shape[-2:]
+        return images if images.shape[-2:] == size else F.adaptive_avg_pool2d(images, size)
+
+    def invert_parts(self, images: Tensor) -> dict[str, Tensor]:
+        """``codes``, the reconstruction ``image`` and, with HFGI's branch, the ``coarse``
+        image, its ``distortion`` and the ``aligned`` distortion."""
+        codes = self.codes(images)
+        coarse = self.draw(codes)
+        if "residue" not in self.net_names:
+            return {"codes": codes, "image": self.pooled(coarse, images)}
+        coarse_image = F.interpolate(coarse.clamp(-1, 1), size=images.shape[-2:], mode="bilinear")
+        distortion = (images - coarse_image).detach()
+        parts = {"codes": codes, "coarse": coarse, "distortion": distortion}
+        consulted = distortion
+        if "grid_align" in self.net_names:
+            warped = self.warped(distortion)
+            consulted = parts["aligned"] = self.grid_align(torch.cat([warped, coarse_image], 1))
+        conditions = self.residue(consulted)
+        return parts | {"image": self.pooled(self.draw(codes, conditions), images)}
+
+    def warped(self, distortion: Tensor) -> Tensor:
+        """HFGI's training augmentation: a random perspective warp of the distortion map with
+        probability ``aug_rate`` (one warp for the whole batch, as there)."""
+        if self.warp is None or not self.training or torch.rand(()).item() >= self.aug_rate:
+            return distortion
+        return self.warp(distortion)
+
+    @torch.no_grad()
+    def invert(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """(W+ codes, reconstructions) of (B, C, H, W) images in [-1, 1], in eval mode."""
+        was_training = self.training
+        self.eval()
+        parts = self.invert_parts(images.to(self.device, self.dtype))
+        self.train(was_training)
+        return parts["codes"], parts["image"]
+
+    def reconstruct(self, images: Tensor) -> Tensor:
+        return self.invert(images)[1]
+
+    @torch.no_grad()
+    def decode(self, codes: Tensor) -> Tensor:
+        """Images of W+ codes alone (no consultation conditions: those come from an image)."""
+        return self.draw(codes.to(self.device, self.dtype))
+
+    def train(self, mode: bool = True) -> "UDAInversion":
+        super().train(mode)
+        if "head" in self.net_names:
+            self.head.eval()  # fixed BatchNorm statistics: ℓ̂ of an image is per image
+        return self
+
+    def export(self, run_dir: Path, record: dict[str, Any]) -> None:
+        """Write the trained model as ``<name>.pt``, a published model that ``ckpt_path=`` and
+        ``asset=`` read (frozen nets by reference), with its manifest entry; ship it with
+        ``python -m ganlab.features.publish <run dir>``."""
+        filename = f"{record['name']}.pt"
+        path = run_dir / filename
+        sha256 = save_model_file(self, record["config"], path, self.export_dtype)
+        entry = {
+            "command": record["command"],
+            "seed": record["seed"],
+            "sha256": sha256,
+            "run_step": self.run_step,
+            "dtype": str(self.export_dtype).removeprefix("torch."),
+            "created": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+            "evaluation": record["metrics"],
+        }
+        write_manifest(run_dir, {filename: entry})
+
+    def evaluations(self) -> list[Reconstruction]:
+        return [
+            Reconstruction(inputs={"source": ("clean", "clean"), "target": ("degraded", "clean")})
+        ]

@@ -1,0 +1,234 @@
+"""UDA-Inversion: the discrepancy's math, which net each phase trains, the frozen nets, the
+no-adaptation ablation's gradients, the encoders' checkpoint layouts, the real-data
+experiments' file list, and an end-to-end run on toyfaces."""
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from torch.utils.data import DataLoader
+
+from ganlab.errors import CheckpointError, MissingWeightsError
+from ganlab.features.arcface import ARCFACE_FILE, ArcFaceFeatures, save_random_arcface
+from ganlab.methods.base import StepContext
+from ganlab.nets.encoders import (
+    ConsultationEncoder,
+    GradualStyleEncoder,
+    ResidualAligner,
+    load_net_weights,
+)
+from ganlab.nets.stylegan2 import load_stylegan2
+from ganlab.objectives.discrepancy import domain_discrepancy, feature_distance
+from ganlab.objectives.divergences import get_divergence
+from tests.conftest import TINY_G, compose_run, run_cli
+
+TINY_UDA = [
+    "experiment=uda_toyfaces",
+    "model.encoder_path=null",  # the base encoder trains too: no dependence on a shipped E0
+    "model.train_encoder=true",
+    "model.encoder.width=16",
+    "model.consultation.widths=[8,8,8]",
+    "data.base.n_train=64",
+    "data.base.n_val=16",
+    "data.base.n_test=16",
+    "data.batch_size=2",
+    "logger=csv",
+    "eval.n_samples=8",
+    "features=domain",
+]
+
+
+def tiny_uda(tmp_path, *overrides):
+    cfg = compose_run(tmp_path / "unused", [*TINY_UDA, *overrides])
+    return instantiate(cfg.model), cfg
+
+
+def faces(n=2, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return {
+        "source": torch.rand(n, 3, 64, 64, generator=generator) * 2 - 1,
+        "target": torch.rand(n, 3, 64, 64, generator=generator) * 2 - 1,
+    }
+
+
+# ---- the math -------------------------------------------------------------------------
+def test_feature_distance_is_lpips_between_unit_normalised_maps():
+    head = [torch.tensor([3.0, 0.0]).view(1, 2, 1, 1), torch.ones(1, 1, 2, 2)]
+    frozen = [torch.tensor([0.0, 0.5]).view(1, 2, 1, 1), torch.ones(1, 1, 2, 2)]
+    # layer 1: unit (1, 0) vs (0, 1): squared difference 1 + 1 = 2; layer 2: equal maps: 0
+    assert feature_distance(head, frozen).item() == pytest.approx(2.0)
+    weights = [torch.tensor([0.5, 1.5]).view(1, 2, 1, 1), torch.ones(1, 1, 1, 1)]
+    assert feature_distance(head, frozen, weights).item() == pytest.approx(0.5 + 1.5)
+
+
+def test_pearson_discrepancy_equals_the_hand_computed_value():
+    source, target = torch.tensor([0.2, 0.4]), torch.tensor([0.5, 0.7])
+    # d_st = mean_s - phi*(mean_t), phi*(t) = t^2 / 4 + t: 0.3 - (0.09 + 0.6)
+    d_st = domain_discrepancy(source, target, get_divergence("pearson"))
+    assert d_st.item() == pytest.approx(0.3 - (0.6**2 / 4 + 0.6))
+    # equal domains: d_st(m, m) = m - m^2/4 - m = -m^2/4 (Pearson's bound at ratio 1 is 0
+    # only for the optimal critic; the head is what moves it)
+    assert domain_discrepancy(target, target, get_divergence("pearson")).item() == pytest.approx(
+        -(0.6**2) / 4
+    )
+
+
+# ---- phases, frozen nets, the ablation's gradients --------------------------------------
+def snapshot(module):
+    """Every parameter, and the buffers of the frozen nets (a trained net's BatchNorm
+    statistics move with its forward passes, which the head phase runs once per step)."""
+    frozen = tuple(f"{name}." for name in module.frozen_sources)
+    buffers = {k: v for k, v in module.named_buffers() if k.startswith(frozen)}
+    return {
+        name: value.clone()
+        for name, value in {**dict(module.named_parameters()), **buffers}.items()
+    }
+
+
+def changed(before, after):
+    return {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])}
+
+
+def test_each_phase_trains_only_its_player_and_frozen_nets_never_change(tmp_path, monkeypatch):
+    module, _ = tiny_uda(tmp_path)
+    record = []
+    run_phase = module._run_phase
+
+    def spy(phase, *args):
+        before = snapshot(module)
+        run_phase(phase, *args)
+        record.append((phase.name, changed(before, snapshot(module))))
+
+    monkeypatch.setattr(module, "_run_phase", spy)
+    trainer = pl.Trainer(
+        max_steps=4,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
+    trainer.fit(module, DataLoader([faces(1, s) for s in range(8)], batch_size=None))
+    assert [name for name, _ in record] == ["head", "encoder", "head", "encoder"]
+    for name, nets in record:
+        assert nets == ({"head"} if name == "head" else {"encoder", "residue"}), (name, nets)
+    assert set(module.frozen_sources) == {
+        "generator",
+        "perceptual_net",
+        "identity_net",
+        "head_reference",
+    }
+    stored = {key.split(".")[0] for key in module.checkpoint_state_dict()}
+    assert stored.isdisjoint(module.frozen_sources)
+    assert not module.head.training and not module.generator.training
+
+
+def test_without_adaptation_the_encoder_gets_exactly_the_source_loss_gradients(tmp_path):
+    module, _ = tiny_uda(tmp_path, "model.lambda_uda=0")
+    module.configure_optimizers()
+    module._phase_name = "encoder"
+    batch = faces()
+    params = [p for name in module.encoder_nets() for p in module.get_submodule(name).parameters()]
+    with_head = torch.autograd.grad(module.encoder_loss(batch, StepContext(module)), params)
+    parts = module.invert_parts(batch["source"])
+    source_only = module.weighted_terms(module.source_terms(parts, batch["source"]))
+    alone = torch.autograd.grad(source_only, params)
+    assert all(torch.equal(a, b) for a, b in zip(with_head, alone, strict=True))
+    module.weights["discrepancy"] = 0.5  # the same nets, adapted: d_st now moves the encoder
+    adapted = torch.autograd.grad(module.encoder_loss(batch, StepContext(module)), params)
+    assert any(not torch.equal(a, b) for a, b in zip(adapted, alone, strict=True))
+
+
+# ---- nets and their checkpoint layouts ----------------------------------------------------
+def test_psp_encoder_has_the_ir_se50_layout_and_loads_prefixed_weights(tmp_path):
+    encoder = GradualStyleEncoder(18, 256)  # pSp / e4e at 1024 px: 18 styles
+    keys = encoder.state_dict()
+    for key, shape in {
+        "input_layer.0.weight": (64, 3, 3, 3),
+        "body.0.shortcut_layer.0.weight": None,  # 64 -> 64: a max-pool shortcut, no weights
+        "body.3.shortcut_layer.0.weight": (128, 64, 1, 1),
+        "body.23.res_layer.5.fc2.weight": (512, 32, 1, 1),
+        "styles.0.convs.6.weight": (512, 512, 3, 3),  # coarse: 16 -> 1 in 4 convs
+        "styles.17.convs.10.weight": (512, 512, 3, 3),  # fine: 64 -> 1 in 6 convs
+        "styles.17.linear.weight": (512, 512),
+        "latlayer1.weight": (512, 256, 1, 1),
+        "latlayer2.weight": (512, 128, 1, 1),
+    }.items():
+        if shape is None:
+            assert key not in keys
+        else:
+            assert tuple(keys[key].shape) == shape, key
+    assert not any(key.startswith("latlayer3") for key in keys)
+    small = GradualStyleEncoder(10, 64, style_dim=32, backbone="conv", width=16)
+    assert small(torch.randn(2, 3, 64, 64)).shape == (2, 10, 32)
+    path = tmp_path / "e4e_like.pt"
+    state = {f"encoder.{k}": v + 1 for k, v in small.state_dict().items()}
+    torch.save({"state_dict": state | {"decoder.x": torch.zeros(1)}}, path)
+    copy = GradualStyleEncoder(10, 64, style_dim=32, backbone="conv", width=16)
+    load_net_weights(copy, path, "encoder.", "encoder")
+    assert torch.equal(copy.styles[3].linear.weight, small.styles[3].linear.weight + 1)
+    wrong = GradualStyleEncoder(10, 64, style_dim=32, backbone="conv", width=24)
+    with pytest.raises(CheckpointError, match="does not fit the encoder .* shape mismatches"):
+        load_net_weights(wrong, path, "encoder.", "encoder")
+    with pytest.raises(MissingWeightsError, match="encoder weights not found"):
+        load_net_weights(wrong, tmp_path / "none.pt", "encoder.", "encoder")
+
+
+def test_hfgi_parts_have_hfgis_layout_and_shapes():
+    residue = ConsultationEncoder(512, 64)
+    keys = residue.state_dict()
+    assert tuple(keys["conv_layer1.0.weight"].shape) == (32, 3, 3, 3)
+    assert tuple(keys["conv_layer2.0.shortcut_layer.0.weight"].shape) == (48, 32, 1, 1)
+    assert tuple(keys["condition_scale3.0.weight"].shape) == (512, 64, 3, 3)
+    assert tuple(keys["condition_shift3.2.weight"].shape) == (512, 512, 3, 3)
+    scale, shift = ConsultationEncoder(16, 32, widths=(8, 8, 8))(torch.randn(2, 3, 64, 64))
+    assert scale.shape == shift.shape == (2, 16, 32, 32)
+    aligner = ResidualAligner(widths=(4, 8, 8, 8))
+    assert aligner(torch.randn(2, 6, 64, 64)).shape == (2, 3, 64, 64)
+    assert "dconv_layer3.1.shortcut_layer.0.weight" in ResidualAligner().state_dict()
+
+
+def test_generator_fuses_conditions_into_one_block():
+    generator, _ = load_stylegan2(TINY_G)  # 16 px: blocks at 8 and 16 px
+    codes = torch.randn(2, generator.n_latent, generator.style_dim)
+    plain = generator([codes], input_is_latent=True, randomize_noise=False)[0]
+    zeros = (torch.zeros(2, 32, 8, 8), torch.zeros(2, 32, 8, 8))
+    fused = generator([codes], input_is_latent=True, randomize_noise=False, conditions=zeros)[0]
+    assert torch.equal(plain, fused)  # scale 0, shift 0: features * 1 + 0
+    shifted = (torch.zeros(2, 32, 8, 8), torch.ones(2, 32, 8, 8))
+    moved = generator([codes], input_is_latent=True, randomize_noise=False, conditions=shifted)[0]
+    assert (moved - plain).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="conditions of size 5 match no block"):
+        generator([codes], input_is_latent=True, conditions=(torch.zeros(2, 32, 5, 5),) * 2)
+
+
+def test_arcface_loads_the_insightface_layout_and_embeds_unit_vectors(tmp_path):
+    save_random_arcface(tmp_path / ARCFACE_FILE)
+    net = ArcFaceFeatures(str(tmp_path))
+    embeddings = net(torch.rand(3, 3, 256, 256) * 2 - 1)
+    assert embeddings.shape == (3, 512)
+    torch.testing.assert_close(embeddings.norm(dim=1), torch.ones(3))
+    with pytest.raises(MissingWeightsError, match="model_ir_se50.pth.*InsightFace_Pytorch"):
+        ArcFaceFeatures(str(tmp_path / "elsewhere"))
+
+
+# ---- experiments --------------------------------------------------------------------------
+@pytest.mark.parametrize("experiment, count", [("uda_ffhq", 7), ("uda_cars", 5)])
+def test_real_data_experiments_list_every_missing_file_before_training(tmp_path, experiment, count):
+    env = {
+        "GANLAB_DATA": str(tmp_path / "data"),
+        "GANLAB_PRETRAINED": str(tmp_path / "weights"),
+        "TORCH_HOME": str(tmp_path / "torch"),
+    }
+    result = run_cli(
+        [f"experiment={experiment}", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path, env=env
+    )
+    assert result.returncode == 2
+    message = result.stderr.strip().splitlines()
+    assert message[0] == (
+        f"ganlab: error: {experiment} needs {count} file(s) that are not on this machine "
+        "(ganlab never downloads them):"
+    )
+    listed = "\n".join(message[1:])
+    assert str(tmp_path / "weights") in listed and "alexnet-owt-7be5be79.pth" in listed
+    assert not (tmp_path / "run" / "config.yaml").exists()  # stopped before the run began
