@@ -50,6 +50,12 @@ def check_compatible(checkpoint: dict[str, Any], module: Any, path: str | Path) 
             f"{method_path(module)}; choose the matching model= (see the checkpoint's run dir "
             ".hydra/config.yaml) or another checkpoint"
         )
+    players, expected = checkpoint["ganlab"].get("players"), list(module.player_table)
+    if "optimizer_states" in checkpoint and players is not None and players != expected:
+        raise CheckpointError(
+            f"checkpoint {path} trained the players {players}, this run has {expected} (its "
+            "optimizers restore by position); use the settings of the run that wrote it"
+        )
     expected = module.checkpoint_state_dict()  # frozen nets loaded from files are not stored
     problems = state_dict_mismatches(checkpoint["state_dict"], expected)
     if problems:
@@ -94,6 +100,9 @@ def save_model_file(
     Returns the file's sha256."""
     state = {}
     for key, value in module.checkpoint_state_dict().items():
+        if not isinstance(value, torch.Tensor):  # extra state (an image pool's history)
+            state[key] = value
+            continue
         value = value.detach().cpu()
         state[key] = value.to(dtype) if dtype is not None and value.is_floating_point() else value
     record = {

@@ -201,6 +201,28 @@ def test_celebahq_reads_celeba_attribute_lists_through_the_index_mapping(tmp_pat
         assert train[position]["attributes"].tolist() == expected.tolist()
 
 
+def test_celebahq_official_test_split_follows_celebas_partition(tmp_path):
+    root, values = tmp_path / "celebahq", celeba_values(9)
+    for index in range(4):
+        write_image(root / "images" / f"{index}.jpg", index)
+    rows = {f"{i + 1:06d}.jpg": values[i] for i in range(9)}
+    write_attribute_file(root / "list_attr_celeba.txt", rows)
+    mapping = ["idx orig_idx orig_file"] + [
+        f"{i} {j} {j + 1:06d}.jpg" for i, j in enumerate((7, 2, 0, 5))
+    ]
+    (root / "CelebA-HQ-to-CelebA-mapping.txt").write_text("\n".join(mapping) + "\n")
+    partition = {1: 0, 3: 2, 6: 1, 8: 2}  # CelebA file number -> 0 train, 1 val, 2 test
+    lines = [f"{n:06d}.jpg {partition.get(n, 0)}" for n in range(1, 10)]
+    (root / "list_eval_partition.txt").write_text("\n".join(lines) + "\n")
+    data = load(tmp_path, "celebahq", root, "data.test_split=celeba")
+    # HQ 0 <- CelebA 8 (test), 1 <- 3 (test), 2 <- 1 (train), 3 <- 6 (val: not test)
+    assert [p.name for p in data.split_dataset("test").paths] == ["0.jpg", "1.jpg"]
+    assert [p.name for p in data.split_dataset("train").paths] == ["2.jpg", "3.jpg"]
+    (root / "list_eval_partition.txt").unlink()
+    with pytest.raises(ConfigError, match="test_split=celeba needs .*list_eval_partition.txt"):
+        load(tmp_path, "celebahq", root, "data.test_split=celeba")
+
+
 def test_celebahq_layout_and_attribute_errors(tmp_path):
     root = tmp_path / "celebahq"
     for index in range(3):

@@ -2,12 +2,16 @@
 no-adaptation ablation's gradients, the encoders' checkpoint layouts, the real-data
 experiments' file list, and an end-to-end run on toyfaces."""
 
+import json
+
 import pytest
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
+from PIL import Image
 from torch.utils.data import DataLoader
 
+from ganlab.checkpoints import read_checkpoint
 from ganlab.errors import CheckpointError, MissingWeightsError
 from ganlab.features.arcface import ARCFACE_FILE, ArcFaceFeatures, save_random_arcface
 from ganlab.methods.base import StepContext
@@ -20,6 +24,7 @@ from ganlab.nets.encoders import (
 from ganlab.nets.stylegan2 import load_stylegan2
 from ganlab.objectives.discrepancy import domain_discrepancy, feature_distance
 from ganlab.objectives.divergences import get_divergence
+from ganlab.run import run_task
 from tests.conftest import TINY_G, compose_run, run_cli
 
 TINY_UDA = [
@@ -182,7 +187,9 @@ def test_hfgi_parts_have_hfgis_layout_and_shapes():
     assert tuple(keys["condition_scale3.0.weight"].shape) == (512, 64, 3, 3)
     assert tuple(keys["condition_shift3.2.weight"].shape) == (512, 512, 3, 3)
     scale, shift = ConsultationEncoder(16, 32, widths=(8, 8, 8))(torch.randn(2, 3, 64, 64))
-    assert scale.shape == shift.shape == (2, 16, 32, 32)
+    assert scale.shape == shift.shape == (2, 16, 32, 32) and scale.abs().max() > 0
+    quiet = ConsultationEncoder(16, 32, widths=(8, 8, 8), zero_init=True)
+    assert all(t.abs().max() == 0 for t in quiet(torch.randn(2, 3, 64, 64)))  # starts as plain G
     aligner = ResidualAligner(widths=(4, 8, 8, 8))
     assert aligner(torch.randn(2, 6, 64, 64)).shape == (2, 3, 64, 64)
     assert "dconv_layer3.1.shortcut_layer.0.weight" in ResidualAligner().state_dict()
@@ -232,3 +239,58 @@ def test_real_data_experiments_list_every_missing_file_before_training(tmp_path,
     listed = "\n".join(message[1:])
     assert str(tmp_path / "weights") in listed and "alexnet-owt-7be5be79.pth" in listed
     assert not (tmp_path / "run" / "config.yaml").exists()  # stopped before the run began
+
+
+def test_a_short_uda_run_writes_table_ii_metrics_and_a_published_model_that_inverts(tmp_path):
+    run_dir = tmp_path / "uda"
+    run_task(compose_run(run_dir, [*TINY_UDA, "steps=3", "callbacks=none"]))
+    report = json.loads((run_dir / "metrics.json").read_text())
+    for metric in ("psnr", "ssim", "mse", "lpips_domain", "identity_similarity", "fid_domain_8"):
+        for domain in ("source", "target"):
+            assert f"{metric}_{domain}" in report["metrics"], (metric, domain)
+    assert report["protocol"]["psnr_target"]["input"] == "degraded"
+    assert report["protocol"]["psnr_target"]["compared_with"] == "clean"
+    assert report["protocol"]["psnr_target"]["split"] == "test"
+    published = run_dir / "uda_toyfaces.pt"
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["uda_toyfaces.pt"]["run_step"] == 3
+    saved = read_checkpoint(published)
+    assert not any(k.startswith(("generator.", "head_reference.")) for k in saved["state_dict"])
+    assert saved["ganlab"]["frozen"]["generator"]["source"] == "asset:stylegan2_toyfaces_64.pt"
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (80, 64), (90, 120, 200)).save(photos / "face.png")
+    out = tmp_path / "invert"
+    run_task(compose_run(out, ["task=invert", f"input={photos}", f"ckpt_path={published}"]))
+    index = json.loads((out / "index.json").read_text())
+    assert index["code_shape"] == [10, 128]  # W+ of the toyfaces generator
+
+
+def test_uda_on_two_processes_equals_one_process_with_twice_the_batch(tmp_path):
+    """Encoder (plain convs), discrepancy head and all frozen nets in float64: 2 gloo
+    processes with 2 + 2 faces a step end where 1 process with 4 + 4 does."""
+    common = [
+        *TINY_UDA,
+        "steps=3",
+        "trainer.precision=64-true",
+        "model.consultation=null",
+        "callbacks=default",
+        "callbacks.progress=null",
+        "callbacks.samples=null",
+        "callbacks.evaluation=null",
+        "callbacks.lr_monitor=null",
+        "eval.n_samples=4",
+    ]
+    runs = {
+        "two": ["trainer=ddp_cpu", "trainer.devices=2", "data.batch_size=2"],
+        "one": ["trainer=cpu", "data.batch_size=4"],
+    }
+    states = {}
+    for name, trainer in runs.items():
+        result = run_cli([*common, *trainer, f"hydra.run.dir={tmp_path / name}"], tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+        states[name] = read_checkpoint(tmp_path / name / "checkpoints" / "last.ckpt")["state_dict"]
+    assert states["two"].keys() == states["one"].keys()
+    assert any(k.startswith("head.") for k in states["one"])
+    # float64: only the order of the batch means' additions differs (up to ~1e-9 seen)
+    torch.testing.assert_close(states["two"], states["one"], rtol=0, atol=1e-7)

@@ -21,7 +21,7 @@ from ganlab.methods.base import AdversarialModule
 class PeriodicEvaluation(pl.Callback):
     """Score every ``every_n_steps`` run steps; with ``at_start`` also before the first step of
     a fresh run (the untrained nets: the baseline a curve is read against). ``n_samples``
-    images are scored (samples, or inputs of the ``split``)."""
+    images are scored (samples, or inputs of ``split``; null: the data's held-out split)."""
 
     def __init__(
         self,
@@ -30,13 +30,13 @@ class PeriodicEvaluation(pl.Callback):
         n_samples: int = 500,
         seed: int = 0,
         at_start: bool = False,
-        split: str = "val",
+        split: str | None = None,
     ):
         if every_n_steps < 1 or n_samples < 2:
             raise ValueError("PeriodicEvaluation needs every_n_steps >= 1 and n_samples >= 2")
         self.path = Path(path)
         self.every_n_steps, self.at_start = every_n_steps, at_start
-        self.budget = Budget(n_samples, seed, split)
+        self.n_samples, self.seed, self.split = n_samples, seed, split
         self.tools: Tools | None = None
         self._last_step = 0
 
@@ -61,7 +61,9 @@ class PeriodicEvaluation(pl.Callback):
     def _evaluate(self, trainer: pl.Trainer, module: AdversarialModule, step: int) -> None:
         if not trainer.is_global_zero or not module.evaluations():
             return
-        report = evaluate(module, trainer.datamodule, self.budget, self.tools, extra=False)
+        data = trainer.datamodule
+        budget = Budget(self.n_samples, self.seed, self.split or data.val_split)
+        report = evaluate(module, data, budget, self.tools, extra=False)
         metrics = report["metrics"]
         for logger in trainer.loggers:
             logger.log_metrics(

@@ -38,6 +38,9 @@ def pad_row(row: Tensor, length: int) -> Tensor:
 
 
 class SampleGrid(pl.Callback):
+    """``n_samples`` noise samples in rows of ``nrow``; or, for row previews (inputs and
+    their reconstructions or translations), ``nrow`` inputs."""
+
     def __init__(
         self,
         dirpath: str,
@@ -60,8 +63,9 @@ class SampleGrid(pl.Callback):
         declared = module.evaluations()
         self._preview = declared[0] if declared else None
         if self._preview is not None:
+            count = self.nrow if self._preview.rows else self.n_samples
             self._inputs = self._preview.preview_inputs(
-                module, trainer.datamodule, self.n_samples, self.seed
+                module, trainer.datamodule, count, self.seed
             )
 
     def on_train_batch_end(
@@ -80,8 +84,10 @@ class SampleGrid(pl.Callback):
         if not trainer.is_global_zero or self._preview is None:
             return
         was_training = module.training
-        rows = self._preview.preview(module, self._inputs)
-        module.train(was_training)
+        try:
+            rows = self._preview.preview(module, self._inputs)
+        finally:
+            module.train(was_training)
         grid = preview_grid(rows, self.nrow)
         self.dirpath.mkdir(parents=True, exist_ok=True)
         save_image(grid, self.dirpath / f"step_{step:07d}.png")

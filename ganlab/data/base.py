@@ -5,7 +5,8 @@
 - :class:`ImageDataModule`: images in [-1, 1] with ``channels`` (a constructor argument
   checked against ``supported_channels``, so model configs read ``${data.channels}``),
   ``image_size``, ``attribute_names``, ``split_dataset(split)`` (items are dicts with
-  ``image``), ``attribute_table(split)`` (labelled data), ``feature_dataset`` (the
+  ``image``), ``val_split`` (the held-out split previews and periodic evaluations read),
+  ``attribute_table(split)`` (labelled data), ``feature_dataset`` (the
   embedded data set whose domain net judges its images) and ``sample_scores(images)`` (the
   data's own judges of generated images).
 - :class:`TwoDomainDataModule`: unpaired domains (``domains``, ``domain_dataset(split,
@@ -39,6 +40,7 @@ class DataModule(pl.LightningDataModule, ABC):
 class ImageDataModule(DataModule):
     supported_channels: ClassVar[tuple[int, ...]] = (3,)
     attribute_names: tuple[str, ...] = ()
+    val_split: str = "val"  # the held-out split previews and periodic evaluations read
 
     def __init__(self, channels: int) -> None:
         super().__init__()

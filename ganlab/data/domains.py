@@ -114,6 +114,7 @@ class DomainSplit(Dataset):
         return max(len(self.source), len(self.target))
 
     def __getitem__(self, pair: tuple[int, int, int]) -> dict[str, Any]:
+        """``pair``: (source position, target position, draw number), as ``sampler()`` gives."""
         source, target = self.source[pair[0]], self.target[pair[1]]
         image, target_image = self.dataset[source]["image"], self.dataset[target]["image"]
         item = {
@@ -122,7 +123,7 @@ class DomainSplit(Dataset):
             "image": image,
             "source_index": source,
             "target_index": target,
-            "draw": pair[2] if len(pair) > 2 else 0,
+            "draw": pair[2],
         }
         return item | ({"target_clean": target_image} if self.paired else {})
 
@@ -255,6 +256,10 @@ class UDADataModule(ImageDataModule):
         return self.base.feature_dataset
 
     @property
+    def val_split(self) -> str:
+        return (self.eval_base or self.base).val_split
+
+    @property
     def image_shape(self) -> tuple[int, int]:
         return getattr(self.base, "image_shape", (self.image_size, self.image_size))
 
@@ -325,8 +330,7 @@ class UDADataModule(ImageDataModule):
         )
 
     def val_dataloader(self) -> DataLoader:
-        evaluated = self.eval_base or self.base
-        return self.loader(self.target_pairs(getattr(evaluated, "val_split", "val")))
+        return self.loader(self.target_pairs(self.val_split))
 
     def test_dataloader(self) -> DataLoader:
         return self.loader(self.target_pairs("test"))

@@ -56,7 +56,7 @@ class RealDataModule(ImageDataModule, ABC):
     supported_channels = (3, 1)  # 1: files are read as greyscale
     layout: ClassVar[str]  # the expected tree under data.root
     source: ClassVar[str]  # a sentence naming where the data set comes from (a URL)
-    val_split: ClassVar[str] = "val"  # the split val_dataloader reads
+    val_split: ClassVar[str] = "val"  # the held-out split (val_dataloader, previews)
 
     def __init__(
         self,

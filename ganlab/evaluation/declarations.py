@@ -35,6 +35,7 @@ from ganlab.metrics.reconstruction import lpips_distance, reconstruction_scores
 Scores = tuple[dict[str, float], dict[str, Any]]  # (metrics, protocol)
 
 
+@runtime_checkable
 class SamplesNoise(Protocol):
     device: torch.device
 
@@ -46,6 +47,7 @@ class SamplesNoise(Protocol):
     def sampled_by(self) -> str: ...
 
 
+@runtime_checkable
 class Reconstructs(Protocol):
     device: torch.device
 
@@ -67,9 +69,20 @@ class Translates(Protocol):
 
 
 class Evaluation(ABC):
-    """One declared evaluation; ``needs`` names the tools it uses."""
+    """One declared evaluation; ``needs`` names the tools it uses. A preview of ``rows``
+    shows one input per column, as many as a grid row holds; otherwise a grid of samples."""
 
     needs: ClassVar[tuple[str, ...]] = ()
+    rows: ClassVar[bool] = True
+    protocol: ClassVar[type]  # what the module must offer
+
+    def check(self, module: nn.Module) -> None:
+        """Refuse a module that lacks what this evaluation calls (before training starts)."""
+        if not isinstance(module, self.protocol):
+            raise ConfigError(
+                f"{type(module).__name__} declares a {type(self).__name__} evaluation but lacks "
+                f"{self.protocol.__name__}'s methods"
+            )
 
     @abstractmethod
     def score(self, module: nn.Module, datamodule: Any, tools: Tools, budget: Budget) -> Scores:
@@ -128,6 +141,8 @@ def generate(module: SamplesNoise, n: int, seed: int, batch_size: int = 250) -> 
 @dataclass(frozen=True)
 class Generation(Evaluation):
     needs: ClassVar[tuple[str, ...]] = ("fid",)
+    rows: ClassVar[bool] = False
+    protocol: ClassVar[type] = SamplesNoise
 
     def score(self, module: SamplesNoise, datamodule: Any, tools: Tools, budget: Budget) -> Scores:
         images = generate(module, budget.n, budget.seed)
@@ -163,6 +178,7 @@ class Reconstruction(Evaluation):
     ends each metric (``psnr_target``), the empty name none."""
 
     needs: ClassVar[tuple[str, ...]] = ("fid", "perceptual", "identity")
+    protocol: ClassVar[type] = Reconstructs
     inputs: Mapping[str, tuple[str, str]] = field(default_factory=lambda: {"": ("image", "image")})
 
     def score(self, module: Reconstructs, datamodule: Any, tools: Tools, budget: Budget) -> Scores:
@@ -207,7 +223,8 @@ class Reconstruction(Evaluation):
         )
 
     def preview_inputs(self, module: Reconstructs, datamodule: Any, n: int, seed: int) -> Any:
-        dataset = image_data(datamodule, "a reconstruction preview").split_dataset("val")
+        data = image_data(datamodule, "a reconstruction preview")
+        dataset = data.split_dataset(data.val_split)
         n = min(n, len(dataset))
         return {name: self.collect(dataset, n, *keys) for name, keys in self.inputs.items()}
 
@@ -230,6 +247,7 @@ class Translation(Evaluation):
     LPIPS distance."""
 
     needs: ClassVar[tuple[str, ...]] = ("fid", "perceptual", "classifier")
+    protocol: ClassVar[type] = Translates
     directions: tuple[tuple[str, str], ...] = (("a", "b"), ("b", "a"))
     diversity: int = 0
 
@@ -282,7 +300,7 @@ class Translation(Evaluation):
     ) -> float:
         """Accuracy of the classifier's verdict on the attributes the target domain has."""
         with torch.no_grad():
-            logits = torch.cat([tools.classifier(chunk) for chunk in outputs.split(250)])
+            logits = torch.cat([tools.classifier(chunk) for chunk in outputs.split(64)])
         columns = [data.attribute_names.index(name) for name in wanted]
         predicted = logits[:, columns] > 0
         wanted_values = torch.tensor([bool(v) for v in wanted.values()])
@@ -294,7 +312,10 @@ class Translation(Evaluation):
         per_source = max(1, n // len(sources))
         return {
             source: torch.cat(
-                [b["image"] for b in first_items(data.domain_dataset("val", source), per_source)]
+                [
+                    b["image"]
+                    for b in first_items(data.domain_dataset(data.val_split, source), per_source)
+                ]
             )
             for source in sources
         }

@@ -19,14 +19,17 @@ def evaluate(
     """``{"metrics": {...}, "protocol": {...}}`` of the module's declared evaluations (and,
     with ``extra``, of its ``extra_metrics``)."""
     was_training = module.training
-    own = module.extra_metrics(datamodule, budget.n, budget.seed) if extra else {}
-    metrics: dict[str, Any] = dict(own.get("metrics", {}))
-    protocol: dict[str, Any] = dict(own.get("protocol", {}))
-    for declared in module.evaluations():
-        scores, described = declared.score(module, datamodule, tools, budget)
-        metrics.update(scores)
-        protocol.update(described)
-    module.train(was_training)
+    tools.to(module.device)
+    try:
+        own = module.extra_metrics(datamodule, budget.n, budget.seed) if extra else {}
+        metrics: dict[str, Any] = dict(own.get("metrics", {}))
+        protocol: dict[str, Any] = dict(own.get("protocol", {}))
+        for declared in module.evaluations():
+            scores, described = declared.score(module, datamodule, tools, budget)
+            metrics.update(scores)
+            protocol.update(described)
+    finally:
+        module.train(was_training)
     return {"metrics": metrics, "protocol": protocol}
 
 

@@ -4,12 +4,13 @@ weights stop a run at once: FID/KID (``features=``), a perceptual distance
 classifier (``eval.attribute_classifier``). ``domain`` / ``lpips_domain`` / ``identity``
 name ganlab's own nets for the data (``ganlab.features.resolve_name``)."""
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from omegaconf import DictConfig, OmegaConf
-from torch import Tensor
+from torch import Tensor, nn
 
 from ganlab.data.base import ImageDataModule
 from ganlab.errors import ConfigError
@@ -28,20 +29,34 @@ class Budget:
     split: str = "val"
 
 
+class AttributeClassifier(nn.Module):
+    """Images -> attribute logits from the attribute head of ganlab's domain net."""
+
+    def __init__(self, dataset: str) -> None:
+        super().__init__()
+        self.net, _ = load_domain_net(dataset)
+        if self.net.attribute_head is None:
+            raise ConfigError(f"the domain net of {dataset} has no attribute head")
+        self.requires_grad_(False).eval()
+
+    def forward(self, images: Tensor) -> Tensor:
+        device = next(self.parameters()).device
+        return self.net(images.to(device))["attribute_logits"].cpu()
+
+
 @dataclass
 class Tools:
     fid: Evaluator | None = None
     perceptual: FeatureExtractor | None = None
     identity: FeatureExtractor | None = None
-    classifier: Callable[[Tensor], Tensor] | None = None  # images -> attribute logits
+    classifier: AttributeClassifier | None = None
 
-
-def attribute_classifier(dataset: str, weights_path: str | None = None) -> Callable:
-    """The attribute head of ganlab's domain net for ``dataset``: images -> logits."""
-    net, _ = load_domain_net(dataset, weights_path)
-    if net.attribute_head is None:
-        raise ValueError(f"the domain net of {dataset} has no attribute head")
-    return lambda images: net(images)["attribute_logits"]
+    def to(self, device: torch.device | str) -> "Tools":
+        """The nets on ``device`` (the FID extractor moves itself when it scores)."""
+        for net in (self.perceptual, self.identity, self.classifier):
+            if net is not None:
+                net.to(device)
+        return self
 
 
 def build_tools(
@@ -60,13 +75,25 @@ def build_tools(
         chosen["name"] = resolve_name(chosen["name"], dataset)
         tools.fid = Evaluator.from_config(OmegaConf.create(chosen), eval_cfg, datamodule)
     if "perceptual" in needs and eval_cfg.get("perceptual"):
-        tools.perceptual = get_extractor(resolve_name(eval_cfg.perceptual, dataset))
+        name = resolve_name(eval_cfg.perceptual, dataset)
+        if name not in NAMES:
+            raise ConfigError(
+                f"eval.perceptual={eval_cfg.perceptual}: ganlab has no such net for {dataset}; "
+                "use lpips_alex or lpips_vgg (ImageNet weights), or null"
+            )
+        tools.perceptual = get_extractor(name)
     if "identity" in needs and eval_cfg.get("identity"):
         name = resolve_name(eval_cfg.identity, dataset)
         if eval_cfg.identity == "identity" and name not in NAMES:
             print(f"ganlab: ganlab has no identity net for {dataset}; identity similarity is off")
         else:
             tools.identity = get_extractor(name)
-    if "classifier" in needs and eval_cfg.get("attribute_classifier") == "domain":
-        tools.classifier = attribute_classifier(dataset)
+    classifier = eval_cfg.get("attribute_classifier")
+    if "classifier" in needs and classifier:
+        if classifier != "domain":
+            raise ConfigError(
+                f"eval.attribute_classifier={classifier}: the attribute classifier is ganlab's "
+                "domain net (domain) or null (off)"
+            )
+        tools.classifier = AttributeClassifier(dataset)
     return tools

@@ -12,10 +12,8 @@ maps ℓ̂ compares) and the per-layer channel weights:
 """
 
 import copy
-from collections.abc import Callable
 from dataclasses import dataclass
 
-import lpips
 import torch
 from torch import Tensor, nn
 
@@ -25,10 +23,22 @@ from ganlab.features.domain import load_domain_net
 from ganlab.features.lpips_net import build_lpips, linear_weight
 
 
+class RGBInput(nn.Module):
+    """Grey images repeated to RGB, then ``scaling`` (e.g. LPIPS's input standardisation),
+    kept as a submodule so its buffers follow the device."""
+
+    def __init__(self, scaling: nn.Module | None = None) -> None:
+        super().__init__()
+        self.scaling = scaling or nn.Identity()
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.scaling(as_rgb(images))
+
+
 class FeatureMaps(nn.Module):
     """``stages`` run in turn on ``prepare(images)``; forward returns every stage's output."""
 
-    def __init__(self, stages: nn.Sequential, prepare: Callable[[Tensor], Tensor]) -> None:
+    def __init__(self, stages: nn.Sequential, prepare: nn.Module) -> None:
         super().__init__()
         self.stages, self.prepare = stages, prepare
 
@@ -63,22 +73,19 @@ def discrepancy_nets(name: str, weights_path: str | None = None) -> DiscrepancyN
     if name == "lpips_alex":
         model, fingerprint = build_lpips("alex", weights_path)
         slices = [getattr(model.net, f"slice{k}") for k in range(1, model.net.N_slices + 1)]
-        prepare = lambda images: model.scaling_layer(as_rgb(images))  # noqa: E731
         frozen = nn.Sequential(*slices)
-        random_alexnet = lpips.pretrained_networks.alexnet(requires_grad=True, pretrained=False)
-        trainable = nn.Sequential(
-            *[getattr(random_alexnet, f"slice{k}") for k in range(1, random_alexnet.N_slices + 1)]
-        )
         weights = [linear_weight(lin).detach() for lin in model.lins]
         return DiscrepancyNets(
-            FeatureMaps(frozen, prepare), FeatureMaps(trainable, prepare), weights, fingerprint
+            FeatureMaps(frozen, RGBInput(model.scaling_layer)),
+            FeatureMaps(reinitialised(frozen), RGBInput(copy.deepcopy(model.scaling_layer))),
+            weights,
+            fingerprint,
         )
     if name.startswith("domain_"):
         net, sha256 = load_domain_net(name.removeprefix("domain_"))
-        identity = lambda images: images  # noqa: E731
         return DiscrepancyNets(
-            FeatureMaps(net.body, identity),
-            FeatureMaps(reinitialised(net.body), identity),
+            FeatureMaps(net.body, nn.Identity()),
+            FeatureMaps(reinitialised(net.body), nn.Identity()),
             None,
             f"sha256:{sha256[:16]}",
         )

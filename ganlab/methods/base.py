@@ -116,6 +116,10 @@ class Frozen:
     source: str | None = None
     fingerprint: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.source and not self.fingerprint:
+            raise ValueError(f"frozen net from {self.source} needs the fingerprint of its weights")
+
     @classmethod
     def from_file(cls, net: nn.Module, path: str | Path, shown_as: str | None = None) -> "Frozen":
         """``net`` loaded from ``path``; ``shown_as`` is how checkpoints name the source
@@ -165,6 +169,8 @@ class AdversarialModule(pl.LightningModule, ABC):
         self.phase_steps: dict[str, int] = {}
         self._step_logs: dict[str, Tensor] = {}
         self._phase_name: str | None = None
+        self._resting: list[nn.Parameter] = []  # other players' parameters while a phase runs
+        self._trainable_depth = 0  # nesting of every_player_trainable
         self._phases: list[Phase] | None = None
         self._players: dict[str, Player] | None = None
 
@@ -205,7 +211,7 @@ class AdversarialModule(pl.LightningModule, ABC):
         return own_share(draw(n * world_size), rank, world_size)
 
     @property
-    def process_share(self) -> tuple[int, int]:
+    def rank_and_world(self) -> tuple[int, int]:
         """(rank, number of processes) of the run: (0, 1) on one process."""
         return process_share(self)
 
@@ -352,6 +358,7 @@ class AdversarialModule(pl.LightningModule, ABC):
         with self.stepping(player):
             loss = phase.loss(batch, ctx)
             if not torch.isfinite(loss):
+                self._phase_name = None
                 raise NonFiniteLossError(
                     f"phase {phase.name!r} produced a non-finite loss ({loss.item()}) at run "
                     f"step {self.run_step} (global step {self.global_step}); the step was "
@@ -368,6 +375,7 @@ class AdversarialModule(pl.LightningModule, ABC):
                     gradient_clip_algorithm="norm",
                 )
             optimizer.step()
+        self._phase_name = None
         if phase.after_step is not None:
             phase.after_step()
         if scheduler is not None:
@@ -401,15 +409,19 @@ class AdversarialModule(pl.LightningModule, ABC):
 
     @contextmanager
     def every_player_trainable(self) -> Iterator[None]:
-        """Inside a phase: the other players' parameters require grad again (``ctx.remember``)."""
-        resting = getattr(self, "_resting", [])
-        for param in resting:
-            param.requires_grad_(True)
+        """Inside a phase: the other players' parameters require grad again (``ctx.remember``;
+        nested calls restore the phase's state only when the outermost one ends)."""
+        if self._trainable_depth == 0:
+            for param in self._resting:
+                param.requires_grad_(True)
+        self._trainable_depth += 1
         try:
             yield
         finally:
-            for param in resting:
-                param.requires_grad_(False)
+            self._trainable_depth -= 1
+            if self._trainable_depth == 0:
+                for param in self._resting:
+                    param.requires_grad_(False)
 
     def on_fit_start(self) -> None:
         if not gradients_are_averaged(self.trainer):
@@ -434,16 +446,19 @@ class AdversarialModule(pl.LightningModule, ABC):
 
     # ---- what is replicated under DDP --------------------------------------------------
     def _is_frozen(self, qualified_name: str) -> bool:
-        return qualified_name.split(".", 1)[0] in self.frozen_sources
+        """Whether the tensor belongs to a frozen net loaded from a source (each process loads
+        it itself); a frozen net without one is synchronised like the others."""
+        name = qualified_name.split(".", 1)[0]
+        return name in self.frozen_sources and self.frozen_sources[name][0] is not None
 
     def synchronized_parameters(self) -> Iterator[nn.Parameter]:
-        """Parameters every process must hold alike (all but the frozen nets')."""
+        """Parameters every process must hold alike (all but the frozen nets' from files)."""
         for name, param in self.named_parameters():
             if not self._is_frozen(name):
                 yield param
 
     def synchronized_buffers(self) -> Iterator[Tensor]:
-        """Buffers (running statistics) shared from rank 0 (all but the frozen nets')."""
+        """Buffers (running statistics) shared from rank 0 (all but the frozen nets' from files)."""
         for name, buffer in self.named_buffers():
             if not self._is_frozen(name):
                 yield buffer
@@ -451,8 +466,7 @@ class AdversarialModule(pl.LightningModule, ABC):
     # ---- EMA ---------------------------------------------------------------------------
     def averaged(self, name: str) -> nn.Module:
         """The EMA copy of net ``name`` (the net itself when it has none)."""
-        ema = getattr(self, f"{name}_ema", None)
-        return self.get_submodule(name) if ema is None else ema
+        return self.get_submodule(f"{name}_ema" if name in self.ema_names else name)
 
     def ema_decay_now(self) -> float:
         """0 (a plain copy) until ``ema_start_step``, then min(decay, (1 + t) / (10 + t)) with t
@@ -549,9 +563,8 @@ def check_frozen_sources(
         if fingerprint != entry["fingerprint"]:
             raise CheckpointError(
                 f"frozen net {name!r}: the checkpoint was trained with {entry['source']} "
-                f"({entry['fingerprint'][:19]}...), this run loaded "
-                f"{source or 'weights not from a file'}"
-                f"{f' ({fingerprint[:19]}...)' if fingerprint else ''}; load the same weights"
+                f"({entry['fingerprint']}), this run loaded {source or 'weights not from a file'}"
+                f"{f' ({fingerprint})' if fingerprint else ''}; load the same weights"
             )
 
 

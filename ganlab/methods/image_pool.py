@@ -39,6 +39,8 @@ class ImagePool(nn.Module):
         if self.size == 0:
             return images.detach()
         batch = images.detach() if world_size == 1 else global_batch(images.detach(), world_size)
+        if self.images is not None and self.images.device != batch.device:
+            self.images = self.images.to(batch.device)  # restored from a checkpoint on the CPU
         swap = torch.rand(len(batch)) < 0.5
         slots = torch.randint(self.size, (len(batch),))
         shown = batch.clone()

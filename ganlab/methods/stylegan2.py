@@ -191,10 +191,13 @@ class StyleGAN2(NoiseSampling, AdversarialModule):
     def decode(self, codes: Tensor) -> Tensor:
         """Images of W (B, D) or W+ (B, n_latent, D) codes from the EMA generator, with its
         stored noise maps (what ``task=edit`` decodes)."""
-        net = self.averaged("generator").eval()
+        net = self.averaged("generator")
+        was_training = net.training
+        net.eval()
         images, _ = net(
             [codes.to(self.device, self.dtype)], input_is_latent=True, randomize_noise=False
         )
+        net.train(was_training)
         return images.float()
 
     def export(self, run_dir: Path, record: dict[str, Any]) -> None:

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganlab.checkpoints import save_model_file
+from ganlab.errors import ConfigError
 from ganlab.evaluation import Reconstruction
 from ganlab.features import get_extractor
 from ganlab.features.discrepancy import discrepancy_nets
@@ -65,6 +66,7 @@ from ganlab.objectives.reconstruction import (
 )
 
 SUPERVISIONS = ("uda", "source", "paired")
+EXPORT_DTYPES = ("float32", "float16", "bfloat16")
 
 
 def weights_file(path: str) -> str:
@@ -154,9 +156,9 @@ class UDAInversion(AdversarialModule):
         super().__init__(trained, ema_decay=None, frozen=frozen)
         self.register_buffer("latent_avg", latent_avg)
         layer_weights = nets.layer_weights if uses_head and nets.layer_weights else []
-        for index, weight in enumerate(layer_weights):
-            self.register_buffer(f"head_weight_{index}", weight)
-        self.n_head_weights = len(layer_weights)
+        self.head_weight_names = [f"head_weight_{i}" for i in range(len(layer_weights))]
+        for name, weight in zip(self.head_weight_names, layer_weights, strict=True):
+            self.register_buffer(name, weight)
         self.encoder_optimizer, self.head_optimizer = encoder_optimizer, head_optimizer
         self.train_encoder, self.supervision, self.uses_head = train_encoder, supervision, uses_head
         self.identity_loss_kind = identity_loss_kind
@@ -168,8 +170,14 @@ class UDAInversion(AdversarialModule):
             "align": lambda_align,
             "discrepancy": lambda_uda,
         }
-        self.warp = K.RandomPerspective(distortion_scale, p=1.0) if aug_rate > 0 else None
+        self.warp = (
+            K.RandomPerspective(distortion_scale, p=1.0, same_on_batch=True)
+            if aug_rate > 0
+            else None
+        )
         self.aug_rate, self.feature_size = aug_rate, feature_size
+        if export_dtype not in EXPORT_DTYPES:
+            raise ValueError(f"export_dtype must be one of {EXPORT_DTYPES}, got {export_dtype!r}")
         self.export_dtype = getattr(torch, export_dtype)
         self.train()  # puts the head in eval mode from the start
 
@@ -215,8 +223,7 @@ class UDAInversion(AdversarialModule):
 
     def head_weights(self) -> list[Tensor] | None:
         """LPIPS's channel weights of H's layers (buffers, so they follow the device)."""
-        weights = [getattr(self, f"head_weight_{i}") for i in range(self.n_head_weights)]
-        return weights or None
+        return [self.get_buffer(name) for name in self.head_weight_names] or None
 
     def discrepancy(
         self, batch: dict[str, Tensor], ctx: StepContext, detached: bool = False
@@ -229,9 +236,9 @@ class UDAInversion(AdversarialModule):
             image = self.for_features(parts[domain]["image"])
             image = image.detach() if detached else image
             distances[domain] = self.head_distance(image, reference[domain])
-            self.log_step(f"uda/distance_{domain}", distances[domain].mean())
+            self.log_step(f"uda/{self._phase_name}/distance_{domain}", distances[domain].mean())
         d_st = domain_discrepancy(distances["source"], distances["target"], self.divergence)
-        self.log_step("uda/d_st", d_st)
+        self.log_step(f"uda/{self._phase_name}/d_st", d_st)
         return d_st
 
     def head_loss(self, batch: dict[str, Tensor], ctx: StepContext) -> Tensor:
@@ -250,7 +257,7 @@ class UDAInversion(AdversarialModule):
 
     def paired_loss(self, batch: dict[str, Tensor]) -> Tensor:
         if "target_clean" not in batch:
-            raise ValueError(
+            raise ConfigError(
                 "supervision=paired trains on clean/degraded pairs: set data.paired=true"
             )
         source = self.source_terms(self.invert_parts(batch["source"]), batch["source"])
@@ -297,11 +304,19 @@ class UDAInversion(AdversarialModule):
         )[0]
 
     @staticmethod
-    def pooled(images: Tensor, like: Tensor) -> Tensor:
-        """The generator's output average-pooled to the input images' (H, W) when they differ
-        (pSp / HFGI pool 1024 px faces to 256; cars' 512 x 512 to 192 x 256)."""
-        size = like.shape[-2:]
-        return images if images.shape[-2:] == size else F.adaptive_avg_pool2d(images, size)
+    def pooled(images: Tensor, like: Tensor, mode: str = "pool") -> Tensor:
+        """The generator's square output brought to the input images' (H, W): average-pooled
+        (``mode="pool"``) or bilinearly resized to W x W, then the middle H rows (pSp / HFGI
+        pool 1024 px faces to 256; cars' 512 x 512 to 256 x 256, rows 32:224)."""
+        height, width = like.shape[-2:]
+        if images.shape[-1] != width:
+            square = (width, width)
+            if mode == "pool":
+                images = F.adaptive_avg_pool2d(images, square)
+            else:
+                images = F.interpolate(images, size=square, mode="bilinear")
+        top = (images.shape[-2] - height) // 2
+        return images[..., top : top + height, :]
 
     def invert_parts(self, images: Tensor) -> dict[str, Tensor]:
         """``codes``, the reconstruction ``image`` and, with HFGI's branch, the ``coarse``
@@ -310,7 +325,7 @@ class UDAInversion(AdversarialModule):
         coarse = self.draw(codes)
         if "residue" not in self.net_names:
             return {"codes": codes, "image": self.pooled(coarse, images)}
-        coarse_image = F.interpolate(coarse.clamp(-1, 1), size=images.shape[-2:], mode="bilinear")
+        coarse_image = self.pooled(coarse.clamp(-1, 1), images, mode="bilinear")
         distortion = (images - coarse_image).detach()
         parts = {"codes": codes, "coarse": coarse, "distortion": distortion}
         consulted = distortion

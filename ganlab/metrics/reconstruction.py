@@ -5,6 +5,9 @@ PSNR and MSE are on the [0, 1] scale (PSNR = 10 log10(1 / MSE)) and averaged ove
 SSIM uses the standard 11x11 Gaussian window with sigma 1.5 (Wang et al. 2004).
 """
 
+from collections.abc import Iterator
+
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics.functional import mean_squared_error
@@ -50,16 +53,30 @@ def mse(predicted: Tensor, target: Tensor) -> float:
     return mean_squared_error(to_unit(predicted), to_unit(target)).item()
 
 
+def paired_embeddings(
+    predicted: Tensor, target: Tensor, net: FeatureExtractor, chunk: int = 64
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """``net``'s embeddings of both batches, ``chunk`` images at a time, on ``net``'s device."""
+    check_pair(predicted, target)
+    device = next(net.parameters()).device
+    with torch.no_grad():
+        for first, second in zip(predicted.split(chunk), target.split(chunk), strict=True):
+            yield net(first.to(device)).float().cpu(), net(second.to(device)).float().cpu()
+
+
 def lpips_distance(predicted: Tensor, target: Tensor, lpips_net: FeatureExtractor) -> float:
     """Mean LPIPS distance: the squared distance of the two images' LPIPS embeddings."""
-    check_pair(predicted, target)
-    return (lpips_net(predicted) - lpips_net(target)).pow(2).sum(1).mean().item()
+    distances = [(a - b).pow(2).sum(1) for a, b in paired_embeddings(predicted, target, lpips_net)]
+    return torch.cat(distances).mean().item()
 
 
 def identity_similarity(predicted: Tensor, target: Tensor, identity_net: FeatureExtractor) -> float:
     """Mean cosine similarity of the two images' identity embeddings (pSp's ID metric)."""
-    check_pair(predicted, target)
-    return F.cosine_similarity(identity_net(predicted), identity_net(target), dim=1).mean().item()
+    similarities = [
+        F.cosine_similarity(a, b, dim=1)
+        for a, b in paired_embeddings(predicted, target, identity_net)
+    ]
+    return torch.cat(similarities).mean().item()
 
 
 def reconstruction_scores(

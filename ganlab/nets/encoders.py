@@ -56,7 +56,13 @@ class GradualStyleBlock(nn.Module):
         self.out_channels = out_channels
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.linear(self.convs(x).view(-1, self.out_channels))
+        pooled = self.convs(x)
+        if pooled.shape[-2:] != (1, 1):
+            raise ValueError(
+                f"map2style ended at {tuple(pooled.shape[-2:])}, not 1 x 1: the encoder's "
+                "image_size does not match its input images"
+            )
+        return self.linear(pooled.flatten(1))
 
 
 class GradualStyleEncoder(nn.Module):
@@ -173,7 +179,10 @@ def condition_head(in_channels: int, channels: int) -> nn.Sequential:
 class ConsultationEncoder(nn.Module):
     """HFGI's consultation encoder: distortion map (B, C, S, S) -> (scale, shift), each
     (B, condition_channels, condition_size, condition_size) for the generator's fusion.
-    ``widths``: the three stages' channels (HFGI: 32, 48, 64)."""
+    ``widths``: the three stages' channels (HFGI: 32, 48, 64). ``zero_init``: the heads'
+    last convs start at zero, so the fused generator starts as the plain one and training
+    starts from E0's reconstructions (HFGI initialises them randomly and trains 100k steps;
+    short CPU runs need the quiet start)."""
 
     def __init__(
         self,
@@ -181,6 +190,7 @@ class ConsultationEncoder(nn.Module):
         condition_size: int = 64,
         in_channels: int = 3,
         widths: tuple[int, int, int] = (32, 48, 64),
+        zero_init: bool = False,
     ) -> None:
         super().__init__()
         w1, w2, w3 = widths
@@ -190,6 +200,11 @@ class ConsultationEncoder(nn.Module):
         self.condition_scale3 = condition_head(w3, condition_channels)
         self.condition_shift3 = condition_head(w3, condition_channels)
         self.condition_size = condition_size
+        if zero_init:
+            with torch.no_grad():
+                for head in (self.condition_scale3, self.condition_shift3):
+                    head[-1].weight.zero_()
+                    head[-1].bias.zero_()
 
     def forward(self, distortion: Tensor) -> tuple[Tensor, Tensor]:
         features = self.conv_layer3(self.conv_layer2(self.conv_layer1(distortion)))

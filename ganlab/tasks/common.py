@@ -81,7 +81,10 @@ def build_method(model_cfg: DictConfig) -> AdversarialModule:
 
 
 def build_eval_tools(cfg: DictConfig, datamodule: Any, module: AdversarialModule) -> Tools:
-    """The instruments the method's declared evaluations need (``features=null``: no FID)."""
+    """The instruments the method's declared evaluations need (``features=null``: no FID),
+    after checking the method offers what each evaluation calls."""
+    for declared in module.evaluations():
+        declared.check(module)
     return build_tools(cfg.get("features"), cfg.eval, datamodule, needed_tools(module))
 
 
@@ -94,7 +97,7 @@ def model_source(cfg: DictConfig) -> Path:
     if cfg.get("ckpt_path") and cfg.get("asset"):
         raise ConfigError("give ckpt_path= or asset=, not both")
     if cfg.get("ckpt_path"):
-        return Path(cfg.ckpt_path)
+        return Path(str(cfg.ckpt_path)).expanduser()
     if cfg.get("asset"):
         path = ASSET_DIR / f"{cfg.asset}.pt"
         if not path.is_file():
@@ -122,14 +125,15 @@ def load_trained(path: Path) -> tuple[AdversarialModule, DictConfig]:
     module.restore_frozen_state(checkpoint)
     module.load_state_dict(checkpoint["state_dict"])
     module.phase_steps = {k: int(v) for k, v in checkpoint["ganlab"].get("phase_steps", {}).items()}
-    return module.eval(), config
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return module.to(device).eval(), config
 
 
 def initialise_from(module: AdversarialModule, path: str | Path) -> list[str]:
     """Load the weights of ``path`` (a ganlab checkpoint, a published model or a plain state
     dict) into every net of ``module`` they cover; optimizers and steps start fresh. Returns
     the nets initialised. Every loaded tensor must fit; nets the file lacks stay as built."""
-    path = Path(path)
+    path = Path(str(path)).expanduser()
     if not path.is_file():
         raise CheckpointError(f"init_from={path}: no such file")
     try:
@@ -137,10 +141,11 @@ def initialise_from(module: AdversarialModule, path: str | Path) -> list[str]:
     except Exception as error:  # torch raises many types for a damaged or foreign file
         raise CheckpointError(f"init_from={path} cannot be read: {error}") from error
     state = saved.get("state_dict", saved) if isinstance(saved, dict) else None
-    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+    if not isinstance(state, dict) or not any(isinstance(v, Tensor) for v in state.values()):
         raise CheckpointError(f"init_from={path} holds no state dict of tensors")
     own = module.checkpoint_state_dict()
-    shared = {k: v for k, v in state.items() if k in own}
+    # weights only: tensors (an image pool's history, say, is training state)
+    shared = {k: v for k, v in state.items() if k in own and isinstance(v, Tensor)}
     if not shared:
         raise CheckpointError(
             f"init_from={path} has none of this model's weights (its keys start with "
@@ -166,12 +171,18 @@ def require(module: AdversarialModule, capability: type, task: str, what: str) -
 
 
 def image_shape_of(config: DictConfig) -> tuple[int, int, int]:
-    """(channels, height, width) of the images the model of a saved run config takes."""
+    """(channels, height, width) of the images the model of a saved run config takes (the
+    data config's, or its ``base``'s when it wraps one, e.g. the UDA splits)."""
     data = config.data
-    channels = int(data.get("channels") or 3)
-    if data.get("height") and data.get("width"):
-        return channels, int(data.height), int(data.width)
-    return channels, int(data.size), int(data.size)
+    base = data.get("base") or {}
+    channels = data.get("channels") or base.get("channels")
+    if channels is None:
+        raise ConfigError("the model's stored config names no image channels (data.channels)")
+    for node in (data, base):
+        if node.get("height") and node.get("width"):
+            return int(channels), int(node.height), int(node.width)
+    size = data.get("size") or base.get("size")
+    return int(channels), int(size), int(size)
 
 
 def read_user_images(folder: Any, shape: tuple[int, int, int]) -> tuple[list[Path], Tensor]:
@@ -218,17 +229,20 @@ def write_index(run_dir: Path, entries: list[dict[str, Any]], about: dict[str, A
 
 
 def unique_stems(paths: Sequence[Path]) -> list[str]:
-    """File stems, made unique with a counter where two inputs share one."""
-    seen: dict[str, int] = {}
+    """File stems, made unique with a counter where two inputs would share a name."""
+    taken: set[str] = set()
     stems = []
     for path in paths:
-        count = seen.get(path.stem, 0)
-        seen[path.stem] = count + 1
-        stems.append(path.stem if count == 0 else f"{path.stem}_{count}")
+        stem, count = path.stem, 0
+        while stem in taken:
+            count += 1
+            stem = f"{path.stem}_{count}"
+        taken.add(stem)
+        stems.append(stem)
     return stems
 
 
-@torch.no_grad()
 def in_batches(function: Any, images: Tensor, batch_size: int, device: Any) -> list[Any]:
-    """``function`` over chunks of ``images`` on ``device``; the list of its outputs."""
+    """``function`` over chunks of ``images`` on ``device``; the list of its outputs (the
+    function decides about gradients: latent optimisation needs them)."""
     return [function(chunk.to(device)) for chunk in images.split(batch_size)]

@@ -35,7 +35,7 @@ from ganlab.tasks.common import (
 
 def read_codes(path: str) -> tuple[list[str], Tensor]:
     """Names and stacked codes of a ``codes.pt`` (``{name: code}``) that task=invert wrote."""
-    file = Path(path).expanduser()
+    file = Path(str(path)).expanduser()
     if not file.is_file():
         raise ConfigError(f"codes={file}: no such file (task=invert writes <run dir>/codes.pt)")
     saved = torch.load(file, map_location="cpu", weights_only=True)
@@ -79,7 +79,9 @@ def run(cfg: DictConfig) -> None:
         require(module, Inverts, "edit input=", "invert images (give codes= instead)")
         paths, images = read_user_images(cfg.input, image_shape_of(trained))
         names = unique_stems(paths)
-        codes = torch.cat([c for c, _ in in_batches(module.invert, images, 16, module.device)])
+        codes = torch.cat(
+            [c for c, _ in in_batches(module.invert, images, cfg.batch_size, module.device)]
+        )
     direction = read_direction(cfg.direction, codes.shape[1:])
     strengths = [float(s) for s in cfg.strengths]
     if not strengths:

@@ -54,7 +54,7 @@ def fit_until_done_or_preempted(
 ) -> float | None:
     datamodule = build_data(cfg.data)
     module = build_method(cfg.model)
-    if cfg.get("init_from"):
+    if cfg.get("init_from") and not cfg.ckpt_path:  # a resumed run has its own weights
         initialise_from(module, cfg.init_from)
     checkpoint = load_compatible(cfg.ckpt_path, module) if cfg.ckpt_path else None
     wandb_run_id = checkpoint["ganlab"].get("wandb_run_id") if checkpoint else None
@@ -111,6 +111,7 @@ def fit_until_done_or_preempted(
             stop_preempted(preemption, stopper, trainer.is_global_zero)
         if not trainer.is_global_zero:
             return None  # rank 0 evaluates and writes the run's files
+        module.to(trainer.strategy.root_device)  # Lightning's teardown left it on the CPU
         report = {
             "task": "fit",
             "run_step": module.run_step,

@@ -59,8 +59,8 @@ class TinyCycle(AdversarialModule):
         return self.weighted_sum(terms, {"cycle": self.lambda_cycle})
 
     def discriminator_loss(self, batch: dict, ctx: StepContext) -> Tensor:
-        fake_a = self.pool_a.query(ctx["fake_a"], *self.process_share)
-        fake_b = self.pool_b.query(ctx["fake_b"], *self.process_share)
+        fake_a = self.pool_a.query(ctx["fake_a"], *self.rank_and_world)
+        fake_b = self.pool_b.query(ctx["fake_b"], *self.rank_and_world)
         d_a, d_b = self.discriminator_a, self.discriminator_b
         terms = {
             "a": lsgan_critic_loss(d_a(batch["image_a"]), d_a(fake_a)),
