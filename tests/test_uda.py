@@ -294,3 +294,15 @@ def test_uda_on_two_processes_equals_one_process_with_twice_the_batch(tmp_path):
     assert any(k.startswith("head.") for k in states["one"])
     # float64: only the order of the batch means' additions differs (up to ~1e-9 seen)
     torch.testing.assert_close(states["two"], states["one"], rtol=0, atol=1e-7)
+
+
+def test_the_shipped_uda_encoder_inverts_a_users_photo_out_of_the_box(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (96, 64), (200, 170, 140)).save(photos / "portrait.jpg")
+    out = tmp_path / "invert"
+    run_task(compose_run(out, ["task=invert", f"input={photos}", "asset=uda_toyfaces"]))
+    index = json.loads((out / "index.json").read_text())
+    assert index["model"].endswith("ganlab/assets/uda_toyfaces.pt")
+    assert Image.open(out / index["items"][0]["reconstruction"]).size == (64, 64)
+    assert (out / "before_after.png").is_file()

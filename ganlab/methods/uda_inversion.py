@@ -159,7 +159,8 @@ class UDAInversion(AdversarialModule):
         self.head_weight_names = [f"head_weight_{i}" for i in range(len(layer_weights))]
         for name, weight in zip(self.head_weight_names, layer_weights, strict=True):
             self.register_buffer(name, weight)
-        self.encoder_optimizer, self.head_optimizer = encoder_optimizer, head_optimizer
+        self.encoder_optimizer = encoder_optimizer
+        self.head_optimizer = head_optimizer or encoder_optimizer
         self.train_encoder, self.supervision, self.uses_head = train_encoder, supervision, uses_head
         self.identity_loss_kind = identity_loss_kind
         self.divergence = get_divergence(divergence)

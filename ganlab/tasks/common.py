@@ -18,7 +18,8 @@ from ganlab.data.base import DataModule
 from ganlab.data.images import cover_and_crop, list_images, open_image, to_tensor, unreadable
 from ganlab.errors import CheckpointError, ConfigError
 from ganlab.evaluation import Budget, Tools, build_tools, needed_tools
-from ganlab.features.domain import ASSET_DIR
+from ganlab.features.domain import ASSET_DIR, read_manifest
+from ganlab.features.weights import file_sha256
 from ganlab.methods.base import AdversarialModule
 from ganlab.preemption import resumable_checkpoint
 
@@ -104,6 +105,12 @@ def model_source(cfg: DictConfig) -> Path:
             shipped = sorted(p.stem for p in ASSET_DIR.glob("*.pt"))
             raise ConfigError(
                 f"no published model asset={cfg.asset}; shipped: {', '.join(shipped)}"
+            )
+        recorded = read_manifest(ASSET_DIR).get(path.name, {}).get("sha256")
+        if recorded != file_sha256(path):
+            raise CheckpointError(
+                f"{path} does not match the sha256 in {ASSET_DIR / 'manifest.json'} (damaged or "
+                "replaced); restore it or publish it again with python -m ganlab.features.publish"
             )
         return path
     raise ConfigError(
