@@ -485,7 +485,7 @@ def test_uda_domains_split_training_images_and_degrade_only_the_target(tmp_path)
     loader = data.train_dataloader()
     sources, targets = [], []
     for batch in loader:
-        assert set(batch) == {"source", "target", "image", "source_index", "target_index"}
+        assert set(batch) == {"source", "target", "image", "source_index", "target_index", "draw"}
         assert_images(batch["target"], (3, 3, 32, 32))
         for k in range(3):
             s, t = batch["source_index"][k].item(), batch["target_index"][k].item()
@@ -508,9 +508,12 @@ def test_uda_pairs_are_independent_and_depend_only_on_seed_and_epoch(tmp_path):
     sampler = data.train_dataloader().sampler
     first = list(sampler)
     assert first == list(data.train_dataloader().sampler)
-    assert [a for a, _ in first] != [b for _, b in first]
+    assert [a for a, _, _ in first] != [b for _, b, _ in first]
+    assert [draw for _, _, draw in first] == list(range(len(first)))  # numbered in order
     sampler.set_epoch(1)
-    assert list(sampler) != first
+    second = list(sampler)
+    assert second != first
+    assert [draw for _, _, draw in second] == list(range(len(first), 2 * len(first)))
 
 
 def test_uda_eval_pairs_reach_the_clean_original(tmp_path):
