@@ -20,6 +20,7 @@ FAST = [
 ]
 
 
+@pytest.mark.slow
 def test_two_jobs_started_together_get_separate_complete_run_dirs(tmp_path):
     procs = [
         subprocess.Popen(
@@ -105,7 +106,7 @@ def test_tensorboard_logger_writes_events_and_sample_images(tiny_run):
     assert {"loss/discriminator", "loss/generator"} <= set(events.Tags()["scalars"])
 
 
-@pytest.mark.slow  # the quick suite sweeps in test_metrics (compare) and test_slurm
+@pytest.mark.slow  # the quick suite sweeps in test_metrics (compare) and test_launchers (optuna)
 def test_multirun_sweep_writes_one_dir_per_member(tmp_path):
     result = run_cli(["-m", "loss=nsgan,hinge", *FAST, "callbacks.progress=null"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -60,6 +60,7 @@ def assert_same_training(tmp_path, overrides: list[str], batch: int) -> dict:
     return {"largest_difference": moved}
 
 
+@pytest.mark.slow  # the quick suite keeps the CycleGAN-shaped method's DDP check
 def test_wgan_gp_two_processes_equal_one_process_with_twice_the_batch(tmp_path):
     assert_same_training(
         tmp_path,
@@ -68,7 +69,7 @@ def test_wgan_gp_two_processes_equal_one_process_with_twice_the_batch(tmp_path):
     )
 
 
-@pytest.mark.slow  # the quick suite keeps WGAN-GP's and the CycleGAN-shaped method's checks
+@pytest.mark.slow  # the quick suite keeps the CycleGAN-shaped method's DDP check (test_engine)
 def test_infogan_two_processes_equal_one_process_with_twice_the_batch(tmp_path):
     assert_same_training(
         tmp_path,

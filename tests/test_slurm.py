@@ -91,6 +91,7 @@ def submitit_job_ids(sweep_dir: Path) -> list[str]:
     return sorted({log.parent.name for log in (sweep_dir / ".submitit").glob("*/*_log.out")})
 
 
+@pytest.mark.slow  # ~55 s with the local cluster: submitit jobs start Python afresh
 def test_a_three_seed_sweep_runs_as_three_slurm_jobs(local_cluster, tmp_path):
     args = ["-m", *LAUNCHER, "experiment=gan_digits", "steps=6", *TINY, "seed=1,2,3"]
     result = run_cli(args, cwd=tmp_path)
@@ -116,6 +117,7 @@ def wait_for(condition, timeout: float, what: str, process: subprocess.Popen) ->
         time.sleep(0.5)
 
 
+@pytest.mark.slow
 def test_a_ddp_member_signalled_by_submitit_is_requeued_and_resumes_in_its_run_dir(
     local_cluster, tmp_path
 ):

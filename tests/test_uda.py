@@ -266,6 +266,7 @@ def test_a_short_uda_run_writes_table_ii_metrics_and_a_published_model_that_inve
     assert index["code_shape"] == [10, 128]  # W+ of the toyfaces generator
 
 
+@pytest.mark.slow  # ~35 s; the quick suite keeps the engine's DDP check (test_engine)
 def test_uda_on_two_processes_equals_one_process_with_twice_the_batch(tmp_path):
     """Encoder (plain convs), discrepancy head and all frozen nets in float64: 2 gloo
     processes with 2 + 2 faces a step end where 1 process with 4 + 4 does."""
