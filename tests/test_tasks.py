@@ -2,10 +2,12 @@
 a trained model (checkpoint or published asset), their argument checks and one-line
 refusals; init_from (weights only) next to ckpt_path (full resume)."""
 
+import hashlib
 import json
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 from PIL import Image
 
 from ganlab.checkpoints import read_checkpoint
@@ -248,3 +250,21 @@ def test_init_from_loads_weights_only_and_checks_them(tmp_path, encoder_checkpoi
     assert read_checkpoint(out / "checkpoints" / "last.ckpt")["ganlab"]["phase_steps"] == {
         "encoder": 2
     }
+
+
+def test_a_published_asset_that_does_not_match_its_manifest_is_refused(tmp_path, monkeypatch):
+    import ganlab.tasks.common as common
+
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    (assets / "encoder.pt").write_bytes(b"published bytes")
+    digest = hashlib.sha256(b"published bytes").hexdigest()
+    (assets / "manifest.json").write_text(json.dumps({"encoder.pt": {"sha256": digest}}))
+    monkeypatch.setattr(common, "ASSET_DIR", assets)
+    cfg = OmegaConf.create({"task": "invert", "asset": "encoder", "ckpt_path": None})
+    assert common.model_source(cfg) == assets / "encoder.pt"
+    (assets / "encoder.pt").write_bytes(b"replaced bytes")
+    with pytest.raises(CheckpointError, match="does not match the sha256 in .*manifest.json"):
+        common.model_source(cfg)
+    with pytest.raises(ConfigError, match="no published model asset=other; shipped: encoder"):
+        common.model_source(OmegaConf.merge(cfg, {"asset": "other"}))
