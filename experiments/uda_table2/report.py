@@ -7,7 +7,9 @@ baseline, each over seeds, source and target columns with their spread.
 
 Every run dir (any folder with metrics.json and config.yaml below the given paths) joins the
 row of its experiment name. Prints a Markdown table: mean ± sample standard deviation over
-the runs of a row, n the number of runs.
+the runs of a row, n the number of runs; then, per seed, ours minus each other row on the
+target columns (runs of one seed share the data order and the initial weights, so these
+paired differences show an effect smaller than the spread between seeds).
 """
 
 import json
@@ -33,12 +35,14 @@ COLUMNS = [  # (metric, label, decimals)
 
 
 def runs(paths: list[Path]) -> dict[str, list[dict]]:
-    """metrics.json of every run below ``paths``, by the run's experiment name."""
+    """metrics.json of every run below ``paths``, by the run's experiment name; each with
+    its ``seed``."""
     found: dict[str, list[dict]] = {}
     for root in paths:
         for metrics in sorted(root.rglob("metrics.json")):
             config = yaml.safe_load((metrics.parent / "config.yaml").read_text())
-            found.setdefault(config["name"], []).append(json.loads(metrics.read_text())["metrics"])
+            values = json.loads(metrics.read_text())["metrics"]
+            found.setdefault(config["name"], []).append({**values, "seed": config["seed"]})
     return found
 
 
@@ -65,5 +69,26 @@ def table(found: dict[str, list[dict]]) -> str:
     return "\n".join(lines)
 
 
+def paired_differences(found: dict[str, list[dict]], ours: str = "uda_toyfaces") -> str:
+    """Per seed, ours minus each other row on the target columns: mean ± sd over seeds."""
+    header = ["ours minus", "seeds"] + [f"{label} target" for _, label, _ in COLUMNS]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    by_seed = {run["seed"]: run for run in found.get(ours, [])}
+    for name, label in ROWS.items():
+        if name == ours:
+            continue
+        others = [run for run in found.get(name, []) if run["seed"] in by_seed]
+        pairs = [(by_seed[run["seed"]], run) for run in others]
+        cells = [label, ",".join(str(a["seed"]) for a, _ in pairs)]
+        for metric, _, decimals in COLUMNS:
+            key = f"{metric}_target"
+            cells.append(cell([a[key] - b[key] for a, b in pairs if key in a], decimals))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
-    print(table(runs([Path(p) for p in sys.argv[1:]])))
+    found = runs([Path(p) for p in sys.argv[1:]])
+    print(table(found))
+    print()
+    print(paired_differences(found))
