@@ -98,3 +98,26 @@ def run_cli(
         text=True,
         timeout=600,
     )
+
+
+def train_on_one_and_two_processes(
+    tmp_path: Path, overrides: list[str], batch: int
+) -> dict[str, Path]:
+    """Train ``overrides`` twice through the CLI: on 2 gloo processes with ``batch`` each
+    ("two") and on 1 process with ``2 * batch`` ("one"); the two run dirs."""
+    run_dirs = {"two": tmp_path / "two_processes", "one": tmp_path / "one_process"}
+    trainers = {
+        "two": ["trainer=ddp_cpu", "trainer.devices=2", f"data.batch_size={batch}"],
+        "one": ["trainer=cpu", f"data.batch_size={2 * batch}"],
+    }
+    for name, run_dir in run_dirs.items():
+        result = run_cli([*overrides, *trainers[name], f"hydra.run.dir={run_dir}"], tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+    return run_dirs
+
+
+def final_state(run_dir: Path) -> dict:
+    """The state_dict of ``run_dir``'s last.ckpt."""
+    from ganlab.checkpoints import read_checkpoint
+
+    return read_checkpoint(run_dir / "checkpoints" / "last.ckpt")["state_dict"]

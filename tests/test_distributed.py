@@ -21,7 +21,13 @@ from ganlab.distributed import (
     state_fingerprint,
 )
 from ganlab.errors import ConfigError
-from tests.conftest import REPO, compose_run, run_cli
+from tests.conftest import (
+    REPO,
+    compose_run,
+    final_state,
+    run_cli,
+    train_on_one_and_two_processes,
+)
 
 TINY_DIGITS = [
     # float64: in float32 the two runs differ by rounding, which Adam's normalised steps
@@ -37,21 +43,10 @@ TINY_DIGITS = [
 ]
 
 
-def final_state(run_dir) -> dict[str, torch.Tensor]:
-    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
-    return checkpoint["state_dict"]
-
-
 def assert_same_training(tmp_path, overrides: list[str], batch: int) -> dict:
-    two = tmp_path / "two_processes"
-    one = tmp_path / "one_process"
-    for run_dir, trainer in (
-        (two, ["trainer=ddp_cpu", "trainer.devices=2", f"data.batch_size={batch}"]),
-        (one, ["trainer=cpu", f"data.batch_size={2 * batch}"]),
-    ):
-        result = run_cli([*overrides, *trainer, f"hydra.run.dir={run_dir}"], tmp_path)
-        assert result.returncode == 0, result.stderr[-3000:]
-    two_state, one_state = final_state(two), final_state(one)
+    run_dirs = train_on_one_and_two_processes(tmp_path, overrides, batch)
+    two = run_dirs["two"]
+    two_state, one_state = final_state(two), final_state(run_dirs["one"])
     assert two_state.keys() == one_state.keys()
     for name, value in one_state.items():
         torch.testing.assert_close(two_state[name], value, rtol=0, atol=1e-5, msg=name)

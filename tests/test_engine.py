@@ -17,7 +17,13 @@ from ganlab.features.weights import file_sha256
 from ganlab.methods.base import AdversarialModule, Phase, Player
 from ganlab.methods.image_pool import ImagePool
 from ganlab.run import run_task
-from tests.conftest import TEST_CONF, TINY_G, compose_run, run_cli
+from tests.conftest import (
+    TEST_CONF,
+    TINY_G,
+    compose_run,
+    final_state,
+    train_on_one_and_two_processes,
+)
 from tests.methods.latent_encoder import LatentEncoder
 
 TOY_DOMAINS = [
@@ -195,15 +201,8 @@ def test_tiny_cycle_on_two_processes_equals_one_process_with_twice_the_batch(tmp
         "model.width=4",
         "eval.n_samples=8",
     ]
-    runs = {
-        "two": ["trainer=ddp_cpu", "trainer.devices=2", "data.batch_size=4"],
-        "one": ["trainer=cpu", "data.batch_size=8"],
-    }
-    states = {}
-    for name, trainer in runs.items():
-        result = run_cli([*common, *trainer, f"hydra.run.dir={tmp_path / name}"], tmp_path)
-        assert result.returncode == 0, result.stderr[-3000:]
-        states[name] = read_checkpoint(tmp_path / name / "checkpoints" / "last.ckpt")["state_dict"]
+    run_dirs = train_on_one_and_two_processes(tmp_path, common, batch=4)
+    states = {name: final_state(run_dir) for name, run_dir in run_dirs.items()}
     assert states["two"].keys() == states["one"].keys()
     torch.testing.assert_close(states["two"], states["one"], rtol=0, atol=1e-9)
     assert len(states["one"]["pool_b._extra_state"]["images"]) == 50

@@ -25,7 +25,13 @@ from ganlab.nets.stylegan2 import load_stylegan2
 from ganlab.objectives.discrepancy import domain_discrepancy, feature_distance
 from ganlab.objectives.divergences import get_divergence
 from ganlab.run import run_task
-from tests.conftest import TINY_G, compose_run, run_cli
+from tests.conftest import (
+    TINY_G,
+    compose_run,
+    final_state,
+    run_cli,
+    train_on_one_and_two_processes,
+)
 
 TINY_UDA = [
     "experiment=uda_toyfaces",
@@ -282,15 +288,8 @@ def test_uda_on_two_processes_equals_one_process_with_twice_the_batch(tmp_path):
         "callbacks.lr_monitor=null",
         "eval.n_samples=4",
     ]
-    runs = {
-        "two": ["trainer=ddp_cpu", "trainer.devices=2", "data.batch_size=2"],
-        "one": ["trainer=cpu", "data.batch_size=4"],
-    }
-    states = {}
-    for name, trainer in runs.items():
-        result = run_cli([*common, *trainer, f"hydra.run.dir={tmp_path / name}"], tmp_path)
-        assert result.returncode == 0, result.stderr[-3000:]
-        states[name] = read_checkpoint(tmp_path / name / "checkpoints" / "last.ckpt")["state_dict"]
+    run_dirs = train_on_one_and_two_processes(tmp_path, common, batch=2)
+    states = {name: final_state(run_dir) for name, run_dir in run_dirs.items()}
     assert states["two"].keys() == states["one"].keys()
     assert any(k.startswith("head.") for k in states["one"])
     # float64: only the order of the batch means' additions differs (up to ~1e-9 seen)
