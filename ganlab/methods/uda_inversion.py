@@ -54,7 +54,7 @@ from ganlab.methods.base import (
     StepContext,
 )
 from ganlab.nets.encoders import load_net_weights
-from ganlab.nets.stylegan2 import load_stylegan2
+from ganlab.nets.stylegan2 import fit_to_input, load_stylegan2
 from ganlab.objectives.discrepancy import domain_discrepancy, feature_distance
 from ganlab.objectives.divergences import get_divergence
 from ganlab.objectives.reconstruction import (
@@ -304,29 +304,15 @@ class UDAInversion(AdversarialModule):
             [codes], input_is_latent=True, randomize_noise=False, conditions=conditions
         )[0]
 
-    @staticmethod
-    def pooled(images: Tensor, like: Tensor, mode: str = "pool") -> Tensor:
-        """The generator's square output brought to the input images' (H, W): average-pooled
-        (``mode="pool"``) or bilinearly resized to W x W, then the middle H rows (pSp / HFGI
-        pool 1024 px faces to 256; cars' 512 x 512 to 256 x 256, rows 32:224)."""
-        height, width = like.shape[-2:]
-        if images.shape[-1] != width:
-            square = (width, width)
-            if mode == "pool":
-                images = F.adaptive_avg_pool2d(images, square)
-            else:
-                images = F.interpolate(images, size=square, mode="bilinear")
-        top = (images.shape[-2] - height) // 2
-        return images[..., top : top + height, :]
-
     def invert_parts(self, images: Tensor) -> dict[str, Tensor]:
         """``codes``, the reconstruction ``image`` and, with HFGI's branch, the ``coarse``
-        image, its ``distortion`` and the ``aligned`` distortion."""
+        image, its ``distortion``, the ``aligned`` distortion and the generator
+        ``conditions`` made of it."""
         codes = self.codes(images)
         coarse = self.draw(codes)
         if "residue" not in self.net_names:
-            return {"codes": codes, "image": self.pooled(coarse, images)}
-        coarse_image = self.pooled(coarse.clamp(-1, 1), images, mode="bilinear")
+            return {"codes": codes, "image": fit_to_input(coarse, images)}
+        coarse_image = fit_to_input(coarse.clamp(-1, 1), images, mode="bilinear")
         distortion = (images - coarse_image).detach()
         parts = {"codes": codes, "coarse": coarse, "distortion": distortion}
         consulted = distortion
@@ -334,7 +320,8 @@ class UDAInversion(AdversarialModule):
             warped = self.warped(distortion)
             consulted = parts["aligned"] = self.grid_align(torch.cat([warped, coarse_image], 1))
         conditions = self.residue(consulted)
-        return parts | {"image": self.pooled(self.draw(codes, conditions), images)}
+        image = fit_to_input(self.draw(codes, conditions), images)
+        return parts | {"conditions": conditions, "image": image}
 
     def warped(self, distortion: Tensor) -> Tensor:
         """HFGI's training augmentation: a random perspective warp of the distortion map with

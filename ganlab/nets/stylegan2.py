@@ -677,6 +677,21 @@ def interpolate_latents(a: Tensor, b: Tensor, steps: int, space: str = "w") -> T
     raise ValueError(f"unknown latent space {space!r}; valid: 'w', 'z'")
 
 
+def fit_to_input(images: Tensor, like: Tensor, mode: str = "pool") -> Tensor:
+    """The generator's square output brought to the input images' (H, W): average-pooled
+    (``mode="pool"``) or bilinearly resized to W x W, then the middle H rows (pSp / HFGI
+    pool 1024 px faces to 256; cars' 512 x 512 to 256 x 256, rows 32:224)."""
+    height, width = like.shape[-2:]
+    if images.shape[-1] != width:
+        square = (width, width)
+        if mode == "pool":
+            images = F.adaptive_avg_pool2d(images, square)
+        else:
+            images = F.interpolate(images, size=square, mode="bilinear")
+    top = (images.shape[-2] - height) // 2
+    return images[..., top : top + height, :]
+
+
 def infer_config(state: dict[str, Tensor]) -> dict:
     """Generator arguments read off a rosinality-layout state_dict's key names and shapes."""
     try:

@@ -14,12 +14,14 @@ from torch import Tensor
 from torchvision.utils import save_image
 
 from ganlab.checkpoints import check_compatible, read_checkpoint, state_dict_mismatches
+from ganlab.data.alignment import FaceAligner, aligned_or_warn
 from ganlab.data.base import DataModule
 from ganlab.data.images import cover_and_crop, list_images, open_image, to_tensor, unreadable
 from ganlab.errors import CheckpointError, ConfigError
 from ganlab.evaluation import Budget, Tools, build_tools, needed_tools
 from ganlab.features.domain import ASSET_DIR, read_manifest
 from ganlab.features.weights import file_sha256
+from ganlab.inversion import from_generator_file, from_method, is_generator_file
 from ganlab.methods.base import AdversarialModule
 from ganlab.preemption import resumable_checkpoint
 
@@ -136,6 +138,20 @@ def load_trained(path: Path) -> tuple[AdversarialModule, DictConfig]:
     return module.to(device).eval(), config
 
 
+def load_model(cfg: DictConfig, source: Path | None = None) -> tuple[Any, tuple[int, int, int]]:
+    """The model the verbs use and the (C, H, W) of the images it takes: a latent model
+    (``ganlab.inversion``) for a bare StyleGAN2 file or a method built on one, inverting
+    as ``inversion.kind`` says; any other method as it is."""
+    source = source or model_source(cfg)
+    options = cfg.get("inversion")
+    if is_generator_file(source):
+        model = from_generator_file(source, options)
+        return model, (3, model.generator.size, model.generator.size)
+    module, trained = load_trained(source)
+    latent = from_method(module, source, trained, options)
+    return (latent if latent is not None else module), image_shape_of(trained)
+
+
 def initialise_from(module: AdversarialModule, path: str | Path) -> list[str]:
     """Load the weights of ``path`` (a ganlab checkpoint, a published model or a plain state
     dict) into every net of ``module`` they cover; optimizers and steps start fresh. Returns
@@ -192,10 +208,13 @@ def image_shape_of(config: DictConfig) -> tuple[int, int, int]:
     return int(channels), int(size), int(size)
 
 
-def read_user_images(folder: Any, shape: tuple[int, int, int]) -> tuple[list[Path], Tensor]:
+def read_user_images(
+    folder: Any, shape: tuple[int, int, int], align: Any = None
+) -> tuple[list[Path], Tensor]:
     """The images of ``folder`` (recursive, sorted) as (N, C, H, W) in [-1, 1], each scaled to
     cover (H, W) keeping its aspect and centre-cropped; unreadable files are skipped with a
-    message naming them."""
+    message naming them. ``align``: the path of dlib's 68-landmark model to align faces
+    FFHQ-style first (images where no face is found are skipped with a message)."""
     if folder in (None, "", "???"):
         raise ConfigError("input=<folder of images> is required")
     root = Path(str(folder)).expanduser()
@@ -210,11 +229,22 @@ def read_user_images(folder: Any, shape: tuple[int, int, int]) -> tuple[list[Pat
         raise ConfigError(f"input={root} holds no readable image (jpg, jpeg, png, bmp, webp)")
     channels, height, width = shape
     mode = "L" if channels == 1 else "RGB"
-    images = torch.stack(
-        [to_tensor(cover_and_crop(open_image(p, mode), (height, width))) for p in paths]
-    )
+    pictures = [open_image(p, "RGB" if align else mode) for p in paths]
+    how = "scaled to cover"
+    if align:
+        aligner = FaceAligner(Path(str(align)).expanduser())
+        aligned = [
+            aligned_or_warn(aligner, pic, p, max(height, width))
+            for pic, p in zip(pictures, paths, strict=True)
+        ]
+        paths = [p for p, pic in zip(paths, aligned, strict=True) if pic is not None]
+        pictures = [pic.convert(mode) for pic in aligned if pic is not None]
+        if not paths:
+            raise ConfigError(f"input={root}: no face found in any image, nothing to align")
+        how = "aligned FFHQ-style, then scaled to cover"
+    images = torch.stack([to_tensor(cover_and_crop(pic, (height, width))) for pic in pictures])
     print(
-        f"ganlab: {len(paths)} image(s) from {root}, each scaled to cover {width}x{height} px "
+        f"ganlab: {len(paths)} image(s) from {root}, each {how} {width}x{height} px "
         f"(keeping its aspect), centre-cropped, {channels} channel(s)"
     )
     return paths, images

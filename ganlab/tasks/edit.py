@@ -1,11 +1,14 @@
-"""``task=edit direction=<file> strengths=[...]``: move latent codes along a direction and
-decode them.
+"""``task=edit direction=<name or file> strengths=[...]``: move latent codes along a direction
+and decode them.
 
-Codes come from ``codes=`` (the ``codes.pt`` of a ``task=invert`` run) or from
-``input=<folder>`` (inverted first, when the model inverts). A direction file holds a tensor
-of the code's shape (or one that broadcasts to it), or ``{"direction": tensor, ...}``.
-Each code c gives decode(c + s * direction) for every strength s. Writes
-``edited/<name>_<s>.png``, ``edits.png`` (a row per code, a column per strength) and
+Codes come from ``input=<folder>`` (inverted first, as ``task=invert`` does; HFGI-style
+generator conditions of each image are kept) or ``codes=`` (the ``codes.pt`` of a
+``task=invert`` run). The direction is a shipped one (``toyfaces/smiling``; the registry
+is ``ganlab/assets/directions``) or a file (``task=train_direction`` writes them).
+``conditional=[...]`` names other directions to project out (InterfaceGAN's conditional
+manipulation). Without ``ckpt_path=``/``asset=`` the model is the generator the direction
+was made for. Writes ``edited/<name>_<s>.png``, ``edits.png`` (a row per image: the
+input, then one column per strength), ``interpolation.png`` with ``interpolate_steps`` and
 ``index.json``.
 """
 
@@ -16,13 +19,17 @@ from omegaconf import DictConfig
 from torch import Tensor
 
 from ganlab.callbacks.samples import preview_grid
+from ganlab.editing import Direction, check_generator, conditional_direction, move
+from ganlab.editing.directions import resolve_direction
 from ganlab.errors import ConfigError
+from ganlab.features.domain import ASSET_DIR
+from ganlab.inversion import LatentModel
+from ganlab.nets.stylegan2 import interpolate_latents, to_w_plus
 from ganlab.tasks.common import (
     Decodes,
     Inverts,
-    image_shape_of,
     in_batches,
-    load_trained,
+    load_model,
     model_source,
     prepare_run_dir,
     read_user_images,
@@ -48,56 +55,104 @@ def read_codes(path: str) -> tuple[list[str], Tensor]:
     return list(saved), torch.stack(list(saved.values())).float()
 
 
-def read_direction(path: str, code_shape: torch.Size) -> Tensor:
-    """A direction tensor that broadcasts to one code of ``code_shape``."""
-    file = Path(str(path)).expanduser()
-    if not file.is_file():
-        raise ConfigError(f"direction={file}: no such file")
-    saved = torch.load(file, map_location="cpu", weights_only=True)
-    direction = saved.get("direction") if isinstance(saved, dict) else saved
-    if not isinstance(direction, Tensor):
-        raise ConfigError(f"direction={file} holds no tensor (or {{'direction': tensor}})")
-    try:
-        torch.broadcast_shapes(direction.shape, code_shape)
-    except RuntimeError as error:
-        raise ConfigError(
-            f"direction={file} has shape {tuple(direction.shape)}, which does not fit codes of "
-            f"shape {tuple(code_shape)}"
-        ) from error
-    return direction.float()
+def edit_direction(cfg: DictConfig) -> Direction:
+    """The direction of ``cfg.direction``, with ``conditional`` directions projected out and
+    ``layers`` overriding the layers it moves."""
+    direction = resolve_direction(str(cfg.direction))
+    others = [resolve_direction(str(name)) for name in cfg.get("conditional") or []]
+    if others:
+        if direction.space != "w" or any(o.space != direction.space for o in others):
+            raise ConfigError("conditional= projects W directions out of a W direction")
+        direction.vector = conditional_direction(direction.vector, [o.vector for o in others])
+        direction.details["conditional"] = [o.name for o in others]
+    if cfg.get("layers") is not None:
+        direction.layers = [int(i) for i in cfg.layers]
+    return direction
+
+
+def model_file(cfg: DictConfig, direction: Direction) -> Path:
+    """``ckpt_path``/``asset``, else the shipped generator the direction was made for."""
+    if cfg.get("ckpt_path") or cfg.get("asset") or not direction.generator.startswith("asset:"):
+        return model_source(cfg)
+    return ASSET_DIR / direction.generator.removeprefix("asset:")
 
 
 def run(cfg: DictConfig) -> None:
-    source = model_source(cfg)
-    module, trained = load_trained(source)
-    require(module, Decodes, "edit", "decode latent codes into images")
     if bool(cfg.get("codes")) == bool(cfg.get("input")):
         raise ConfigError("task=edit takes codes=<codes.pt of a task=invert run> or input=<folder>")
-    if cfg.get("codes"):
-        names, codes = read_codes(cfg.codes)
-    else:
-        require(module, Inverts, "edit input=", "invert images (give codes= instead)")
-        paths, images = read_user_images(cfg.input, image_shape_of(trained))
-        names = unique_stems(paths)
-        codes = torch.cat(
-            [c for c, _ in in_batches(module.invert, images, cfg.batch_size, module.device)]
-        )
-    direction = read_direction(cfg.direction, codes.shape[1:])
+    direction = edit_direction(cfg)
+    source = model_file(cfg, direction)
+    model, shape = load_model(cfg, source)
+    require(model, Decodes, "edit", "decode latent codes into images")
+    latent = isinstance(model, LatentModel)
+    if latent:
+        check_generator(direction, model.fingerprint, str(source))
     strengths = [float(s) for s in cfg.strengths]
     if not strengths:
         raise ConfigError("strengths= must list at least one value, e.g. strengths=[-2,0,2]")
+    inputs, conditions = None, None
+    if cfg.get("codes"):
+        names, codes = read_codes(cfg.codes)
+    else:
+        require(model, Inverts, "edit input=", "invert images (give codes= instead)")
+        paths, inputs = read_user_images(cfg.input, shape, cfg.get("align"))
+        names = unique_stems(paths)
+        codes, conditions = invert_inputs(model, inputs, cfg.batch_size)
+    if latent and (codes.ndim == 2 and (direction.space == "w+" or direction.layers is not None)):
+        codes = to_w_plus(codes, model.n_latent)
     run_dir = prepare_run_dir(cfg)
+
+    def decode(moved: Tensor) -> Tensor:
+        if conditions is None:
+            return torch.cat(in_batches(model.decode, moved, cfg.batch_size, model.device)).cpu()
+        return model.decode(moved.to(model.device), conditions).cpu()
+
     columns = []
     entries = [{"code": name, "edited": {}} for name in names]
     for strength in strengths:
-        moved = codes + strength * direction
-        edited = torch.cat(in_batches(module.decode, moved, cfg.batch_size, module.device)).cpu()
+        edited = decode(move(codes, direction, strength))
         columns.append(edited)
         files = save_images(edited, run_dir / "edited", [f"{n}_{strength:g}" for n in names])
         for entry, file in zip(entries, files, strict=True):
             entry["edited"][f"{strength:g}"] = file
-    rows = {name: torch.stack([c[i] for c in columns]) for i, name in enumerate(names[:16])}
-    save_images(preview_grid(rows, len(strengths))[None] * 2 - 1, run_dir, ["edits"])
-    about = {"task": "edit", "model": str(source), "direction": str(cfg.direction)}
-    write_index(run_dir, entries, about | {"strengths": strengths})
+    leading = [inputs.cpu()] if inputs is not None else []
+    rows = {n: torch.stack([c[i] for c in leading + columns]) for i, n in enumerate(names[:16])}
+    save_images(preview_grid(rows, len(leading) + len(strengths))[None] * 2 - 1, run_dir, ["edits"])
+    about = {
+        "task": "edit",
+        "model": str(source),
+        "direction": direction.name,
+        "direction_method": direction.method,
+        "layers": direction.layers,
+        "strengths": strengths,
+    }
+    if cfg.get("interpolate_steps", 0) and len(names) > 1 and conditions is None:
+        about["interpolation"] = write_interpolation(run_dir, codes, names, decode, cfg)
+    write_index(run_dir, entries, about)
     print(f"ganlab: edited {len(names)} code(s) at {len(strengths)} strength(s) in {run_dir}")
+
+
+def invert_inputs(model, inputs: Tensor, batch_size: int) -> tuple[Tensor, tuple | None]:
+    """Codes of the input images and, for HFGI-style encoders, their generator conditions."""
+    if not isinstance(model, LatentModel):
+        return torch.cat(
+            [c for c, _ in in_batches(model.invert, inputs, batch_size, model.device)]
+        ), None
+    results = in_batches(model.invert_detailed, inputs, batch_size, model.device)
+    codes = torch.cat([r.codes for r in results])
+    if results[0].conditions is None:
+        return codes, None
+    scales, shifts = zip(*(r.conditions for r in results), strict=True)
+    return codes, (torch.cat(scales), torch.cat(shifts))
+
+
+def write_interpolation(run_dir: Path, codes: Tensor, names: list[str], decode, cfg) -> str:
+    """``interpolation.png``: a row per consecutive pair of codes, linear in W / W+."""
+    steps = int(cfg.interpolate_steps)
+    rows = {}
+    for a in range(min(len(names) - 1, 8)):
+        b = a + 1
+        frames = interpolate_latents(codes[a], codes[b], steps, space="w")
+        rows[f"{names[a]}->{names[b]}"] = decode(frames)
+    save_images(preview_grid(rows, steps)[None] * 2 - 1, run_dir, ["interpolation"])
+    return "interpolation.png"

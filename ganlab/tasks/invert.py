@@ -1,20 +1,23 @@
 """``task=invert input=<folder>``: the user's own images -> latent codes and reconstructions.
 
-The model (``ckpt_path=`` or ``asset=``) must invert images (an encoder method, or latent
-optimisation). Writes into the run dir: ``reconstructions/<name>.png``, ``codes.pt``
-(``{name: code}``, what ``task=edit codes=`` reads), ``before_after.png`` (inputs above
-their reconstructions) and ``index.json`` (input -> reconstruction, code).
+The model (``ckpt_path=`` or ``asset=``) is a StyleGAN2 generator file, a method built on one
+(an encoder: pSp, UDA-Inversion) or any method that inverts. For StyleGAN2 models
+``inversion.kind`` picks encoder, optimisation or hybrid inversion (``auto``: the encoder
+when there is one). ``align=true`` first aligns faces FFHQ-style (dlib landmarks).
+Writes into the run dir: ``reconstructions/<name>.png``, ``codes.pt`` (``{name: code}``,
+what ``task=edit codes=`` reads), ``before_after.png`` (inputs above their
+reconstructions) and ``index.json`` (input -> reconstruction, code, per-image loss).
 """
 
 import torch
 from omegaconf import DictConfig
 
 from ganlab.callbacks.samples import preview_grid
+from ganlab.inversion import LatentModel, psnr_from_mse
 from ganlab.tasks.common import (
     Inverts,
-    image_shape_of,
     in_batches,
-    load_trained,
+    load_model,
     model_source,
     prepare_run_dir,
     read_user_images,
@@ -27,22 +30,36 @@ from ganlab.tasks.common import (
 
 def run(cfg: DictConfig) -> None:
     source = model_source(cfg)
-    module, trained = load_trained(source)
-    require(module, Inverts, "invert", "invert images into latent codes")
-    paths, images = read_user_images(cfg.input, image_shape_of(trained))
+    model, shape = load_model(cfg, source)
+    require(model, Inverts, "invert", "invert images into latent codes")
+    paths, images = read_user_images(cfg.input, shape, cfg.get("align"))
     run_dir = prepare_run_dir(cfg)
-    results = in_batches(module.invert, images, cfg.batch_size, module.device)
-    codes = torch.cat([codes for codes, _ in results]).cpu()
-    reconstructions = torch.cat([images for _, images in results]).cpu()
     names = unique_stems(paths)
+    about = {"task": "invert", "model": str(source)}
+    extra: list[dict] = [{} for _ in names]
+    if isinstance(model, LatentModel):
+        results = in_batches(model.invert_detailed, images, cfg.batch_size, model.device)
+        codes = torch.cat([r.codes for r in results]).cpu()
+        reconstructions = torch.cat([r.images for r in results]).cpu()
+        losses = torch.cat([r.losses for r in results]).cpu()
+        psnrs = psnr_from_mse(torch.cat([r.mse_history[-1] for r in results]))
+        extra = [{"loss": float(lo), "psnr": float(p)} for lo, p in zip(losses, psnrs, strict=True)]
+        about |= {"inversion": model.kind, "generator_fingerprint": model.fingerprint}
+        if model.kind != "encoder":
+            about["settings"] = vars(model.settings)
+    else:
+        results = in_batches(model.invert, images, cfg.batch_size, model.device)
+        codes = torch.cat([codes for codes, _ in results]).cpu()
+        reconstructions = torch.cat([images for _, images in results]).cpu()
     files = save_images(reconstructions, run_dir / "reconstructions", names)
     torch.save(dict(zip(names, codes, strict=True)), run_dir / "codes.pt")
     grid = preview_grid({"input": images[:16], "reconstruction": reconstructions[:16]}, 16)
     save_images(grid[None] * 2 - 1, run_dir, ["before_after"])
     entries = [
-        {"input": str(path), "reconstruction": file, "code": name}
-        for path, file, name in zip(paths, files, names, strict=True)
+        {"input": str(path), "reconstruction": file, "code": name} | more
+        for path, file, name, more in zip(paths, files, names, extra, strict=True)
     ]
-    about = {"task": "invert", "model": str(source), "codes": "codes.pt"}
-    index = write_index(run_dir, entries, about | {"code_shape": list(codes.shape[1:])})
+    index = write_index(
+        run_dir, entries, about | {"codes": "codes.pt", "code_shape": list(codes.shape[1:])}
+    )
     print(f"ganlab: inverted {len(paths)} image(s); outputs and {index.name} are in {run_dir}")

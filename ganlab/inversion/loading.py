@@ -1,0 +1,104 @@
+"""Latent models from files: a bare StyleGAN2 generator (rosinality layout, what
+``load_stylegan2`` reads), or a trained ganlab method that owns one (StyleGAN2's EMA
+generator; UDA-Inversion / pSp / HFGI: the frozen generator and the trained encoder)."""
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ganlab.features.domain import ASSET_DIR, read_manifest
+from ganlab.inversion.model import LatentModel, OptimisationSettings
+from ganlab.methods.stylegan2 import LATENT_AVG_SAMPLES
+from ganlab.nets.stylegan2 import load_stylegan2
+
+SETTING_KEYS = tuple(OptimisationSettings.__dataclass_fields__)
+
+
+def is_generator_file(path: Path) -> bool:
+    """Whether ``path`` holds a bare StyleGAN2 generator (``g_ema``) rather than a ganlab
+    checkpoint or published method."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # not ours to judge here: the checkpoint reader names the problem
+        return False
+    return isinstance(saved, dict) and "g_ema" in saved and "state_dict" not in saved
+
+
+def settings_from(options: Any) -> tuple[str, str | None, OptimisationSettings]:
+    """(kind, perceptual, settings) from an ``inversion`` config node (or dict)."""
+    options = dict(options or {})
+    kind = options.pop("kind", "auto")
+    perceptual = options.pop("perceptual", "auto")
+    unknown = set(options) - set(SETTING_KEYS)
+    if unknown:
+        raise ValueError(
+            f"unknown inversion option(s) {sorted(unknown)}; known: kind, perceptual, "
+            f"{', '.join(SETTING_KEYS)}"
+        )
+    return kind, perceptual, OptimisationSettings(**options)
+
+
+def default_perceptual(dataset: str | None) -> str:
+    """ganlab's own LPIPS-style net on its embedded data, LPIPS-VGG (the projector's) else."""
+    return f"lpips_domain_{dataset}" if dataset in ("digits", "toyfaces") else "lpips_vgg"
+
+
+def from_generator_file(path: Path, options: Any = None, progress: bool = True) -> LatentModel:
+    generator, latent_avg = load_stylegan2(path)
+    kind, perceptual, settings = settings_from(options)
+    if perceptual == "auto":
+        dataset = read_manifest(path.parent).get(path.name, {}).get("dataset")
+        perceptual = default_perceptual(dataset)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = LatentModel(
+        generator, latent_avg, shown(path), None, perceptual, kind, settings, progress
+    )
+    return model.to(device)
+
+
+def from_method(
+    module: Any, source: Path, trained: Any, options: Any = None, progress: bool = True
+) -> LatentModel | None:
+    """The latent model inside a trained method, or None when it has no StyleGAN2 latent space
+    (then the method's own ``invert``/``decode`` serve the tasks)."""
+    kind, perceptual, settings = settings_from(options)
+    model_cfg = trained.get("model", {})
+    if perceptual == "auto":
+        perceptual = model_cfg.get("perceptual") or default_perceptual(dataset_of(trained))
+    if hasattr(module, "invert_parts") and hasattr(module, "latent_avg"):  # encoder methods
+
+        def encode(images: Tensor) -> tuple[Tensor, tuple[Tensor, Tensor] | None]:
+            with torch.no_grad():
+                parts = module.invert_parts(images.to(module.device, module.dtype))
+            return parts["codes"], parts.get("conditions")
+
+        generator, latent_avg, encoder = module.generator, module.latent_avg, encode
+    elif "generator" in getattr(module, "net_names", ()) and hasattr(module, "averaged"):
+        generator = module.averaged("generator")
+        rng = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            latent_avg = generator.mean_latent(LATENT_AVG_SAMPLES, rng=rng)[0]
+        encoder = None
+    else:
+        return None
+    if not hasattr(generator, "n_latent"):
+        return None
+    model = LatentModel(
+        generator, latent_avg, shown(source), encoder, perceptual, kind, settings, progress
+    )
+    return model.to(module.device)
+
+
+def shown(path: Path) -> str:
+    """How a model file is named in indexes and directions: ``asset:<file>`` for shipped ones."""
+    path = Path(path).resolve()
+    return f"asset:{path.name}" if path.parent == ASSET_DIR.resolve() else str(path)
+
+
+def dataset_of(trained: Any) -> str | None:
+    """The embedded data set a stored run config trained on (digits, toyfaces), if any."""
+    data = trained.get("data", {})
+    targets = f"{data.get('_target_', '')} {data.get('base', {}).get('_target_', '')}".lower()
+    return next((name for name in ("toyfaces", "digits") if name in targets), None)
