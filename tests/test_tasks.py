@@ -107,7 +107,7 @@ def test_edit_moves_codes_along_a_direction(tmp_path, encoder_checkpoint, photos
     torch.save(torch.ones(5), direction)
     with pytest.raises(
         ConfigError,
-        match=r"direction=.* has shape \(5,\), which does not fit codes of shape \(6, 64\)",
+        match=r"direction .* has shape \(5,\), which does not fit codes of shape \(6, 64\)",
     ):
         run_task(
             compose_run(
