@@ -77,6 +77,8 @@ def from_method(
         generator, latent_avg, encoder = module.generator, module.latent_avg, encode
     elif "generator" in getattr(module, "net_names", ()) and hasattr(module, "averaged"):
         generator = module.averaged("generator")
+        if not hasattr(generator, "mean_latent"):  # not a StyleGAN2 (a DCGAN, say)
+            return None
         rng = torch.Generator().manual_seed(0)
         with torch.no_grad():
             latent_avg = generator.mean_latent(LATENT_AVG_SAMPLES, rng=rng)[0]

@@ -78,12 +78,16 @@ def model_file(cfg: DictConfig, direction: Direction) -> Path:
 
 
 def run(cfg: DictConfig) -> None:
+    given = cfg.get("ckpt_path") or cfg.get("asset")
+    if given:  # a model that cannot decode is refused before anything else is read
+        model, shape = load_model(cfg)
+        require(model, Decodes, "edit", "decode latent codes into images")
     if bool(cfg.get("codes")) == bool(cfg.get("input")):
         raise ConfigError("task=edit takes codes=<codes.pt of a task=invert run> or input=<folder>")
     direction = edit_direction(cfg)
     source = model_file(cfg, direction)
-    model, shape = load_model(cfg, source)
-    require(model, Decodes, "edit", "decode latent codes into images")
+    if not given:
+        model, shape = load_model(cfg, source)
     latent = isinstance(model, LatentModel)
     if latent:
         check_generator(direction, model.fingerprint, str(source))
