@@ -71,22 +71,23 @@ def edit_direction(cfg: DictConfig) -> Direction:
 
 
 def model_file(cfg: DictConfig, direction: Direction) -> Path:
-    """``ckpt_path``/``asset``, else the shipped generator the direction was made for."""
-    if cfg.get("ckpt_path") or cfg.get("asset") or not direction.generator.startswith("asset:"):
+    """The shipped generator the direction was made for (``model_source`` names what is
+    missing when the direction's generator is not shipped)."""
+    if not direction.generator.startswith("asset:"):
         return model_source(cfg)
     return ASSET_DIR / direction.generator.removeprefix("asset:")
 
 
 def run(cfg: DictConfig) -> None:
-    given = cfg.get("ckpt_path") or cfg.get("asset")
-    if given:  # a model that cannot decode is refused before anything else is read
-        model, shape = load_model(cfg)
+    source = model_source(cfg) if cfg.get("ckpt_path") or cfg.get("asset") else None
+    if source is not None:  # a model that cannot decode is refused before anything else is read
+        model, shape = load_model(cfg, source)
         require(model, Decodes, "edit", "decode latent codes into images")
     if bool(cfg.get("codes")) == bool(cfg.get("input")):
         raise ConfigError("task=edit takes codes=<codes.pt of a task=invert run> or input=<folder>")
     direction = edit_direction(cfg)
-    source = model_file(cfg, direction)
-    if not given:
+    if source is None:
+        source = model_file(cfg, direction)
         model, shape = load_model(cfg, source)
     latent = isinstance(model, LatentModel)
     if latent:
