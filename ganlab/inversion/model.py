@@ -126,11 +126,16 @@ class LatentModel:
     def decode(self, codes: Tensor, conditions: tuple[Tensor, Tensor] | None = None) -> Tensor:
         return self.synthesize(codes.to(self.device), conditions=conditions).float()
 
-    def perceptual_distance(self, images: Tensor, targets: Tensor) -> Tensor:
-        """Per-image squared distance (B,) of the perceptual embeddings (LPIPS for lpips_*)."""
+    def perceptual_embedding(self, images: Tensor) -> Tensor:
+        """Perceptual embeddings (B, F): their squared distance is the perceptual distance
+        (LPIPS for lpips_*)."""
         if self._perceptual is None:
             self._perceptual = get_extractor(self.perceptual_name).to(self.device)
-        return (self._perceptual(images) - self._perceptual(targets)).pow(2).sum(1)
+        return self._perceptual(images)
+
+    def perceptual_distance(self, images: Tensor, targets: Tensor) -> Tensor:
+        """Per-image squared distance (B,) of the perceptual embeddings."""
+        return (self.perceptual_embedding(images) - self.perceptual_embedding(targets)).pow(2).sum(1)
 
     def code_spread(self) -> float:
         if self._w_std is None:
@@ -190,7 +195,7 @@ class LatentModel:
             self.n_latent,
             self.code_spread(),
             settings,
-            self.perceptual_distance if self.perceptual_name else None,
+            self.perceptual_embedding if self.perceptual_name else None,
             noise_shapes=shapes,
             progress=self.progress,
         )

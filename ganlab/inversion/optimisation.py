@@ -23,8 +23,8 @@ SPACES = ("w", "w+")
 
 # (codes, noise maps or None) -> images (B, C, H, W) in [-1, 1]
 Synthesis = Callable[[Tensor, list[Tensor] | None], Tensor]
-# (images, targets) -> per-image distances (B,)
-Distance = Callable[[Tensor, Tensor], Tensor]
+# images (B, C, H, W) -> perceptual embeddings (B, F); distance = squared L2 of embeddings
+Embedding = Callable[[Tensor], Tensor]
 
 
 @dataclass(frozen=True)
@@ -128,15 +128,16 @@ def optimise_codes(
     n_latent: int,
     w_std: float,
     settings: OptimisationSettings,
-    perceptual: Distance | None = None,
+    perceptual: Embedding | None = None,
     noise_shapes: list[tuple[int, int]] | None = None,
     progress: bool = True,
 ) -> InversionResult:
     """Optimise one code per target image (B, C, H, W) from ``start`` (see ``initial_codes``).
 
-    The objective per image is lambda_l2 * MSE + lambda_perceptual * perceptual distance
-    (+ noise_regularize * autocorrelation of its noise maps with ``optimise_noise``); the
-    noise maps, one (1, h, w) per layer of ``noise_shapes`` per image, start N(0, 1).
+    The objective per image is lambda_l2 * MSE + lambda_perceptual * the squared distance of
+    the ``perceptual`` embeddings (the targets' are computed once) (+ noise_regularize *
+    autocorrelation of its noise maps with ``optimise_noise``); the noise maps, one (1, h, w)
+    per layer of ``noise_shapes`` per image, start N(0, 1).
     """
     batch = targets.shape[0]
     rng = torch.Generator(device="cpu").manual_seed(settings.seed)
@@ -155,6 +156,17 @@ def optimise_codes(
     optimizer = torch.optim.Adam(variables, lr=settings.lr, betas=(0.9, 0.999))
     history = []
     use_perceptual = perceptual is not None and settings.lambda_perceptual > 0
+    if use_perceptual:
+        with torch.no_grad():
+            target_embeddings = perceptual(targets)
+
+    def objective(images: Tensor, mse: Tensor) -> Tensor:
+        loss = settings.lambda_l2 * mse
+        if use_perceptual:
+            distance = (perceptual(images) - target_embeddings).pow(2).sum(1)
+            loss = loss + settings.lambda_perceptual * distance
+        return loss
+
     for step in tqdm(range(settings.steps), desc="inversion", disable=not progress):
         t = step / settings.steps
         for group in optimizer.param_groups:
@@ -163,9 +175,7 @@ def optimise_codes(
         jitter = torch.randn(codes.shape, generator=rng).to(codes.device) * scale
         images = synthesize(codes + jitter, noises)
         mse = per_image_mse(images, targets)
-        loss = settings.lambda_l2 * mse
-        if use_perceptual:
-            loss = loss + settings.lambda_perceptual * perceptual(images, targets)
+        loss = objective(images, mse)
         if noises is not None:
             loss = loss + settings.noise_regularize * sum(noise_autocorrelation(n) for n in noises)
         optimizer.zero_grad(set_to_none=True)
@@ -176,9 +186,7 @@ def optimise_codes(
         history.append(mse.detach())
     with torch.no_grad():
         images = synthesize(codes, noises)
-        losses = settings.lambda_l2 * per_image_mse(images, targets)
-        if use_perceptual:
-            losses = losses + settings.lambda_perceptual * perceptual(images, targets)
+        losses = objective(images, per_image_mse(images, targets))
     mse_history = torch.stack(history) if history else targets.new_zeros(0, batch)
     return InversionResult(
         codes.detach(),

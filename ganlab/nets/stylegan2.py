@@ -491,21 +491,66 @@ class Generator(nn.Module):
         else:
             raise ValueError(f"styles must hold 1 or 2 codes, got {len(styles)}")
 
-        out = self.input(latent.shape[0])
-        out = self.conv1(out, latent[:, 0], noise=noise[0])
-        skip = self.to_rgb1(out, latent[:, 1])
         fuse_at = None if conditions is None else conditions[0].shape[-1]
         if fuse_at is not None and fuse_at not in {2 ** (b + 3) for b in range(len(self.to_rgbs))}:
             raise ValueError(f"conditions of size {fuse_at} match no block of a {self.size} px G")
-        for b, to_rgb in enumerate(self.to_rgbs):
-            i = 1 + 2 * b
-            out = self.convs[2 * b](out, latent[:, i], noise=noise[i])
-            if fuse_at == out.shape[-1]:
+        last = len(self.to_rgbs)
+        out, skip = self.synthesis_head(latent[:, : 2 * last + 1], last, noise, conditions)
+        skip = self.synthesis_tail(out, skip, latent[:, 2 * last + 1 :], last, noise)
+        return skip, (latent if return_latents else None)
+
+
+    # ---- the synthesis network cut at a block (mGANprior's composing layer) -----------------
+    # Block 0 is the 4 x 4 const + conv1; block b >= 1 is the up-sampling conv pair at
+    # 4 * 2^b px. The head runs blocks 0..l without block l's to_rgb and takes W+ rows
+    # 0..2l; the tail runs block l's to_rgb and blocks l+1.. with rows 2l+1..n_latent-1.
+
+    def head_rows(self, block: int) -> int:
+        """How many W+ rows ``synthesis_head`` up to ``block`` takes (2 * block + 1)."""
+        if not 0 <= block <= len(self.to_rgbs):
+            raise ValueError(f"block must lie in 0..{len(self.to_rgbs)}, got {block}")
+        return 2 * block + 1
+
+    def synthesis_head(
+        self,
+        latent: Tensor,
+        block: int,
+        noise: list[Tensor | None],
+        conditions: tuple[Tensor, Tensor] | None = None,
+    ) -> tuple[Tensor, Tensor | None]:
+        """Features (B, C, r, r) after ``block``'s convs and the RGB skip of the blocks before
+        it (None for block 0), from W+ rows ``latent`` (B, 2 * block + 1, D)."""
+        if latent.shape[1] != self.head_rows(block):
+            raise ValueError(f"the head up to block {block} takes {self.head_rows(block)} rows")
+        out = self.conv1(self.input(latent.shape[0]), latent[:, 0], noise=noise[0])
+        skip = None
+        for b in range(1, block + 1):
+            i = 2 * b - 1
+            skip = (self.to_rgb1 if b == 1 else self.to_rgbs[b - 2])(out, latent[:, i], skip)
+            out = self.convs[2 * b - 2](out, latent[:, i], noise=noise[i])
+            if conditions is not None and conditions[0].shape[-1] == out.shape[-1]:
                 scale, shift = conditions
                 out = out * (1 + scale) + shift
-            out = self.convs[2 * b + 1](out, latent[:, i + 1], noise=noise[i + 1])
-            skip = to_rgb(out, latent[:, i + 2], skip)
-        return skip, (latent if return_latents else None)
+            out = self.convs[2 * b - 1](out, latent[:, i + 1], noise=noise[i + 1])
+        return out, skip
+
+    def synthesis_tail(
+        self, out: Tensor, skip: Tensor | None, latent: Tensor, block: int, noise: list
+    ) -> Tensor:
+        """The image from ``synthesis_head``'s (features, skip) at ``block`` and the remaining
+        W+ rows ``latent`` (B, n_latent - 2 * block - 1, D)."""
+        if latent.shape[1] != self.n_latent - self.head_rows(block):
+            raise ValueError(
+                f"the tail from block {block} takes {self.n_latent - self.head_rows(block)} rows"
+            )
+        skip = (self.to_rgb1 if block == 0 else self.to_rgbs[block - 1])(out, latent[:, 0], skip)
+        for b in range(block + 1, len(self.to_rgbs) + 1):
+            i = 2 * b - 1
+            j = i - self.head_rows(block)  # the same rows, counted in ``latent``
+            out = self.convs[2 * b - 2](out, latent[:, j], noise=noise[i])
+            out = self.convs[2 * b - 1](out, latent[:, j + 1], noise=noise[i + 1])
+            skip = self.to_rgbs[b - 1](out, latent[:, j + 2], skip)
+        return skip
 
 
 class ConvLayer(nn.Sequential):

@@ -1,0 +1,291 @@
+"""Multi-code GAN inversion (Gu et al. 2020, mGANprior) on StyleGAN2, with several
+hypotheses at once and MGI's FID self-decision (Kang, "Multiple GAN Inversion for
+Exemplar-based Image-to-Image Translation").
+
+A hypothesis is (composing block l, number of codes N). Each of the N codes runs the
+synthesis network up to block l (``Generator.synthesis_head``); their features F_n are
+fused with per-channel importances alpha_n, (1/N) sum_n F_n * alpha_n, and the rest of the
+generator (``synthesis_tail``) draws the image from the fused features and one code of its
+own. mGANprior's generator (PGGAN) has no latent input after the composing layer; StyleGAN2
+has, so the tail's W+ rows are optimised too (one set per image and hypothesis). The RGB
+skip that StyleGAN2 carries past block l is the plain mean of the N codes' skips.
+
+The objective (MGI eq. 7) is D(down(y), r): the output y, down-sampled by ``downsample``
+(average pooling; mGANprior's SR loss down-samples too), against the low-resolution target
+r, with D = L2 + a perceptual distance, so the output is a super-resolved r.
+
+Hypotheses that share a composing block run through the generator together: their codes
+form one batch for the head and their fused features one batch for the tail; every
+hypothesis's loss goes into one backward pass. Per (image, hypothesis) the objective is a
+separate sum term, so Adam moves each as if it ran alone.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from ganlab.inversion.optimisation import Embedding, learning_rate, per_image_mse
+from ganlab.metrics.distribution import frechet_distance
+from ganlab.nets.stylegan2 import Generator, sample_w
+
+OPTIMIZERS = ("adam", "sgd")
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """Compose at synthesis block ``block`` (0: 4 x 4, b: 4 * 2^b px) from ``n_codes`` codes."""
+
+    block: int
+    n_codes: int
+
+    @property
+    def name(self) -> str:
+        return f"block{self.block}_n{self.n_codes}"
+
+
+def hypothesis_grid(blocks: Sequence[int], code_counts: Sequence[int]) -> list[Hypothesis]:
+    """Every (block, N) pair (MGI: composing layers 4-8 x code counts 10-40 on PGGAN)."""
+    return [Hypothesis(int(b), int(n)) for b in blocks for n in code_counts]
+
+
+@dataclass(frozen=True)
+class MultiCodeSettings:
+    """Knobs of multi-code inversion. mGANprior: SGD at lr 1 for 2-3k steps; the default
+    here is Adam, which needs far fewer steps on a 64 px generator."""
+
+    steps: int = 300
+    optimizer: str = "adam"
+    lr: float = 0.05
+    lr_rampup: float = 0.05
+    lr_rampdown: float = 0.25
+    lambda_l2: float = 1.0
+    lambda_perceptual: float = 1.0
+    downsample: int = 4  # down(): the output is this many times the target's size
+    optimise_importance: bool = True  # alpha_n; off: fixed at its initial 1/N
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.steps < 0 or self.lr <= 0 or self.downsample < 1:
+            raise ValueError(
+                f"multi-code inversion needs steps >= 0, lr > 0 and downsample >= 1; got "
+                f"steps={self.steps}, lr={self.lr}, downsample={self.downsample}"
+            )
+
+
+def fuse_features(features: Tensor, importance: Tensor) -> Tensor:
+    """mGANprior eq. 3 with its 1/N: (B, N, C, h, w) features, (B, N, C) importances ->
+    (1/N) sum_n F_n * alpha_n, shape (B, C, h, w)."""
+    return (features * importance[..., None, None]).mean(1)
+
+
+def down(images: Tensor, factor: int) -> Tensor:
+    """MGI's down(): average pooling by ``factor`` (the identity for 1)."""
+    return images if factor == 1 else F.avg_pool2d(images, factor)
+
+
+@dataclass
+class MultiCodeResult:
+    """Per image and hypothesis: ``images`` (B, H, C, S, S), ``losses`` (B, H), the pixel MSE
+    of down(y) against the target after each step ``mse_history`` (steps, B, H); the codes
+    per block: ``head_codes[l]`` (B, K_l, 2l+1, D) for the K_l codes of the hypotheses that
+    compose at l, ``importance[l]`` (B, K_l, C) and ``tail_codes[l]`` (B, H_l, rows, D)."""
+
+    hypotheses: list[Hypothesis]
+    images: Tensor
+    losses: Tensor
+    mse_history: Tensor
+    head_codes: dict[int, Tensor]
+    importance: dict[int, Tensor]
+    tail_codes: dict[int, Tensor]
+
+
+def initial_w(generator: Generator, hypothesis: Hypothesis, batch: int, seed: int) -> Tensor:
+    """(B, N, D) starting codes, w of z ~ N(0, 1) as mGANprior draws them, seeded by the
+    hypothesis alone, so that a hypothesis starts alike whichever others run beside it."""
+    key = (seed * 1_000_003 + hypothesis.block) * 1_009 + hypothesis.n_codes
+    rng = torch.Generator().manual_seed(key)
+    return sample_w(generator, batch * hypothesis.n_codes, rng=rng).view(
+        batch, -1, generator.style_dim
+    )
+
+
+class BlockGroup:
+    """The hypotheses that compose at one block, with their variables, run as one batch."""
+
+    def __init__(
+        self,
+        generator: Generator,
+        block: int,
+        hypotheses: list[Hypothesis],
+        batch: int,
+        tail_start: Tensor,
+        seed: int,
+        optimise_importance: bool,
+    ) -> None:
+        self.generator, self.block, self.hypotheses = generator, block, hypotheses
+        self.counts = [h.n_codes for h in hypotheses]
+        device = tail_start.device
+        rows = generator.head_rows(block)
+        w = torch.cat([initial_w(generator, h, batch, seed) for h in hypotheses], 1).to(device)
+        self.head = w.unsqueeze(2).repeat(1, 1, rows, 1).requires_grad_(True)
+        channels = generator.channels[4 * 2**block]
+        self.importance = torch.cat(  # alpha_n = 1/N
+            [torch.full((batch, n, channels), 1.0 / n, device=device) for n in self.counts], 1
+        ).requires_grad_(optimise_importance)
+        tail_rows = generator.n_latent - rows
+        tail = tail_start.reshape(1, 1, 1, -1).expand(batch, len(hypotheses), tail_rows, -1)
+        self.tail = tail.clone().requires_grad_(True)
+
+    def variables(self) -> list[Tensor]:
+        grouped = [self.head, self.tail]
+        return grouped + [self.importance] if self.importance.requires_grad else grouped
+
+    def images(self, noise: list[Tensor]) -> Tensor:
+        """(B, H_l, C, S, S): one image per image and hypothesis of this block."""
+        batch, n_codes = self.head.shape[:2]
+        features, skip = self.generator.synthesis_head(self.head.flatten(0, 1), self.block, noise)
+        features = features.view(batch, n_codes, *features.shape[1:])
+        parts = zip(
+            features.split(self.counts, 1), self.importance.split(self.counts, 1), strict=True
+        )
+        fused = torch.stack([fuse_features(f, alpha) for f, alpha in parts], 1).flatten(0, 1)
+        if skip is not None:  # the RGB of blocks < l: the plain mean of the N codes'
+            skip = skip.view(batch, n_codes, *skip.shape[1:])
+            means = [part.mean(1) for part in skip.split(self.counts, 1)]
+            skip = torch.stack(means, 1).flatten(0, 1)
+        tail = self.tail.flatten(0, 1)
+        images = self.generator.synthesis_tail(fused, skip, tail, self.block, noise)
+        return images.view(batch, len(self.hypotheses), *images.shape[1:])
+
+
+def multi_code_invert(
+    generator: Generator,
+    targets: Tensor,
+    hypotheses: Sequence[Hypothesis],
+    latent_avg: Tensor,
+    settings: MultiCodeSettings,
+    perceptual: Embedding | None = None,
+    progress: bool = True,
+) -> MultiCodeResult:
+    """Invert every target (B, C, s, s) under every hypothesis; the outputs are
+    ``settings.downsample`` times the targets' size (the generator's)."""
+    hypotheses = list(hypotheses)
+    if not hypotheses:
+        raise ValueError("multi-code inversion needs at least one hypothesis")
+    expected = generator.size // settings.downsample
+    if targets.shape[-1] != expected or targets.shape[-2] != expected:
+        raise ValueError(
+            f"targets must be {expected} x {expected} px (a {generator.size} px generator, "
+            f"downsample {settings.downsample}); got {tuple(targets.shape[-2:])}"
+        )
+    batch = targets.shape[0]
+    groups = []
+    for block in sorted({h.block for h in hypotheses}):
+        members = [h for h in hypotheses if h.block == block]
+        groups.append(
+            BlockGroup(
+                generator,
+                block,
+                members,
+                batch,
+                latent_avg.reshape(-1).to(targets.device),
+                settings.seed,
+                settings.optimise_importance,
+            )
+        )
+    order = [hypotheses.index(h) for g in groups for h in g.hypotheses]  # group order -> given
+    variables = [v for g in groups for v in g.variables()]
+    if settings.optimizer == "adam":
+        optimizer = torch.optim.Adam(variables, lr=settings.lr)
+    else:
+        optimizer = torch.optim.SGD(variables, lr=settings.lr)
+    noise = [getattr(generator.noises, f"noise_{j}") for j in range(generator.num_layers)]
+    objective = multi_code_objective(targets, settings, perceptual, generator.size)
+
+    def all_images() -> Tensor:
+        images = torch.cat([g.images(noise) for g in groups], 1)
+        return images[:, torch.argsort(torch.tensor(order))]  # back to the given order
+
+    history = []
+    for step in tqdm(range(settings.steps), desc="multi-code inversion", disable=not progress):
+        lr = learning_rate(
+            step / settings.steps, settings.lr, settings.lr_rampup, settings.lr_rampdown
+        )
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        loss, mse = objective(all_images())
+        optimizer.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        optimizer.step()
+        history.append(mse.detach())
+    with torch.no_grad():
+        images = all_images()
+        losses, _ = objective(images)
+    mse_history = torch.stack(history) if history else targets.new_zeros(0, batch, len(order))
+    return MultiCodeResult(
+        hypotheses,
+        images.detach(),
+        losses,
+        mse_history.cpu(),
+        {g.block: g.head.detach() for g in groups},
+        {g.block: g.importance.detach() for g in groups},
+        {g.block: g.tail.detach() for g in groups},
+    )
+
+
+def multi_code_objective(
+    targets: Tensor, settings: MultiCodeSettings, perceptual: Embedding | None, size: int
+) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
+    """images (B, H, C, S, S) -> (loss, pixel MSE), each (B, H): MGI eq. 7, D(down(y), r).
+    The perceptual term compares down(y) and r both brought back to S x S (nearest), as
+    mGANprior resizes both for VGG."""
+    use_perceptual = perceptual is not None and settings.lambda_perceptual > 0
+
+    def upsize(images: Tensor) -> Tensor:
+        return F.interpolate(images, size=(size, size), mode="nearest")
+
+    if use_perceptual:
+        with torch.no_grad():
+            target_embeddings = perceptual(upsize(targets))
+
+    def objective(images: Tensor) -> tuple[Tensor, Tensor]:
+        batch, n_hypotheses = images.shape[:2]
+        low = down(images.flatten(0, 1), settings.downsample)
+        repeated = targets.repeat_interleave(n_hypotheses, 0)
+        mse = per_image_mse(low, repeated)
+        loss = settings.lambda_l2 * mse
+        if use_perceptual:
+            embeddings = perceptual(upsize(low))
+            distance = embeddings - target_embeddings.repeat_interleave(n_hypotheses, 0)
+            loss = loss + settings.lambda_perceptual * distance.pow(2).sum(1)
+        return loss.view(batch, n_hypotheses), mse.view(batch, n_hypotheses)
+
+    return objective
+
+
+# ---- MGI's self-decision -------------------------------------------------------------------
+def choose_by_fid(features: Tensor, reference: Tensor) -> tuple[int, list[float]]:
+    """MGI's self-decision: (index of the hypothesis whose outputs' features (H, B, F) lie
+    closest to the generator's training distribution by FID, every hypothesis's FID). No
+    reference image of the translation is needed, only features of training images."""
+    fids = [frechet_distance(reference, outputs) for outputs in features]
+    return int(min(range(len(fids)), key=fids.__getitem__)), fids
+
+
+def per_image_fid(features: Tensor, reference: Tensor) -> Tensor:
+    """FID of each single output against the reference Gaussian, (B, H) from (B, H, F): for
+    a point mass at f it is ||f - mu||^2 + tr(Sigma), so the ranking is by ||f - mu||^2."""
+    mean = reference.double().mean(0)
+    covariance = torch.cov(reference.double().T)
+    return (features.double() - mean).pow(2).sum(-1) + torch.trace(covariance)
+
+
+def choose_per_image(features: Tensor, reference: Tensor) -> Tensor:
+    """(B,) the hypothesis of lowest single-output FID for each image."""
+    return per_image_fid(features, reference).argmin(1)
