@@ -1,0 +1,171 @@
+"""Cross-domain correspondence (MGI's first stage, after CoCosNet, Zhang et al. 2020): two
+domain adaptors map a structure image x_S (edge map or mask) and a style exemplar x_T (a
+photo) into one feature space; the exemplar is warped onto the structure by a softmax over
+the cosine correlation of the two feature maps.
+
+The matching (Kang, "Multiple GAN Inversion for Exemplar-based I2I"; eqs. 3-6):
+- centring (eqs. 4-5): subtract, at every position, the mean over the feature channels (as
+  CoCosNet does with ``PONO_C``), then scale to unit length;
+- correlation (eq. 3): M(u, v) = cos(theta_S(u), phi_T(v)), an (hw x hw) matrix per image;
+- warp (eq. 6): r(u) = sum_v softmax_v(alpha * M(u, v)) * x_T(v), the exemplar average-pooled
+  to the features' resolution (CoCosNet: alpha = 100, a quarter of the image size).
+Optionally the features of a position are those of its 3 x 3 neighbourhood (CoCosNet's
+``match_kernel=3``).
+
+The adaptors here are plain residual conv nets with instance norm; CoCosNet's use SPADE
+blocks conditioned on the input, which the small embedded data does not need.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def centre_features(features: Tensor, eps: float = 1e-6) -> Tensor:
+    """eqs. 4-5: (B, C, h, w) minus the mean over C at each position, then unit length over C."""
+    centred = features - features.mean(1, keepdim=True)
+    return centred / centred.norm(dim=1, keepdim=True).clamp_min(eps)
+
+
+def neighbourhood_features(features: Tensor, kernel: int) -> Tensor:
+    """The features of each position's ``kernel`` x ``kernel`` neighbourhood, stacked over
+    channels: (B, C * kernel^2, h, w) (zero padding at the border); kernel 1: unchanged."""
+    if kernel == 1:
+        return features
+    batch, _, height, width = features.shape
+    patches = F.unfold(features, kernel, padding=kernel // 2)
+    return patches.view(batch, -1, height, width)
+
+
+def correlation(structure_features: Tensor, exemplar_features: Tensor) -> Tensor:
+    """eq. 3: (B, hw, hw) cosine similarity of every structure position u (rows) with every
+    exemplar position v (columns), from centred unit features (B, C, h, w)."""
+    theta = structure_features.flatten(2)  # (B, C, hw)
+    phi = exemplar_features.flatten(2)
+    return theta.transpose(1, 2) @ phi
+
+
+def warp(matrix: Tensor, exemplar: Tensor, alpha: float) -> Tensor:
+    """eq. 6: the exemplar (B, C, h, w) at the features' resolution, each structure position
+    taking the softmax(alpha * M)-weighted mean of the exemplar's pixels; (B, C, h, w)."""
+    batch, channels, height, width = exemplar.shape
+    weights = torch.softmax(alpha * matrix, dim=-1)  # (B, hw_S, hw_T)
+    pixels = exemplar.flatten(2).transpose(1, 2)  # (B, hw_T, C)
+    return (weights @ pixels).transpose(1, 2).reshape(batch, channels, height, width)
+
+
+def warp_back(matrix: Tensor, image: Tensor, alpha: float) -> Tensor:
+    """CoCosNet's warp cycle: ``image`` (aligned with the structure) carried back onto the
+    exemplar's positions with the transposed correlation."""
+    return warp(matrix.transpose(1, 2), image, alpha)
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.InstanceNorm2d(channels, affine=True),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.InstanceNorm2d(channels, affine=True),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.leaky_relu(x + self.body(x), 0.2)
+
+
+def conv_norm(in_channels: int, out_channels: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1),
+        nn.InstanceNorm2d(out_channels, affine=True),
+        nn.LeakyReLU(0.2),
+    )
+
+
+class DomainAdaptor(nn.Module):
+    """(B, in_channels, H, W) -> (B, width, H/4, W/4): convs with stride 2 at layers 2 and 4
+    (CoCosNet's layout), then ``n_blocks`` residual blocks."""
+
+    def __init__(self, in_channels: int, width: int = 64, n_blocks: int = 2) -> None:
+        super().__init__()
+        half = width // 2
+        self.net = nn.Sequential(
+            conv_norm(in_channels, half, 1),
+            conv_norm(half, width, 2),
+            conv_norm(width, width, 1),
+            conv_norm(width, width, 2),
+            *[ResidualBlock(width) for _ in range(n_blocks)],
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class CorrespondenceNet(nn.Module):
+    """Structure image + exemplar -> the exemplar warped onto the structure at a quarter of
+    the image size, with the correlation matrix (for the warp cycle).
+
+    Adaptor outputs are unit-normalised over channels, pass shared residual blocks, then 1 x 1
+    convs theta (structure) and phi (exemplar), as in CoCosNet's ``NoVGGCorrespondence``.
+    """
+
+    def __init__(
+        self,
+        structure_channels: int,
+        exemplar_channels: int = 3,
+        width: int = 64,
+        adaptor_blocks: int = 2,
+        shared_blocks: int = 2,
+        match_kernel: int = 1,
+        alpha: float = 100.0,
+    ) -> None:
+        super().__init__()
+        if match_kernel % 2 != 1:
+            raise ValueError(f"match_kernel must be odd, got {match_kernel}")
+        self.config = dict(
+            structure_channels=structure_channels,
+            exemplar_channels=exemplar_channels,
+            width=width,
+            adaptor_blocks=adaptor_blocks,
+            shared_blocks=shared_blocks,
+            match_kernel=match_kernel,
+            alpha=alpha,
+        )
+        self.alpha, self.match_kernel = alpha, match_kernel
+        self.structure_adaptor = DomainAdaptor(structure_channels, width, adaptor_blocks)
+        self.exemplar_adaptor = DomainAdaptor(exemplar_channels, width, adaptor_blocks)
+        self.shared = nn.Sequential(*[ResidualBlock(width) for _ in range(shared_blocks)])
+        self.theta = nn.Conv2d(width, width, 1)
+        self.phi = nn.Conv2d(width, width, 1)
+
+    def adapt(self, structure: Tensor, exemplar: Tensor) -> tuple[Tensor, Tensor]:
+        """The adaptors' outputs (the shared domain; CoCosNet's domain-alignment loss compares
+        the structure's with its ground-truth photo's)."""
+        return self.structure_adaptor(structure), self.exemplar_adaptor(exemplar)
+
+    def match_features(self, adapted: Tensor, projection: nn.Conv2d) -> Tensor:
+        shared = self.shared(adapted / adapted.norm(dim=1, keepdim=True).clamp_min(1e-6))
+        features = neighbourhood_features(projection(shared), self.match_kernel)
+        return centre_features(features)
+
+    def forward(
+        self, structure: Tensor, exemplar: Tensor, alpha: float | None = None
+    ) -> dict[str, Tensor]:
+        """``warped`` (B, C, H/4, W/4), ``matrix`` (B, hw, hw), the adaptors' outputs
+        ``structure_adapted`` / ``exemplar_adapted`` and the pooled ``exemplar_small``."""
+        structure_adapted, exemplar_adapted = self.adapt(structure, exemplar)
+        matrix = correlation(
+            self.match_features(structure_adapted, self.theta),
+            self.match_features(exemplar_adapted, self.phi),
+        )
+        factor = exemplar.shape[-1] // structure_adapted.shape[-1]
+        exemplar_small = F.avg_pool2d(exemplar, factor)
+        warped = warp(matrix, exemplar_small, self.alpha if alpha is None else alpha)
+        return {
+            "warped": warped,
+            "matrix": matrix,
+            "structure_adapted": structure_adapted,
+            "exemplar_adapted": exemplar_adapted,
+            "exemplar_small": exemplar_small,
+        }

@@ -1,0 +1,84 @@
+"""Cross-domain correspondence (ganlab.nets.correspondence): centring and correlation equal
+hand-computed values; with identical features and a sharp softmax the warp is the identity;
+the warp cycle undoes a permutation; the net gives a convex warp at a quarter of the size."""
+
+import math
+
+import pytest
+import torch
+
+from ganlab.nets.correspondence import (
+    CorrespondenceNet,
+    centre_features,
+    correlation,
+    neighbourhood_features,
+    warp,
+    warp_back,
+)
+
+
+def test_centring_subtracts_the_channel_mean_per_position_and_normalises():
+    features = torch.tensor([[1.0, 2.0], [3.0, 2.0]]).view(1, 2, 1, 2)  # C=2, two positions
+    centred = centre_features(features)
+    # position 0: (1, 3) - 2 = (-1, 1) -> unit; position 1: (2, 2) - 2 = 0 stays 0
+    s = 1 / math.sqrt(2)
+    torch.testing.assert_close(centred[0, :, 0, 0], torch.tensor([-s, s]))
+    torch.testing.assert_close(centred[0, :, 0, 1], torch.zeros(2))
+
+
+def test_correlation_is_the_cosine_of_every_pair_of_positions():
+    s = 1 / math.sqrt(2)
+    theta = torch.tensor([[1.0, 0.0], [0.0, 1.0]]).view(1, 2, 1, 2)  # positions e1, e2
+    phi = torch.tensor([[s, 0.0, -1.0], [s, 1.0, 0.0]]).view(1, 2, 1, 3)
+    matrix = correlation(theta, phi)
+    expected = torch.tensor([[s, 0.0, -1.0], [s, 1.0, 0.0]])
+    torch.testing.assert_close(matrix[0], expected)
+
+
+def test_a_sharp_warp_with_identical_features_reproduces_the_exemplar():
+    rng = torch.Generator().manual_seed(0)
+    features = centre_features(torch.randn(2, 16, 4, 4, generator=rng))
+    exemplar = torch.rand(2, 3, 4, 4, generator=rng)
+    matrix = correlation(features, features)
+    assert torch.allclose(matrix.diagonal(dim1=1, dim2=2), torch.ones(2, 16))
+    torch.testing.assert_close(warp(matrix, exemplar, alpha=1e4), exemplar)
+    blurred = warp(matrix, exemplar, alpha=0.0)  # a flat softmax: every pixel the mean
+    torch.testing.assert_close(blurred, exemplar.mean((2, 3), keepdim=True).expand_as(blurred))
+
+
+def test_the_warp_cycle_undoes_a_permutation():
+    rng = torch.Generator().manual_seed(1)
+    features = centre_features(torch.randn(1, 16, 3, 3, generator=rng))
+    order = torch.randperm(9, generator=rng)
+    shuffled = features.flatten(2)[:, :, order].view_as(features)
+    exemplar = torch.rand(1, 3, 3, 3, generator=rng)
+    matrix = correlation(shuffled, features)  # structure position u matches exemplar order[u]
+    warped = warp(matrix, exemplar, alpha=1e4)
+    torch.testing.assert_close(warped.flatten(2), exemplar.flatten(2)[:, :, order])
+    torch.testing.assert_close(warp_back(matrix, warped, alpha=1e4), exemplar)
+
+
+def test_neighbourhood_features_stack_the_3x3_patch_with_the_centre_in_the_middle():
+    features = torch.arange(2 * 4 * 4, dtype=torch.float32).view(1, 2, 4, 4)
+    patches = neighbourhood_features(features, 3)
+    assert patches.shape == (1, 18, 4, 4)
+    centre = patches.view(1, 2, 9, 4, 4)[:, :, 4]
+    torch.testing.assert_close(centre, features)
+    assert patches.view(1, 2, 9, 4, 4)[0, 0, 0, 0, 0] == 0  # zero padding at the corner
+    assert neighbourhood_features(features, 1) is features
+
+
+def test_the_net_warps_the_exemplar_at_a_quarter_of_the_size_as_a_convex_mix():
+    torch.manual_seed(0)
+    net = CorrespondenceNet(structure_channels=1, width=16, match_kernel=3)
+    structure = torch.rand(2, 1, 32, 32)
+    exemplar = torch.rand(2, 3, 32, 32) * 2 - 1
+    out = net(structure, exemplar)
+    assert out["warped"].shape == (2, 3, 8, 8) and out["matrix"].shape == (2, 64, 64)
+    small = out["exemplar_small"].flatten(2)
+    warped = out["warped"].flatten(2)
+    assert (warped.amin(2) >= small.amin(2) - 1e-5).all()
+    assert (warped.amax(2) <= small.amax(2) + 1e-5).all()
+    assert out["matrix"].abs().max() <= 1 + 1e-5
+    with pytest.raises(ValueError, match="match_kernel must be odd"):
+        CorrespondenceNet(structure_channels=1, match_kernel=2)
