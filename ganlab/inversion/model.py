@@ -135,7 +135,8 @@ class LatentModel:
 
     def perceptual_distance(self, images: Tensor, targets: Tensor) -> Tensor:
         """Per-image squared distance (B,) of the perceptual embeddings."""
-        return (self.perceptual_embedding(images) - self.perceptual_embedding(targets)).pow(2).sum(1)
+        difference = self.perceptual_embedding(images) - self.perceptual_embedding(targets)
+        return difference.pow(2).sum(1)
 
     def code_spread(self) -> float:
         if self._w_std is None:

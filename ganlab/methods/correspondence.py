@@ -1,0 +1,198 @@
+"""Training MGI's correspondence net on paired data (ToyFaces: the edge map or mask of a
+face and its photo), with the losses of CoCosNet's correspondence (Zhang et al. 2020):
+
+- warp (pseudo exemplar): the face's own photo, randomly flipped, shifted, scaled and
+  rotated, is the exemplar; warped onto the face's structure it must give back the photo at
+  a quarter of the size, L1 (CoCosNet trains on such pseudo pairs where no exemplar pair
+  is known);
+- domain alignment (CoCosNet eq. 5): the structure adaptor's output for the edge map equals
+  the exemplar adaptor's output for the face's photo, L1;
+- warp cycle: a real exemplar (another face of the batch) warped onto the structure and
+  carried back with the transposed correlation returns the exemplar, L1.
+
+Not a game: one player, one phase. ``python -m ganlab.run experiment=correspondence_toyfaces``
+writes ``correspondence_<data>.pt`` (weights + config) into the run dir; MGI loads it.
+"""
+
+import hashlib
+import io
+import time
+from pathlib import Path
+from typing import Any
+
+import kornia.augmentation as K
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ganlab.errors import ConfigError
+from ganlab.methods.base import (
+    AdversarialModule,
+    OptimizerFactory,
+    Phase,
+    Player,
+    SchedulerFactory,
+    StepContext,
+)
+from ganlab.nets.correspondence import CorrespondenceNet, warp_back
+
+STRUCTURES = ("edges", "mask")
+FORMAT = "ganlab-correspondence/1"
+
+
+def structure_input(batch: dict[str, Tensor], kind: str, n_mask_classes: int) -> Tensor:
+    """The structure image the net reads: the edge map in [-1, 1], or the one-hot mask."""
+    if kind == "edges":
+        return batch["edges"] * 2 - 1
+    if kind == "mask":
+        return F.one_hot(batch["mask"], n_mask_classes).permute(0, 3, 1, 2).float()
+    raise ConfigError(f"structure must be one of {STRUCTURES}, got {kind!r}")
+
+
+def structure_channels(kind: str, n_mask_classes: int) -> int:
+    return 1 if kind == "edges" else n_mask_classes
+
+
+def l1(a: Tensor, b: Tensor) -> Tensor:
+    return (a - b).abs().mean()
+
+
+class CorrespondenceTraining(AdversarialModule):
+    step_phase = "fit"
+
+    def __init__(
+        self,
+        correspondence: CorrespondenceNet,
+        optimizer: OptimizerFactory,
+        dataset: str,
+        structure: str = "edges",
+        n_mask_classes: int = 1,
+        scheduler: SchedulerFactory | None = None,
+        lambda_warp: float = 1.0,
+        lambda_align: float = 1.0,
+        lambda_cycle: float = 1.0,
+        max_rotation: float = 10.0,
+        max_shift: float = 0.1,
+        scale: tuple[float, float] = (0.9, 1.1),
+    ) -> None:
+        super().__init__({"correspondence": correspondence}, ema_decay=None)
+        if structure not in STRUCTURES:
+            raise ConfigError(f"structure must be one of {STRUCTURES}, got {structure!r}")
+        expected = structure_channels(structure, n_mask_classes)
+        if correspondence.config["structure_channels"] != expected:
+            raise ConfigError(
+                f"structure={structure} gives {expected} channel(s); the net reads "
+                f"{correspondence.config['structure_channels']}"
+            )
+        self.optimizer, self.scheduler, self.dataset = optimizer, scheduler, dataset
+        self.structure, self.n_mask_classes = structure, n_mask_classes
+        self.weights = {"warp": lambda_warp, "align": lambda_align, "cycle": lambda_cycle}
+        self.pseudo_exemplar = K.AugmentationSequential(
+            K.RandomHorizontalFlip(),
+            K.RandomAffine(
+                degrees=max_rotation,
+                translate=(max_shift, max_shift),
+                scale=tuple(scale),
+                padding_mode="border",
+                p=1.0,
+            ),
+        )
+
+    def players(self) -> list[Player]:
+        return [Player("correspondence", ("correspondence",), self.optimizer, self.scheduler)]
+
+    def phases(self) -> list[Phase]:
+        return [Phase("fit", "correspondence", self.correspondence_loss)]
+
+    def losses(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The three unweighted losses of one batch (also the validation figures)."""
+        net: CorrespondenceNet = self.correspondence
+        photo = batch["image"]
+        structure = structure_input(batch, self.structure, self.n_mask_classes)
+        pseudo = net(structure, self.pseudo_exemplar(photo))
+        target_small = F.avg_pool2d(photo, photo.shape[-1] // pseudo["warped"].shape[-1])
+        photo_adapted = net.exemplar_adaptor(photo)
+        other = net(structure, photo.roll(1, 0))
+        back = warp_back(other["matrix"], other["warped"], net.alpha)
+        return {
+            "warp": l1(pseudo["warped"], target_small),
+            "align": l1(pseudo["structure_adapted"], photo_adapted),
+            "cycle": l1(back, other["exemplar_small"]),
+        }
+
+    def correspondence_loss(self, batch: dict[str, Tensor], ctx: StepContext) -> Tensor:
+        losses = self.losses(batch)
+        for name, value in losses.items():
+            self.log_step(f"correspondence/{name}_loss", value)
+        return sum(self.weights[name] * value for name, value in losses.items())
+
+    @torch.no_grad()
+    def extra_metrics(
+        self, datamodule: Any, n_samples: int, seed: int
+    ) -> dict[str, dict[str, Any]]:
+        """The three losses (unweighted L1) on up to 512 validation faces."""
+        datamodule.setup()
+        dataset = datamodule.split_dataset("val")
+        torch.manual_seed(seed)
+        n = min(n_samples, len(dataset), 512)
+        self.correspondence.eval()
+        totals: dict[str, float] = {}
+        for start in range(0, n, 64):
+            items = [dataset[i] for i in range(start, min(n, start + 64))]
+            batch = {k: torch.stack([torch.as_tensor(it[k]) for it in items]) for k in items[0]}
+            batch = {k: v.to(self.device) for k, v in batch.items()}
+            for name, value in self.losses(batch).items():
+                totals[name] = totals.get(name, 0.0) + value.item() * len(items)
+        self.correspondence.train()
+        metrics = {f"val_{name}_l1": value / n for name, value in totals.items()}
+        protocol = {"split": "val", "n_images": n, "structure": self.structure}
+        return {"metrics": metrics, "protocol": protocol}
+
+    def export(self, run_dir: Path, record: dict[str, Any]) -> None:
+        save_correspondence(
+            self.correspondence,
+            run_dir / f"correspondence_{self.dataset}.pt",
+            {
+                "structure": self.structure,
+                "n_mask_classes": self.n_mask_classes,
+                "dataset": self.dataset,
+                "command": record["command"],
+                "seed": record["seed"],
+                "validation": record["metrics"],
+                "created": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+            },
+        )
+
+
+def save_correspondence(net: CorrespondenceNet, path: Path, details: dict[str, Any]) -> str:
+    """Weights, config and details as plain tensors and dicts (loads with weights_only)."""
+    payload = {
+        "format": FORMAT,
+        "config": net.config,
+        "details": details,
+        "state_dict": net.state_dict(),
+    }
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    path.write_bytes(buffer.getvalue())
+    return "sha256:" + hashlib.sha256(buffer.getvalue()).hexdigest()
+
+
+def load_correspondence(path: str | Path) -> tuple[CorrespondenceNet, dict[str, Any]]:
+    """(net in eval mode, details) from ``save_correspondence``'s file; a clear error for a
+    missing, unreadable or foreign file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(
+            f"no correspondence net at {path}; train one with "
+            "python -m ganlab.run experiment=correspondence_toyfaces"
+        )
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ConfigError(f"{path} is not a readable correspondence file: {err}") from err
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ConfigError(f"{path} is not a ganlab correspondence file (format {FORMAT})")
+    net = CorrespondenceNet(**payload["config"])
+    net.load_state_dict(payload["state_dict"])
+    return net.eval().requires_grad_(False), payload["details"]
