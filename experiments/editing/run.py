@@ -6,19 +6,21 @@ Also: optimisation vs encoder vs hybrid inversion (PSNR against iterations).
     python experiments/editing/run.py experiments/editing/results
 
 Models: ``uda_toyfaces`` (ours: the base encoder's W+ codes + HFGI conditions from the
-image) and ``psp_toyfaces`` (the source-only base encoder, codes alone); images: the first
+image), ``psp_toyfaces`` (the source-only base encoder, codes alone) and hybrid inversion
+(pSp's codes refined by 50 optimisation steps); each inverts once. Images: the first
 ``--n`` ToyFaces test faces, clean (source) and degraded as UDA-Inversion's evaluation
 degrades them (target). Directions: the shipped InterfaceGAN boundaries in W (generated
 samples labelled by the attribute classifier) and W+ boundaries fitted on the base
 encoder's codes of 3,000 labelled training faces (the label-file route). Each face is
 pushed towards the opposite of its attribute: strength -s if the classifier sees the
-attribute on its reconstruction, +s if not. Writes ``table.md``, ``results.json``,
-``inversion.md`` and grids.
+attribute on its reconstruction, +s if not; W+ edits are also swept over strengths. Writes
+``table.md``, ``results.json``, ``inversion.md`` and grids.
 """
 
 import argparse
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -36,19 +38,22 @@ from ganlab.metrics.distribution import frechet_distance
 from ganlab.tasks.common import load_model, save_images
 
 EDITED = ("smiling", "young", "eyeglasses", "male")
-STRENGTHS = {"w": 5.0, "w+": 8.0}
+STRENGTHS = {"w": 5.0, "w+": 10.0}
+SWEEP = (4.0, 6.0, 8.0, 10.0, 12.0, 14.0, 16.0)  # W+ strengths for the edit curves
+HYBRID_STEPS = 50
 
 
-def test_faces(n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, object]:
-    """(clean, degraded, all clean test faces) and the UDA data module."""
+def test_faces(n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, object]:
+    """(clean, degraded, their true attributes, all clean test faces) and the UDA data module."""
     with initialize_config_module("ganlab.conf", version_base=None):
         cfg = compose("config", overrides=["experiment=uda_toyfaces"])
     data = instantiate(cfg.data)
     pairs = data.target_pairs("test")
     items = [pairs[i] for i in range(n)]
     every = torch.stack([pairs.dataset[i]["image"] for i in range(len(pairs))])
+    labels = torch.stack([pairs.dataset[i]["attributes"] for i in range(n)]) > 0.5
     clean = torch.stack([it["clean"] for it in items])
-    return clean, torch.stack([it["degraded"] for it in items]), every, data
+    return clean, torch.stack([it["degraded"] for it in items]), labels, every, data
 
 
 def model(asset: str, kind: str = "auto", **settings) -> LatentModel:
@@ -82,28 +87,50 @@ def labelled_wplus_directions(encoder: LatentModel, data, n: int = 3000) -> dict
     return directions
 
 
+@dataclass
+class Inverted:
+    """One model's inversion of one domain's faces, and the classifier's reading of it."""
+
+    latent: LatentModel
+    codes: torch.Tensor
+    conditions: tuple[torch.Tensor, torch.Tensor] | None
+    reconstruction: torch.Tensor
+    attributes: torch.Tensor  # (B, 10) bool, read off the reconstruction
+
+
 @torch.no_grad()
-def edit_scores(latent, images, direction, strength, net, identity, reference, keep_conditions):
-    """Success, preservation, identity and FID of pushing every face across ``direction``."""
-    result = latent.invert_with_encoder(images)
+def classify(net, images: torch.Tensor) -> torch.Tensor:
+    return torch.cat([net(x)["attribute_logits"] > 0 for x in images.split(100)])
+
+
+def invert_faces(latent: LatentModel, images: torch.Tensor, net, keep_conditions: bool) -> Inverted:
+    """Invert once (encoder, or hybrid refinement); edits keep the conditions if asked."""
+    result = latent.invert_detailed(images)
     conditions = result.conditions if keep_conditions else None
     reconstruction = latent.decode(result.codes, conditions)
-    before = net(reconstruction)["attribute_logits"] > 0
+    return Inverted(latent, result.codes, conditions, reconstruction, classify(net, reconstruction))
+
+
+@torch.no_grad()
+def edit_scores(inverted: Inverted, direction, strength, net, identity, reference):
+    """Success, preservation, identity and FID of pushing every face across ``direction``."""
+    before = inverted.attributes
     k = ATTRIBUTES.index(direction.name)
     signs = torch.where(before[:, k], -strength, strength)
-    edited = latent.decode(move(result.codes, direction, signs), conditions)
-    after = net(edited)["attribute_logits"] > 0
+    edited = inverted.latent.decode(move(inverted.codes, direction, signs), inverted.conditions)
+    after = classify(net, edited)
     kept = [(after[:, j] == before[:, j]).float().mean().item() for j in range(10) if j != k]
-    same = torch.nn.functional.cosine_similarity(identity(edited), identity(reconstruction))
-    fid = frechet_distance(reference, net.features(edited))
+    same = torch.nn.functional.cosine_similarity(
+        identity(edited), identity(inverted.reconstruction)
+    )
     scores = {
         "success": (after[:, k] != before[:, k]).float().mean().item(),
         "kept_min": min(kept),
+        "kept_worst": [a for a in ATTRIBUTES if a != direction.name][kept.index(min(kept))],
         "kept_mean": sum(kept) / len(kept),
         "identity": same.mean().item(),
-        "fid": fid,
     }
-    return scores, edited, reconstruction
+    return scores, edited
 
 
 def inversion_curves(images: dict[str, torch.Tensor]) -> dict:
@@ -142,50 +169,58 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
-    clean, degraded, every, data = test_faces(args.n)
+    clean, degraded, labels, every, data = test_faces(args.n)
     net, _ = load_domain_net("toyfaces")
     identity = get_extractor("identity_toyfaces")
     with torch.no_grad():
         reference = torch.cat([net.features(x) for x in every.split(500)])
-    encoders = {
+    models = {  # name: (latent model, keep its conditions for the edit)
         "UDA-Inversion (ours)": (model("uda_toyfaces"), True),
         "pSp (source only)": (model("psp_toyfaces"), False),
+        f"hybrid (pSp + {HYBRID_STEPS} steps)": (
+            model("psp_toyfaces", "hybrid", steps=HYBRID_STEPS, initial_noise=0.0),
+            False,
+        ),
     }
+    inverted, reading = {}, {}
+    for method, (latent, keep) in models.items():
+        for domain, images in (("source", clean), ("target", degraded)):
+            start = time.time()
+            inverted[method, domain] = inv = invert_faces(latent, images, net, keep)
+            agree = (inv.attributes == labels).float().mean(0)
+            reading[f"{method}/{domain}"] = dict(zip(ATTRIBUTES, agree.tolist(), strict=True))
+            print(f"inverted {method} {domain}: {time.time() - start:.0f} s", flush=True)
     families = {
         "w": {name: resolve_direction(f"toyfaces/{name}") for name in EDITED},
-        "w+": labelled_wplus_directions(encoders["pSp (source only)"][0], data),
+        "w+": labelled_wplus_directions(models["pSp (source only)"][0], data),
     }
     rows, grids = [], {}
     for space, directions in families.items():
-        for method, (latent, keep) in encoders.items():
-            for domain, images in (("source", clean), ("target", degraded)):
-                for name, direction in directions.items():
-                    scores, edited, recon = edit_scores(
-                        latent,
-                        images,
-                        direction,
-                        STRENGTHS[space],
-                        net,
-                        identity,
-                        reference,
-                        keep,
-                    )
-                    rows.append(
-                        {
-                            "space": space,
-                            "model": method,
-                            "domain": domain,
-                            "attribute": name,
-                            **scores,
-                        }
-                    )
-                    if domain == "target":
-                        grids[f"{space}_{method.split()[0]}_{name}"] = (
-                            images[:8],
-                            recon[:8],
-                            edited[:8],
-                        )
-                    print(rows[-1], flush=True)
+        for (method, domain), inv in inverted.items():
+            for name, direction in directions.items():
+                scores, edited = edit_scores(
+                    inv, direction, STRENGTHS[space], net, identity, reference
+                )
+                scores["fid"] = frechet_distance(reference, net.features(edited))
+                rows.append(
+                    {"space": space, "model": method, "domain": domain, "attribute": name} | scores
+                )
+                if domain == "target":
+                    images = degraded[:8]
+                    key = f"{space}_{method.split()[0]}_{name}"
+                    grids[key] = (images, inv.reconstruction[:8], edited[:8])
+                print(rows[-1], flush=True)
+    sweep = []
+    for (method, domain), inv in inverted.items():
+        for name in ("eyeglasses", "smiling"):
+            for strength in SWEEP:
+                scores, _ = edit_scores(
+                    inv, families["w+"][name], strength, net, identity, reference
+                )
+                sweep.append(
+                    {"model": method, "domain": domain, "attribute": name, "strength": strength}
+                    | scores
+                )
     for key, (inputs, recon, edited) in grids.items():
         grid = preview_grid({"input": inputs, "reconstruction": recon, "edited": edited}, 8)
         save_images(
@@ -198,6 +233,8 @@ def main() -> None:
             {
                 "edits": rows,
                 "strengths": STRENGTHS,
+                "sweep": sweep,
+                "attribute_reading": reading,
                 "n": args.n,
                 "inversion": curves,
                 "n_inversion": n,
@@ -209,21 +246,46 @@ def main() -> None:
         )
         + "\n"
     )
-    write_tables(args.out, rows, curves)
+    write_tables(args.out, rows, curves, sweep, reading)
 
 
-def write_tables(out: Path, rows: list[dict], curves: dict) -> None:
+def write_tables(
+    out: Path, rows: list[dict], curves: dict, sweep: list[dict], reading: dict
+) -> None:
     lines = [
         "| directions | model | domain | attribute | FID-domain ↓ | flipped ↑ "
-        "| others kept (min / mean) ↑ | identity ↑ |",
-        "|---|---|---|---|---|---|---|---|",
+        "| others kept (min / mean) ↑ | worst kept | identity ↑ |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['space']} | {r['model']} | {r['domain']} | {r['attribute']} | {r['fid']:.1f} "
             f"| {r['success']:.2f} | {r['kept_min']:.2f} / {r['kept_mean']:.2f} "
-            f"| {r['identity']:.3f} |"
+            f"| {r['kept_worst']} | {r['identity']:.3f} |"
         )
+    lines += [
+        "",
+        "## W+ strength sweep (flipped / worst other kept)",
+        "",
+        "| model | domain | attribute | " + " | ".join(f"{s:g}" for s in SWEEP) + " |",
+        "|---|---|---|" + "---|" * len(SWEEP),
+    ]
+    for key in dict.fromkeys((r["model"], r["domain"], r["attribute"]) for r in sweep):
+        cells = [
+            f"{r['success']:.2f} / {r['kept_min']:.2f}"
+            for r in sweep
+            if (r["model"], r["domain"], r["attribute"]) == key
+        ]
+        lines.append(f"| {' | '.join(key)} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "## The classifier's reading of the reconstructions (agreement with the true labels)",
+        "",
+        "| model / domain | " + " | ".join(ATTRIBUTES) + " |",
+        "|---|" + "---|" * len(ATTRIBUTES),
+    ]
+    for key, agree in reading.items():
+        lines.append(f"| {key} | " + " | ".join(f"{agree[a]:.2f}" for a in ATTRIBUTES) + " |")
     (out / "table.md").write_text("\n".join(lines) + "\n")
     lines = [
         "| inversion | domain | PSNR at 25 / 50 / 100 / 200 iterations (dB) "

@@ -499,7 +499,6 @@ class Generator(nn.Module):
         skip = self.synthesis_tail(out, skip, latent[:, 2 * last + 1 :], last, noise)
         return skip, (latent if return_latents else None)
 
-
     # ---- the synthesis network cut at a block (mGANprior's composing layer) -----------------
     # Block 0 is the 4 x 4 const + conv1; block b >= 1 is the up-sampling conv pair at
     # 4 * 2^b px. The head runs blocks 0..l without block l's to_rgb and takes W+ rows
