@@ -7,7 +7,10 @@ draws several styles of a multimodal method. Writes ``translations/<name>_<seed>
 ``translations.png`` (inputs above their translations) and ``index.json``.
 """
 
+from typing import Any
+
 import torch
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 
 from ganlab.callbacks.samples import preview_grid
@@ -29,6 +32,23 @@ from ganlab.tasks.common import (
 TARGET_KINDS = ("target", "attributes", "exemplar")
 
 
+def translator(cfg: DictConfig) -> tuple[Any, str, tuple[int, int, int]]:
+    """(module, where it came from, the (C, H, W) its inputs take): a trained model from
+    ``ckpt_path``/``asset``, or, with neither, a translator that needs no training (MGI)
+    built from ``model=``."""
+    target = cfg.get("model", {}).get("_target_", "")
+    built = target and not getattr(get_class(target), "needs_training", True)
+    if built and not cfg.get("ckpt_path") and not cfg.get("asset"):
+        module = instantiate(cfg.model)
+        if torch.cuda.is_available():
+            module = module.cuda()
+        size = module.generator.size
+        return module, f"model={target.rsplit('.', 1)[-1]}", (3, size, size)
+    source = model_source(cfg)
+    module, trained = load_trained(source)
+    return module, str(source), image_shape_of(trained)
+
+
 def run(cfg: DictConfig) -> None:
     given = [kind for kind in TARGET_KINDS if cfg.get(kind) is not None]
     if len(given) != 1:
@@ -36,8 +56,7 @@ def run(cfg: DictConfig) -> None:
             "task=translate takes one of target=<domain>, attributes=<list>, exemplar=<image>"
             f"{f'; got {given}' if given else ''}"
         )
-    source = model_source(cfg)
-    module, trained = load_trained(source)
+    module, source, shape = translator(cfg)
     require(module, Translates, "translate", "translate images")
     if given[0] != module.translation_kind:
         raise ConfigError(
@@ -50,7 +69,7 @@ def run(cfg: DictConfig) -> None:
             f"target={target} is not a domain of this model; it translates to "
             f"{', '.join(module.translation_targets)}"
         )
-    paths, images = read_user_images(cfg.input, image_shape_of(trained))
+    paths, images = read_user_images(cfg.input, shape)
     run_dir = prepare_run_dir(cfg)
     names = unique_stems(paths)
     seeds = [int(seed) for seed in cfg.seeds]
@@ -67,6 +86,7 @@ def run(cfg: DictConfig) -> None:
             entry["translations"][str(seed)] = file
         rows[f"seed {seed}"] = outputs[:16]
     save_images(preview_grid(rows, 16)[None] * 2 - 1, run_dir, ["translations"])
-    about = {"task": "translate", "model": str(source), given[0]: str(target), "seeds": seeds}
+    about = {"task": "translate", "model": source, given[0]: str(target), "seeds": seeds}
+    about |= getattr(module, "index_details", dict)()
     write_index(run_dir, entries, about)
     print(f"ganlab: translated {len(paths)} image(s) to {target} in {run_dir}")

@@ -1,0 +1,207 @@
+"""Multiple GAN Inversion (Kang, "Multiple GAN Inversion for Exemplar-based Image-to-Image
+Translation"): a structure image x_S (edge map or mask) and a style exemplar x_T become a
+photo with x_S's layout and x_T's look, in two stages and without training a translator:
+
+1. the correspondence net warps x_T onto x_S at a quarter of the size
+   (``ganlab.nets.correspondence``, trained by ``experiment=correspondence_toyfaces``);
+2. multi-code GAN inversion refines the warped image r under several hypotheses (composing
+   block, number of codes), each output 4x r's size with down(y) fitted to r (eq. 7); the
+   hypothesis whose outputs lie closest to the generator's training distribution by FID is
+   kept (the self-decision, no reference translation needed). The per-image variant keeps,
+   per image, the hypothesis whose single output is closest (``per_image_fid``).
+
+The paper inverts a PGGAN; here the generator is StyleGAN2 and a composing "layer" is a
+StyleGAN2 synthesis block (``ganlab.inversion.multi_code``). Nothing is trained here, so
+this is a translator built from files, not a training method: ``task=translate
+model=mgi exemplar=<image> input=<folder of structure images>`` runs it.
+"""
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ganlab.data.images import cover_and_crop, open_image, to_tensor, unreadable
+from ganlab.errors import ConfigError
+from ganlab.features import get_extractor
+from ganlab.inversion.multi_code import (
+    Hypothesis,
+    MultiCodeSettings,
+    choose_by_fid,
+    choose_per_image,
+    hypothesis_grid,
+    multi_code_invert,
+)
+from ganlab.methods.correspondence import load_correspondence
+from ganlab.methods.uda_inversion import weights_file
+from ganlab.nets.stylegan2 import load_stylegan2, sample_w
+
+DECISIONS = ("fid", "per_image")
+
+
+@dataclass
+class Translation:
+    """One call's outputs: ``images`` (B, C, S, S) of the chosen hypothesis (or per image),
+    ``warped`` (B, C, S/4, S/4), every hypothesis's ``candidates`` (B, H, C, S, S), their
+    ``fids`` (H,), the ``chosen`` index and the per-image choice ``per_image`` (B,)."""
+
+    images: Tensor
+    warped: Tensor
+    candidates: Tensor
+    hypotheses: list[Hypothesis]
+    fids: list[float]
+    chosen: int
+    per_image: Tensor
+    losses: Tensor = field(default_factory=lambda: torch.zeros(0))
+
+
+def structure_from_image(images: Tensor, kind: str, n_mask_classes: int) -> Tensor:
+    """A user's structure image (B, 3, H, W) in [-1, 1] as the net's input: an edge map is its
+    grey level in [-1, 1]; a mask image holds class ids as grey levels 0, 1, 2, ... (0-255)."""
+    grey = images.mean(1, keepdim=True)
+    if kind == "edges":
+        return grey
+    ids = ((grey + 1) * 127.5).round().long().clamp(0, n_mask_classes - 1)[:, 0]
+    return F.one_hot(ids, n_mask_classes).permute(0, 3, 1, 2).float()
+
+
+class MultipleGANInversion(nn.Module):
+    translation_kind = "exemplar"
+    translation_targets: tuple[str, ...] = ()
+    needs_training = False  # built from its config by task=translate, no checkpoint
+
+    def __init__(
+        self,
+        generator_path: str,
+        correspondence_path: str,
+        features: str,
+        blocks: list[int],
+        code_counts: list[int],
+        inversion: dict[str, Any] | None = None,
+        perceptual: str | None = None,
+        decision: str = "fid",
+        reference_samples: int = 2000,
+        reference_features: Tensor | None = None,
+        progress: bool = True,
+    ) -> None:
+        super().__init__()
+        if decision not in DECISIONS:
+            raise ConfigError(f"decision must be one of {DECISIONS}, got {decision!r}")
+        self.generator, latent_avg = load_stylegan2(Path(weights_file(generator_path)).expanduser())
+        self.generator.use_grouped_conv(False).eval().requires_grad_(False)
+        self.register_buffer("latent_avg", latent_avg.reshape(-1))
+        self.correspondence, details = load_correspondence(
+            Path(weights_file(correspondence_path)).expanduser()
+        )
+        self.structure_kind = details["structure"]
+        self.n_mask_classes = int(details["n_mask_classes"])
+        self.hypotheses = hypothesis_grid(blocks, code_counts)
+        self.settings = MultiCodeSettings(**(inversion or {}))
+        self.features = get_extractor(features).eval()
+        self.perceptual = get_extractor(perceptual).eval() if perceptual else None
+        self.decision, self.progress = decision, progress
+        self.reference_samples = reference_samples
+        self._reference = reference_features
+        self.last: Translation | None = None
+        self.decisions: list[dict[str, Any]] = []  # one per translate() call, for index.json
+
+    @property
+    def device(self) -> torch.device:
+        return self.latent_avg.device
+
+    @torch.no_grad()
+    def reference(self) -> Tensor:
+        """Features of the generator's training distribution: given ones (the training
+        images'), else ``reference_samples`` of the generator's own samples."""
+        if self._reference is None:
+            rng = torch.Generator().manual_seed(0)
+            parts = []
+            for start in range(0, self.reference_samples, 100):
+                n = min(100, self.reference_samples - start)
+                w = sample_w(self.generator, n, rng=rng).to(self.device)
+                images = self.generator([w], input_is_latent=True, randomize_noise=False)[0]
+                parts.append(self.features(images.clamp(-1, 1)).cpu())
+            self._reference = torch.cat(parts)
+        return self._reference
+
+    @torch.no_grad()
+    def warp(self, structures: Tensor, exemplars: Tensor) -> Tensor:
+        """Stage 1: the exemplars (B or 1, C, S, S) warped onto the structures' layout."""
+        size = self.generator.size
+        exemplars = F.interpolate(exemplars, size=(size, size), mode="bilinear", antialias=True)
+        structures = F.interpolate(structures, size=(size, size), mode="nearest")
+        exemplars = exemplars.expand(structures.shape[0], -1, -1, -1)
+        return self.correspondence(structures, exemplars)["warped"]
+
+    def refine(self, warped: Tensor, hypotheses: list[Hypothesis] | None = None) -> Translation:
+        """Stage 2: multi-code inversion of the warped images under every hypothesis, then the
+        self-decision."""
+        hypotheses = hypotheses or self.hypotheses
+        settings = self.settings
+        factor = self.generator.size // warped.shape[-1]
+        if settings.downsample != factor:
+            settings = replace(settings, downsample=factor)
+        result = multi_code_invert(
+            self.generator,
+            warped,
+            hypotheses,
+            self.latent_avg,
+            settings,
+            self.perceptual,
+            progress=self.progress,
+        )
+        with torch.no_grad():
+            batch, n_hypotheses = result.images.shape[:2]
+            flat = result.images.flatten(0, 1).clamp(-1, 1)
+            features = self.features(flat).view(batch, n_hypotheses, -1).cpu()
+        chosen, fids = choose_by_fid(features.transpose(0, 1), self.reference())
+        per_image = choose_per_image(features, self.reference())
+        pick = torch.full((batch,), chosen) if self.decision == "fid" else per_image
+        images = result.images[torch.arange(batch), pick.to(result.images.device)]
+        return Translation(
+            images, warped, result.images, hypotheses, fids, chosen, per_image, result.losses
+        )
+
+    def translate(self, images: Tensor, target: Any, seed: int | None = None) -> Tensor:
+        """``task=translate``: structure images (B, 3, H, W) in [-1, 1] and ``target``, the
+        exemplar (a (C, H, W) / (1, C, H, W) tensor, or an image file's path)."""
+        exemplar = self.exemplar_tensor(target).to(self.device)
+        structures = structure_from_image(images.to(self.device), *self.structure_spec())
+        self.last = self.refine(self.warp(structures, exemplar))
+        names = [h.name for h in self.last.hypotheses]
+        self.decisions.append(
+            {
+                "fids": dict(zip(names, self.last.fids, strict=True)),
+                "chosen": names[self.last.chosen],
+                "per_image": [names[i] for i in self.last.per_image],
+            }
+        )
+        return self.last.images
+
+    def index_details(self) -> dict[str, Any]:
+        """What task=translate writes into index.json: the hypotheses and every decision."""
+        return {
+            "hypotheses": [h.name for h in self.hypotheses],
+            "decision": self.decision,
+            "batches": self.decisions,
+        }
+
+    def structure_spec(self) -> tuple[str, int]:
+        return self.structure_kind, self.n_mask_classes
+
+    def exemplar_tensor(self, target: Any) -> Tensor:
+        if isinstance(target, Tensor):
+            return target if target.ndim == 4 else target[None]
+        return read_exemplar(Path(str(target)).expanduser(), self.generator.size)[None]
+
+
+def read_exemplar(path: Path, size: int) -> Tensor:
+    """The exemplar image file as (3, size, size) in [-1, 1] (scaled to cover, centre-cropped)."""
+    if not path.is_file():
+        raise ConfigError(f"exemplar={path}: no such image file")
+    if unreadable([path]):
+        raise ConfigError(f"exemplar={path} is not a readable image")
+    return to_tensor(cover_and_crop(open_image(path, "RGB"), (size, size)))
