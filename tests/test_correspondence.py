@@ -82,3 +82,24 @@ def test_the_net_warps_the_exemplar_at_a_quarter_of_the_size_as_a_convex_mix():
     assert out["matrix"].abs().max() <= 1 + 1e-5
     with pytest.raises(ValueError, match="match_kernel must be odd"):
         CorrespondenceNet(structure_channels=1, match_kernel=2)
+
+
+def test_training_on_toyfaces_edges_lowers_the_warp_and_alignment_losses():
+    from ganlab.data.toyfaces import ToyFaces
+    from ganlab.methods.correspondence import CorrespondenceTraining
+
+    faces = ToyFaces(size=32, split="train", n=8)
+    batch = {k: torch.stack([faces[i][k] for i in range(8)]) for k in ("image", "edges", "mask")}
+    torch.manual_seed(0)
+    net = CorrespondenceNet(structure_channels=1, width=16, adaptor_blocks=1, shared_blocks=1)
+    module = CorrespondenceTraining(net, torch.optim.Adam, "toyfaces", max_rotation=0.0)
+    optimizer = torch.optim.Adam(net.parameters(), lr=2e-3)
+    first = {k: v.item() for k, v in module.losses(batch).items()}
+    for _ in range(40):
+        losses = module.losses(batch)
+        optimizer.zero_grad()
+        sum(losses.values()).backward()
+        optimizer.step()
+    last = {k: v.item() for k, v in module.losses(batch).items()}
+    assert last["warp"] < 0.8 * first["warp"]
+    assert last["align"] < 0.5 * first["align"]

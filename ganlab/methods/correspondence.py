@@ -14,8 +14,6 @@ Not a game: one player, one phase. ``python -m ganlab.run experiment=corresponde
 writes ``correspondence_<data>.pt`` (weights + config) into the run dir; MGI loads it.
 """
 
-import hashlib
-import io
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ganlab.errors import ConfigError
+from ganlab.features.domain import write_manifest
+from ganlab.features.weights import file_sha256
 from ganlab.methods.base import (
     AdversarialModule,
     OptimizerFactory,
@@ -149,22 +149,23 @@ class CorrespondenceTraining(AdversarialModule):
         return {"metrics": metrics, "protocol": protocol}
 
     def export(self, run_dir: Path, record: dict[str, Any]) -> None:
-        save_correspondence(
-            self.correspondence,
-            run_dir / f"correspondence_{self.dataset}.pt",
-            {
-                "structure": self.structure,
-                "n_mask_classes": self.n_mask_classes,
-                "dataset": self.dataset,
-                "command": record["command"],
-                "seed": record["seed"],
-                "validation": record["metrics"],
-                "created": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-            },
-        )
+        """``correspondence_<data>.pt`` and its manifest entry (``python -m
+        ganlab.features.publish <run dir>`` ships it in ganlab/assets)."""
+        filename = f"correspondence_{self.dataset}.pt"
+        entry = {
+            "command": record["command"],
+            "seed": record["seed"],
+            "dataset": self.dataset,
+            "structure": self.structure,
+            "created": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+            "validation": record["metrics"],
+        }
+        details = {**entry, "n_mask_classes": self.n_mask_classes}
+        save_correspondence(self.correspondence, run_dir / filename, details)
+        write_manifest(run_dir, {filename: {**entry, "sha256": file_sha256(run_dir / filename)}})
 
 
-def save_correspondence(net: CorrespondenceNet, path: Path, details: dict[str, Any]) -> str:
+def save_correspondence(net: CorrespondenceNet, path: Path, details: dict[str, Any]) -> None:
     """Weights, config and details as plain tensors and dicts (loads with weights_only)."""
     payload = {
         "format": FORMAT,
@@ -172,10 +173,7 @@ def save_correspondence(net: CorrespondenceNet, path: Path, details: dict[str, A
         "details": details,
         "state_dict": net.state_dict(),
     }
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    path.write_bytes(buffer.getvalue())
-    return "sha256:" + hashlib.sha256(buffer.getvalue()).hexdigest()
+    torch.save(payload, path)
 
 
 def load_correspondence(path: str | Path) -> tuple[CorrespondenceNet, dict[str, Any]]:
