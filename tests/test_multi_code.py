@@ -146,6 +146,18 @@ def test_bad_settings_and_target_sizes_are_refused(tiny):
         MultiCodeSettings(optimizer="lbfgs")
     with pytest.raises(ValueError, match="downsample >= 1"):
         MultiCodeSettings(downsample=0)
+    assert hypothesis_grid([1, 1], [2]) == [Hypothesis(1, 2)]
+    with pytest.raises(ValueError, match="code counts must be >= 1"):
+        hypothesis_grid([1], [0])
+    with pytest.raises(ValueError, match="distinct hypotheses"):
+        multi_code_invert(
+            generator,
+            torch.zeros(1, 3, 8, 8),
+            [Hypothesis(1, 2)] * 2,
+            latent_avg,
+            MultiCodeSettings(downsample=2),
+            progress=False,
+        )
     with pytest.raises(ValueError, match=r"targets must be 8 x 8 px"):
         multi_code_invert(
             generator,

@@ -48,8 +48,11 @@ class Hypothesis:
 
 
 def hypothesis_grid(blocks: Sequence[int], code_counts: Sequence[int]) -> list[Hypothesis]:
-    """Every (block, N) pair (MGI: composing layers 4-8 x code counts 10-40 on PGGAN)."""
-    return [Hypothesis(int(b), int(n)) for b in blocks for n in code_counts]
+    """Every (block, N) pair once (MGI: composing layers 4-8 x code counts 10-40 on PGGAN)."""
+    pairs = [Hypothesis(int(b), int(n)) for b in blocks for n in code_counts]
+    if any(h.n_codes < 1 for h in pairs):
+        raise ValueError(f"code counts must be >= 1, got {list(code_counts)}")
+    return list(dict.fromkeys(pairs))
 
 
 @dataclass(frozen=True)
@@ -176,8 +179,8 @@ def multi_code_invert(
     """Invert every target (B, C, s, s) under every hypothesis; the outputs are
     ``settings.downsample`` times the targets' size (the generator's)."""
     hypotheses = list(hypotheses)
-    if not hypotheses:
-        raise ValueError("multi-code inversion needs at least one hypothesis")
+    if not hypotheses or len(set(hypotheses)) != len(hypotheses):
+        raise ValueError(f"multi-code inversion needs distinct hypotheses, got {hypotheses}")
     expected = generator.size // settings.downsample
     if targets.shape[-1] != expected or targets.shape[-2] != expected:
         raise ValueError(
