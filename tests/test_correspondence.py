@@ -92,7 +92,9 @@ def test_training_on_toyfaces_edges_lowers_the_warp_and_alignment_losses():
     batch = {k: torch.stack([faces[i][k] for i in range(8)]) for k in ("image", "edges", "mask")}
     torch.manual_seed(0)
     net = CorrespondenceNet(structure_channels=1, width=16, adaptor_blocks=1, shared_blocks=1)
-    module = CorrespondenceTraining(net, torch.optim.Adam, "toyfaces", max_rotation=0.0)
+    module = CorrespondenceTraining(
+        net, torch.optim.Adam, "toyfaces", n_mask_classes=10, max_rotation=0.0
+    )
     optimizer = torch.optim.Adam(net.parameters(), lr=2e-3)
     first = {k: v.item() for k, v in module.losses(batch).items()}
     for _ in range(40):
@@ -103,3 +105,14 @@ def test_training_on_toyfaces_edges_lowers_the_warp_and_alignment_losses():
     last = {k: v.item() for k, v in module.losses(batch).items()}
     assert last["warp"] < 0.8 * first["warp"]
     assert last["align"] < 0.5 * first["align"]
+    assert last["mask"] < 0.8 * first["mask"]
+
+
+def test_the_warp_mask_loss_is_zero_for_a_matching_warp_and_large_for_a_wrong_one():
+    from ganlab.methods.correspondence import warp_mask_loss
+
+    mask = torch.tensor([[0, 1], [2, 1]]).view(1, 2, 2)
+    identity = torch.eye(4)[None] * 2 - 1  # cosine 1 on the diagonal, -1 elsewhere
+    assert warp_mask_loss(identity, mask, mask, 1, 1e3, 3).item() < 1e-6
+    swapped = torch.tensor([[1, 0], [2, 1]]).view(1, 2, 2)
+    assert warp_mask_loss(identity, swapped, mask, 1, 1e3, 3).item() > 10

@@ -8,7 +8,11 @@ face and its photo), with the losses of CoCosNet's correspondence (Zhang et al. 
 - domain alignment (CoCosNet eq. 5): the structure adaptor's output for the edge map equals
   the exemplar adaptor's output for the face's photo, L1;
 - warp cycle: a real exemplar (another face of the batch) warped onto the structure and
-  carried back with the transposed correlation returns the exemplar, L1.
+  carried back with the transposed correlation returns the exemplar, L1;
+- warp mask (CoCosNet's ``warp_mask_losstype=direct``): that exemplar's segmentation mask,
+  warped like the exemplar, must give the structure's mask (negative log-likelihood per
+  position). Without it, near-identity warps of the aligned pseudo exemplar win, and a
+  real exemplar is copied rather than matched part to part.
 
 Not a game: one player, one phase. ``python -m ganlab.run experiment=correspondence_toyfaces``
 writes ``correspondence_<data>.pt`` (weights + config) into the run dir; MGI loads it.
@@ -34,7 +38,7 @@ from ganlab.methods.base import (
     SchedulerFactory,
     StepContext,
 )
-from ganlab.nets.correspondence import CorrespondenceNet, warp_back
+from ganlab.nets.correspondence import CorrespondenceNet, warp, warp_back
 
 STRUCTURES = ("edges", "mask")
 FORMAT = "ganlab-correspondence/1"
@@ -57,6 +61,23 @@ def l1(a: Tensor, b: Tensor) -> Tensor:
     return (a - b).abs().mean()
 
 
+def warp_mask_loss(
+    matrix: Tensor,
+    exemplar_mask: Tensor,
+    structure_mask: Tensor,
+    factor: int,
+    alpha: float,
+    n_classes: int,
+) -> Tensor:
+    """NLL of the structure's mask classes (B, H, W) under the exemplar's one-hot mask
+    warped by ``matrix``: the share of each class the warp pulls to each position
+    (CoCosNet's direct warp-mask loss; masks pooled to the warp's resolution)."""
+    one_hot = F.one_hot(exemplar_mask, n_classes).permute(0, 3, 1, 2).float().contiguous()
+    warped = warp(matrix, F.avg_pool2d(one_hot, factor), alpha).contiguous()
+    labels = structure_mask[:, factor // 2 :: factor, factor // 2 :: factor]
+    return F.nll_loss(torch.log(warped + 1e-10), labels)
+
+
 class CorrespondenceTraining(AdversarialModule):
     step_phase = "fit"
 
@@ -66,11 +87,12 @@ class CorrespondenceTraining(AdversarialModule):
         optimizer: OptimizerFactory,
         dataset: str,
         structure: str = "edges",
-        n_mask_classes: int = 1,
+        n_mask_classes: int | None = None,
         scheduler: SchedulerFactory | None = None,
         lambda_warp: float = 1.0,
         lambda_align: float = 1.0,
         lambda_cycle: float = 1.0,
+        lambda_mask: float = 1.0,
         max_rotation: float = 10.0,
         max_shift: float = 0.1,
         scale: tuple[float, float] = (0.9, 1.1),
@@ -78,6 +100,8 @@ class CorrespondenceTraining(AdversarialModule):
         super().__init__({"correspondence": correspondence}, ema_decay=None)
         if structure not in STRUCTURES:
             raise ConfigError(f"structure must be one of {STRUCTURES}, got {structure!r}")
+        if structure == "mask" and n_mask_classes is None:
+            raise ConfigError("structure=mask needs n_mask_classes (the data's mask classes)")
         expected = structure_channels(structure, n_mask_classes)
         if correspondence.config["structure_channels"] != expected:
             raise ConfigError(
@@ -86,7 +110,13 @@ class CorrespondenceTraining(AdversarialModule):
             )
         self.optimizer, self.scheduler, self.dataset = optimizer, scheduler, dataset
         self.structure, self.n_mask_classes = structure, n_mask_classes
-        self.weights = {"warp": lambda_warp, "align": lambda_align, "cycle": lambda_cycle}
+        self.weights = {
+            "warp": lambda_warp,
+            "align": lambda_align,
+            "cycle": lambda_cycle,
+            "mask": lambda_mask,
+        }
+
         self.pseudo_exemplar = K.AugmentationSequential(
             K.RandomHorizontalFlip(),
             K.RandomAffine(
@@ -105,7 +135,8 @@ class CorrespondenceTraining(AdversarialModule):
         return [Phase("fit", "correspondence", self.correspondence_loss)]
 
     def losses(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        """The three unweighted losses of one batch (also the validation figures)."""
+        """The unweighted losses of one batch (also the validation figures); the mask loss
+        needs ``n_mask_classes`` and masks in the batch."""
         net: CorrespondenceNet = self.correspondence
         photo = batch["image"]
         structure = structure_input(batch, self.structure, self.n_mask_classes)
@@ -114,11 +145,18 @@ class CorrespondenceTraining(AdversarialModule):
         photo_adapted = net.exemplar_adaptor(photo)
         other = net(structure, photo.roll(1, 0))
         back = warp_back(other["matrix"], other["warped"], net.alpha)
-        return {
+        losses = {
             "warp": l1(pseudo["warped"], target_small),
             "align": l1(pseudo["structure_adapted"], photo_adapted),
             "cycle": l1(back, other["exemplar_small"]),
         }
+        if self.n_mask_classes is not None and "mask" in batch:
+            factor = photo.shape[-1] // other["warped"].shape[-1]
+            mask = batch["mask"]
+            losses["mask"] = warp_mask_loss(
+                other["matrix"], mask.roll(1, 0), mask, factor, net.alpha, self.n_mask_classes
+            )
+        return losses
 
     def correspondence_loss(self, batch: dict[str, Tensor], ctx: StepContext) -> Tensor:
         losses = self.losses(batch)
@@ -130,7 +168,7 @@ class CorrespondenceTraining(AdversarialModule):
     def extra_metrics(
         self, datamodule: Any, n_samples: int, seed: int
     ) -> dict[str, dict[str, Any]]:
-        """The three losses (unweighted L1) on up to 512 validation faces."""
+        """The unweighted losses on up to 512 validation faces."""
         datamodule.setup()
         dataset = datamodule.split_dataset("val")
         torch.manual_seed(seed)
@@ -144,7 +182,7 @@ class CorrespondenceTraining(AdversarialModule):
             for name, value in self.losses(batch).items():
                 totals[name] = totals.get(name, 0.0) + value.item() * len(items)
         self.correspondence.train()
-        metrics = {f"val_{name}_l1": value / n for name, value in totals.items()}
+        metrics = {f"val_{name}_loss": value / n for name, value in totals.items()}
         protocol = {"split": "val", "n_images": n, "structure": self.structure}
         return {"metrics": metrics, "protocol": protocol}
 

@@ -97,7 +97,7 @@ class MultipleGANInversion(nn.Module):
             Path(weights_file(correspondence_path)).expanduser()
         )
         self.structure_kind = details["structure"]
-        self.n_mask_classes = int(details["n_mask_classes"])
+        self.n_mask_classes = int(details.get("n_mask_classes") or 1)
         self.hypotheses = hypothesis_grid(blocks, code_counts)
         self.settings = MultiCodeSettings(**(inversion or {}))
         self.features = get_extractor(features).eval()
