@@ -3,7 +3,7 @@
 truth, which ToyFaces can draw and real data cannot: the structure's face rendered in the
 exemplar's appearance.
 
-    python experiments/mgi_tables/run.py experiments/mgi_tables/results [--n 32]
+    python experiments/mgi_tables/run.py experiments/mgi_tables/results [--n 24]   # ~20 min, 2 CPU cores
 
 Protocol (seed 0 for faces, codes and the warp):
 - Translation inputs: the edge map of test face i (structure) and the photo of test face
@@ -161,7 +161,7 @@ def run_methods(mgi, low, truth, reference, features, perceptual, label, timings
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path)
-    parser.add_argument("--n", type=int, default=32)
+    parser.add_argument("--n", type=int, default=24)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
