@@ -9,13 +9,13 @@ import torch
 from PIL import Image
 
 from ganlab.errors import ConfigError
-from ganlab.methods.correspondence import (
-    CorrespondenceTraining,
+from ganlab.methods.correspondence import CorrespondenceTraining
+from ganlab.methods.mgi import MultipleGANInversion, structure_from_image
+from ganlab.nets.correspondence import (
+    CorrespondenceNet,
     load_correspondence,
     save_correspondence,
 )
-from ganlab.methods.mgi import MultipleGANInversion, structure_from_image
-from ganlab.nets.correspondence import CorrespondenceNet
 from ganlab.run import run_task
 from tests.conftest import TINY_G, compose_run
 
@@ -127,6 +127,12 @@ def test_correspondence_files_and_exemplars_fail_clearly(
     )
     with pytest.raises(ConfigError, match="no such image file"):
         run_task(compose_run(tmp_path / "bad", overrides))
+
+
+def test_fitting_mgi_is_refused_with_the_task_to_use(tmp_path, correspondence_file):
+    overrides = mgi_overrides(correspondence_file, ["task=fit"])
+    with pytest.raises(ConfigError, match="MultipleGANInversion trains nothing: run it with task"):
+        run_task(compose_run(tmp_path / "fit", overrides))
 
 
 def test_correspondence_training_refuses_a_net_that_reads_another_structure():

@@ -3,7 +3,7 @@
 truth, which ToyFaces can draw and real data cannot: the structure's face rendered in the
 exemplar's appearance.
 
-    python experiments/mgi_tables/run.py experiments/mgi_tables/results [--n 24]   # ~20 min, 2 CPU cores
+    python experiments/mgi_tables/run.py experiments/mgi_tables/results [--n 24]  # 2 CPU: ~40 min
 
 Protocol (seed 0 for faces, codes and the warp):
 - Translation inputs: the edge map of test face i (structure) and the photo of test face

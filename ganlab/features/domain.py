@@ -26,6 +26,11 @@ MANIFEST_NAME = "manifest.json"
 FORMAT = "ganlab-domain-net/1"
 
 
+def weights_file(path: str) -> str:
+    """``asset:<name>`` -> the file in ganlab/assets (portable in stored configs); else ``path``."""
+    return str(ASSET_DIR / path.removeprefix("asset:")) if path.startswith("asset:") else path
+
+
 def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
     """Two 3x3 conv-BN-ReLU layers, then 2x2 max-pooling (halves H and W)."""
     return nn.Sequential(

@@ -38,10 +38,9 @@ from ganlab.methods.base import (
     SchedulerFactory,
     StepContext,
 )
-from ganlab.nets.correspondence import CorrespondenceNet, warp, warp_back
+from ganlab.nets.correspondence import CorrespondenceNet, save_correspondence, warp, warp_back
 
 STRUCTURES = ("edges", "mask")
-FORMAT = "ganlab-correspondence/1"
 
 
 def structure_input(batch: dict[str, Tensor], kind: str, n_mask_classes: int) -> Tensor:
@@ -201,34 +200,3 @@ class CorrespondenceTraining(AdversarialModule):
         details = {**entry, "n_mask_classes": self.n_mask_classes}
         save_correspondence(self.correspondence, run_dir / filename, details)
         write_manifest(run_dir, {filename: {**entry, "sha256": file_sha256(run_dir / filename)}})
-
-
-def save_correspondence(net: CorrespondenceNet, path: Path, details: dict[str, Any]) -> None:
-    """Weights, config and details as plain tensors and dicts (loads with weights_only)."""
-    payload = {
-        "format": FORMAT,
-        "config": net.config,
-        "details": details,
-        "state_dict": net.state_dict(),
-    }
-    torch.save(payload, path)
-
-
-def load_correspondence(path: str | Path) -> tuple[CorrespondenceNet, dict[str, Any]]:
-    """(net in eval mode, details) from ``save_correspondence``'s file; a clear error for a
-    missing, unreadable or foreign file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(
-            f"no correspondence net at {path}; train one with "
-            "python -m ganlab.run experiment=correspondence_toyfaces"
-        )
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ConfigError(f"{path} is not a readable correspondence file: {err}") from err
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ConfigError(f"{path} is not a ganlab correspondence file (format {FORMAT})")
-    net = CorrespondenceNet(**payload["config"])
-    net.load_state_dict(payload["state_dict"])
-    return net.eval().requires_grad_(False), payload["details"]

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from ganlab.data.images import cover_and_crop, open_image, to_tensor, unreadable
 from ganlab.errors import ConfigError
 from ganlab.features import get_extractor
+from ganlab.features.domain import weights_file
 from ganlab.inversion.multi_code import (
     Hypothesis,
     MultiCodeSettings,
@@ -35,8 +36,7 @@ from ganlab.inversion.multi_code import (
     hypothesis_grid,
     multi_code_invert,
 )
-from ganlab.methods.correspondence import load_correspondence
-from ganlab.methods.uda_inversion import weights_file
+from ganlab.nets.correspondence import load_correspondence
 from ganlab.nets.stylegan2 import load_stylegan2, sample_w
 
 DECISIONS = ("fid", "per_image")

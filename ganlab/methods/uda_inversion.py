@@ -44,7 +44,7 @@ from ganlab.errors import ConfigError
 from ganlab.evaluation import Reconstruction
 from ganlab.features import get_extractor
 from ganlab.features.discrepancy import discrepancy_nets
-from ganlab.features.domain import ASSET_DIR, write_manifest
+from ganlab.features.domain import weights_file, write_manifest
 from ganlab.methods.base import (
     AdversarialModule,
     Frozen,
@@ -67,11 +67,6 @@ from ganlab.objectives.reconstruction import (
 
 SUPERVISIONS = ("uda", "source", "paired")
 EXPORT_DTYPES = ("float32", "float16", "bfloat16")
-
-
-def weights_file(path: str) -> str:
-    """``asset:<name>`` -> the file in ganlab/assets (portable in stored configs); else ``path``."""
-    return str(ASSET_DIR / path.removeprefix("asset:")) if path.startswith("asset:") else path
 
 
 def frozen_file(net: nn.Module, path: str) -> Frozen:

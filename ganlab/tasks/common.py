@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 from torchvision.utils import save_image
@@ -74,6 +74,12 @@ def build_data(data_cfg: DictConfig) -> DataModule:
 
 
 def build_method(model_cfg: DictConfig) -> AdversarialModule:
+    target = model_cfg.get("_target_") or ""
+    if target and not getattr(get_class(target), "needs_training", True):
+        raise ConfigError(
+            f"{target.rsplit('.', 1)[-1]} trains nothing: run it with task=translate "
+            "input=<structure images> exemplar=<image>"
+        )
     module = instantiate(model_cfg)
     if not isinstance(module, AdversarialModule):
         raise ConfigError(
