@@ -1,9 +1,13 @@
 """The command line as users run it, and the experiment loggers."""
 
+import io
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from ganlab.checkpoints import read_checkpoint
 from ganlab.loggers import wandb_api_key_configured
@@ -131,7 +135,57 @@ def test_offline_wandb_run_reads_back_with_losses_images_and_final_metrics(tiny_
     assert {"samples/_type", "final_metrics/_type"} <= logged  # an image and a table
     assert list(run_file.parent.glob("files/media/images/samples_*.png"))
     assert info["group"] == "wb_check" and info["job_type"] == "fit"
-    assert "git_commit" in info["config"] and "model" in info["config"]
+    assert "git_commit" in info["config"] and "model._target_" in info["config"]  # dotted
+    assert "model" not in info["config"]
+
+
+def test_wandb_and_tensorboard_images_equal_the_local_sample_grids(tiny_run, no_wandb_key):
+    """W&B once received float grids it cast to uint8 unscaled: every image was black."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from tests.wandb_records import logged_images, wait_until_complete
+
+    args = ["logger=[wandb,tensorboard]", "callbacks=default", "callbacks.progress=null"]
+    _, run_dir = tiny_run([*args, "steps=4", "callbacks.samples.every_n_steps=2"])
+    local = {
+        int(path.stem.split("_")[1]): pixels(path)
+        for path in sorted((run_dir / "samples").glob("step_*.png"))
+    }
+    assert sorted(local) == [2, 4] and local[2].max() > local[2].min()
+    assert not np.array_equal(local[2], local[4])
+    (run_file,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
+    wait_until_complete(run_file)
+    logged = logged_images(run_file, "samples")  # {global step: media file}
+    assert sorted(logged) == [4, 8]  # a GAN steps D and G: global step = 2 x run step
+    for run_step, path in zip(sorted(local), [logged[4], logged[8]]):
+        assert np.array_equal(pixels(run_file.parent / "files" / path), local[run_step])
+    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"images": 0})
+    events.Reload()
+    shown = {event.step: event.encoded_image_string for event in events.Images("samples")}
+    assert sorted(shown) == [4, 8]
+    for run_step, step in zip(sorted(local), [4, 8]):
+        decoded = np.asarray(Image.open(io.BytesIO(shown[step])).convert("RGB"))
+        assert np.array_equal(decoded, local[run_step])
+
+
+def test_learning_rates_are_logged_at_the_global_step_of_the_losses(tiny_run, no_wandb_key):
+    from tests.wandb_records import history, wait_until_complete
+
+    args = ["logger=wandb", "callbacks=default", "callbacks.progress=null", "steps=3"]
+    _, run_dir = tiny_run([*args, "callbacks.samples=null", "callbacks.evaluation=null"])
+    (run_file,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
+    wait_until_complete(run_file)
+    rows = history(run_file)
+    loss_steps = [row["trainer/global_step"] for row in rows if "loss/generator" in row]
+    lr_steps = [row["trainer/global_step"] for row in rows if "lr-Adam" in row]
+    assert loss_steps == [2, 4, 6]
+    assert lr_steps == [0, 2, 4]  # before each batch: the steps the losses were logged at
+    steps = [row["trainer/global_step"] for row in rows]
+    assert steps == sorted(steps)  # one axis, never going back
+
+
+def pixels(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"))
 
 
 def test_sweep_members_share_a_wandb_group_and_are_named_by_their_overrides(tmp_path, no_wandb_key):

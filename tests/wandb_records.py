@@ -5,6 +5,7 @@ The file is a LevelDB-style log: a 7-byte header (":W&B", magic 0xBEE1, version 
 1 full, 2 first, 3 middle, 4 last) and a slice of a serialised ``wandb_internal_pb2.Record``.
 """
 
+import json
 import struct
 import time
 from collections.abc import Iterator
@@ -57,6 +58,30 @@ def summary(path: Path) -> dict:
             for item in record.history.item:
                 info["history_keys"].add(item.key or "/".join(item.nested_key))
     return info
+
+
+def history(path: Path) -> list[dict]:
+    """Each history row as {key: value} (nested keys joined by "/"), in the logged order."""
+    rows = []
+    for record in records(path):
+        if record.WhichOneof("record_type") == "history":
+            items = record.history.item
+            rows.append(
+                {
+                    item.key or "/".join(item.nested_key): json.loads(item.value_json)
+                    for item in items
+                }
+            )
+    return rows
+
+
+def logged_images(path: Path, key: str) -> dict[int, str]:
+    """{trainer/global_step: media file relative to the run's files/} of image key ``key``."""
+    return {
+        row["trainer/global_step"]: row[f"{key}/filenames"][0]
+        for row in history(path)
+        if f"{key}/filenames" in row
+    }
 
 
 def wait_until_complete(path: Path, timeout: float = 60) -> None:

@@ -11,11 +11,13 @@ images (W&B, TensorBoard).
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
+from PIL import Image
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 from torch import Tensor
-from torchvision.utils import make_grid, save_image
+from torchvision.utils import make_grid
 
 from ganlab.methods.base import AdversarialModule
 
@@ -29,6 +31,14 @@ def preview_grid(rows: dict[str, Tensor], nrow: int) -> Tensor:
     per_row = nrow if len(images) == 1 else max(len(row) for row in images)
     padded = [row if len(images) == 1 else pad_row(row, per_row) for row in images]
     return make_grid(torch.cat(padded), nrow=per_row, normalize=True, value_range=(-1, 1))
+
+
+def grid_pixels(grid: Tensor) -> np.ndarray:
+    """A grid (C, H, W) in [0, 1] as 8-bit (H, W, C) pixels, rounded as torchvision's
+    ``save_image`` rounds. The PNG and every logger get these same pixels: wandb.Image casts
+    float arrays to uint8 without scaling, which turned [0, 1] grids all black."""
+    scaled = grid.detach().float().cpu().mul(255).add(0.5).clamp(0, 255)
+    return scaled.to(torch.uint8).permute(1, 2, 0).numpy()
 
 
 def pad_row(row: Tensor, length: int) -> Tensor:
@@ -88,14 +98,16 @@ class SampleGrid(pl.Callback):
             rows = self._preview.preview(module, self._inputs)
         finally:
             module.train(was_training)
-        grid = preview_grid(rows, self.nrow)
+        pixels = grid_pixels(preview_grid(rows, self.nrow))
         self.dirpath.mkdir(parents=True, exist_ok=True)
-        save_image(grid, self.dirpath / f"step_{step:07d}.png")
+        Image.fromarray(pixels).save(self.dirpath / f"step_{step:07d}.png")
         caption = f"run step {step}: " + " | ".join(rows)
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 logger.log_image(
-                    "samples", images=[grid], step=trainer.global_step, caption=[caption]
+                    "samples", images=[pixels], step=trainer.global_step, caption=[caption]
                 )
             elif isinstance(logger, TensorBoardLogger):
-                logger.experiment.add_image("samples", grid, global_step=trainer.global_step)
+                logger.experiment.add_image(
+                    "samples", pixels, global_step=trainer.global_step, dataformats="HWC"
+                )

@@ -197,7 +197,7 @@ def build_loggers(cfg: DictConfig, wandb_run_id: str | None) -> list[Any]:
         if logger_cfg is None:
             continue
         if name == "wandb":
-            config = OmegaConf.to_container(cfg, resolve=True)
+            config = dotted(OmegaConf.to_container(cfg, resolve=True))
             config["git_commit"] = git_commit()
             loggers.append(
                 instantiate(logger_cfg, run_id=wandb_run_id, run_config=config, _convert_="all")
@@ -205,6 +205,18 @@ def build_loggers(cfg: DictConfig, wandb_run_id: str | None) -> list[Any]:
         else:
             loggers.append(instantiate(logger_cfg))
     return loggers
+
+
+def dotted(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config as one level of dotted keys (``model.optim.lr``), the names a user
+    overrides, so W&B panels and tables can group runs by any of them."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            flat.update(dotted(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def git_commit() -> str | None:
