@@ -157,13 +157,13 @@ def test_wandb_and_tensorboard_images_equal_the_local_sample_grids(tiny_run, no_
     wait_until_complete(run_file)
     logged = logged_images(run_file, "samples")  # {global step: media file}
     assert sorted(logged) == [4, 8]  # a GAN steps D and G: global step = 2 x run step
-    for run_step, path in zip(sorted(local), [logged[4], logged[8]]):
+    for run_step, path in zip(sorted(local), [logged[4], logged[8]], strict=True):
         assert np.array_equal(pixels(run_file.parent / "files" / path), local[run_step])
     events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"images": 0})
     events.Reload()
     shown = {event.step: event.encoded_image_string for event in events.Images("samples")}
     assert sorted(shown) == [4, 8]
-    for run_step, step in zip(sorted(local), [4, 8]):
+    for run_step, step in zip(sorted(local), [4, 8], strict=True):
         decoded = np.asarray(Image.open(io.BytesIO(shown[step])).convert("RGB"))
         assert np.array_equal(decoded, local[run_step])
 
