@@ -1,8 +1,11 @@
-"""Reading ganlab checkpoints safely and checking they fit the model about to load them."""
+"""Writing ganlab checkpoints atomically, reading them safely and checking they fit the model
+about to load them."""
 
+import os
 from pathlib import Path
 from typing import Any
 
+import pytorch_lightning as pl
 import torch
 from torch import nn
 
@@ -10,6 +13,19 @@ from ganlab.errors import CheckpointError
 from ganlab.features.weights import file_sha256
 
 MAX_LISTED = 6
+
+
+PARTIAL_SUFFIX = ".partial"
+
+
+def save_atomically(trainer: pl.Trainer, path: Path, weights_only: bool = False) -> None:
+    """``trainer.save_checkpoint`` to ``<name>.partial`` beside ``path``, renamed to ``path``
+    once complete: a process killed while writing leaves the previous file intact."""
+    partial = path.with_name(path.name + PARTIAL_SUFFIX)
+    trainer.save_checkpoint(partial, weights_only)
+    if trainer.is_global_zero:
+        os.replace(partial, path)
+    trainer.strategy.barrier("ganlab.save_atomically")
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -15,6 +15,13 @@ is SIGUSR1. ganlab handles both the same way:
 4. the restarted job finds the checkpoint in its own run dir (the same dir: a submitit
    job re-runs with its resolved sweep dir, an sbatch job keys its dir on the job id) and
    resumes from it, logging to the same W&B run id.
+
+An interruption (Ctrl-C's SIGINT; SIGTERM, which a shutdown or a scheduler without a warning
+signal sends) is noted the same way, but the run saves ``interrupted.ckpt``, requeues
+nothing and exits with 128 + the signal's number (130, 143), as a shell reports a process
+ended by that signal. A second interruption ends the process at once. Rerunning the same
+command with ``hydra.run.dir=<run dir>`` resumes an interrupted run, and a run killed
+without a warning (``kill -9``, a power cut) from its ``last.ckpt``.
 """
 
 import os
@@ -27,7 +34,10 @@ from typing import Any
 
 import pytorch_lightning as pl
 
+from ganlab.checkpoints import save_atomically
+
 PREEMPTED_CHECKPOINT = "preempted.ckpt"
+INTERRUPTED_CHECKPOINT = "interrupted.ckpt"
 EXIT_PREEMPTED = 3  # the job stopped early on purpose; its run dir resumes
 
 
@@ -42,17 +52,30 @@ def signal_number(name: str) -> signal.Signals:
         raise ValueError(f"preemption.signals: {name!r} is not a signal name") from None
 
 
-class PreemptionSignals:
-    """While active (``with``), the given signals set :attr:`received` instead of their
-    usual action; the handlers installed before (submitit's) are kept for :meth:`requeue`."""
+def exit_code_for(number: signal.Signals) -> int:
+    """The exit code a shell shows for a process ended by signal ``number``."""
+    return 128 + int(number)
 
-    def __init__(self, names: list[str]):
+
+class PreemptionSignals:
+    """While active (``with``), the given signals set :attr:`received` (the first one that
+    came) instead of their usual action; the handlers installed before (submitit's) are kept
+    for :meth:`requeue`. An interruption signal arriving after any noted signal takes its
+    default action at once: a second Ctrl-C stops a run that is saving or evaluating."""
+
+    def __init__(self, names: list[str], interruptions: list[str] | tuple[str, ...] = ()):
+        self.interruptions = [signal_number(name) for name in interruptions]
         self.signals = [signal_number(name) for name in names]
         self.received: signal.Signals | None = None
         self._previous: dict[signal.Signals, Any] = {}
 
+    @property
+    def interrupted(self) -> bool:
+        """True when the noted signal asks to stop (interrupt), not to requeue (preempt)."""
+        return self.received is not None and self.received in self.interruptions
+
     def __enter__(self) -> "PreemptionSignals":
-        for number in self.signals:
+        for number in [*self.signals, *self.interruptions]:
             self._previous[number] = signal.signal(number, self._note)
         return self
 
@@ -60,8 +83,25 @@ class PreemptionSignals:
         for number, handler in self._previous.items():
             signal.signal(number, handler)
 
+    def take_back(self) -> None:
+        """Handle the signals again after another handler replaced ours: Lightning's SIGTERM
+        handler, installed when training starts, would end the run without a checkpoint."""
+        for number in self._previous:
+            signal.signal(number, self._note)
+
+    def release_interruptions(self) -> None:
+        """Training is over: from here on an interruption takes its usual action at once
+        (Ctrl-C raises KeyboardInterrupt), as there is nothing left to save."""
+        for number in self.interruptions:
+            signal.signal(number, self._previous[number])
+
     def _note(self, signum: int, frame: FrameType | None) -> None:
-        self.received = signal.Signals(signum)
+        number = signal.Signals(signum)
+        if self.received is None:
+            self.received = number
+        elif number in self.interruptions:
+            signal.signal(number, signal.SIG_DFL)
+            os.kill(os.getpid(), number)
 
     def requeue(self, is_rank_zero: bool) -> str:
         """Put this SLURM job back in the queue; returns what was done, for the log.
@@ -92,17 +132,24 @@ def slurm_job_id() -> str | None:
 
 class PreemptionCheckpoint(pl.Callback):
     """After each batch (with several processes: every ``every_n_batches``-th, where all of
-    them compare flags), if a preemption signal arrived, save ``path`` and stop."""
+    them compare flags), if a signal arrived, save ``preempted.ckpt`` (or, for an
+    interruption, ``interrupted.ckpt``) in ``dirpath`` and stop."""
 
-    def __init__(self, signals: PreemptionSignals, path: Path, every_n_batches: int = 10):
-        self.signals, self.path, self.every_n_batches = signals, Path(path), every_n_batches
+    def __init__(self, signals: PreemptionSignals, dirpath: Path, every_n_batches: int = 10):
+        self.signals, self.dirpath, self.every_n_batches = signals, Path(dirpath), every_n_batches
         self.saved_at_step: int | None = None
+        self.path: Path | None = None
         self._batches = 0
+
+    def on_train_start(self, trainer: pl.Trainer, *args: Any) -> None:
+        self.signals.take_back()  # Lightning set its own SIGTERM handler just before
 
     def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
         self._batches += 1
         if self.saved_at_step is not None or not self._any_process_signalled(trainer):
             return
+        name = INTERRUPTED_CHECKPOINT if self.signals.interrupted else PREEMPTED_CHECKPOINT
+        self.path = self.dirpath / name
         save_atomically(trainer, self.path)
         self.saved_at_step = trainer.global_step
         trainer.should_stop = True
@@ -118,30 +165,16 @@ class PreemptionCheckpoint(pl.Callback):
         return trainer.strategy.reduce_boolean_decision(signalled, all=False)
 
 
-def save_atomically(trainer: pl.Trainer, path: Path) -> None:
-    """``trainer.save_checkpoint`` to a temporary name, renamed once complete (a kill during
-    the write leaves the previous checkpoint intact)."""
-    partial = path.with_name(path.name + ".partial")
-    trainer.save_checkpoint(partial)
-    if trainer.is_global_zero:
-        os.replace(partial, path)
-    trainer.strategy.barrier("ganlab.preemption.save")
-
-
 def resumable_checkpoint(run_dir: Path) -> Path | None:
-    """The checkpoint a restarted job resumes from, None when the run dir holds no
-    interrupted run: a run with ``metrics.json`` finished, and a run dir without
-    ``preempted.ckpt`` resumes only in a requeued SLURM job (``SLURM_RESTART_COUNT`` > 0,
-    e.g. after a node failure). Of ``preempted.ckpt`` and ``last.ckpt`` the newer is taken
-    (a resumed run may have been killed later without warning)."""
+    """The checkpoint a rerun in ``run_dir`` resumes from: the newest of ``preempted.ckpt``,
+    ``interrupted.ckpt`` and ``last.ckpt`` (a resumed run may have been stopped again, or
+    killed without warning after its last periodic save). None for a finished run (it has
+    ``metrics.json``) and for a run dir without any of them."""
     if (run_dir / "metrics.json").exists():
         return None
-    preempted = run_dir / "checkpoints" / PREEMPTED_CHECKPOINT
-    requeued = int(os.environ.get("SLURM_RESTART_COUNT") or 0) > 0
-    if not (preempted.exists() or requeued):
-        return None
-    candidates = [preempted, run_dir / "checkpoints" / "last.ckpt"]
-    existing = [path for path in candidates if path.exists()]
+    names = (PREEMPTED_CHECKPOINT, INTERRUPTED_CHECKPOINT, "last.ckpt")
+    existing = [run_dir / "checkpoints" / name for name in names]
+    existing = [path for path in existing if path.exists()]
     return max(existing, key=lambda path: path.stat().st_mtime_ns, default=None)
 
 

@@ -11,6 +11,7 @@ inside the package (``ganlab/conf``); add your own with Hydra's search path
 
 import os
 import secrets
+import signal
 import sys
 import warnings
 from importlib.resources import files
@@ -29,6 +30,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from ganlab.errors import ConfigError, GanlabError
 from ganlab.features.weights import hub_checkpoint_dir
+from ganlab.preemption import exit_code_for
 from ganlab.tasks import TASKS
 
 CONFIG_DIR = str(files("ganlab.conf"))
@@ -167,6 +169,9 @@ def hydra_main(cfg: DictConfig) -> float | None:
             raise
         print(f"ganlab: error: {user_message(error)}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:  # after training (fit saves and exits itself during it)
+        print("ganlab: interrupted (Ctrl-C)", file=sys.stderr)
+        sys.exit(exit_code_for(signal.SIGINT))
 
 
 def main() -> None:

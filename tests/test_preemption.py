@@ -15,6 +15,7 @@ import pytest
 from ganlab.checkpoints import read_checkpoint
 from ganlab.preemption import (
     EXIT_PREEMPTED,
+    INTERRUPTED_CHECKPOINT,
     PREEMPTED_CHECKPOINT,
     PreemptionSignals,
     resumable_checkpoint,
@@ -51,21 +52,22 @@ def test_requeue_outside_slurm_does_nothing_but_say_how_to_resume(monkeypatch):
         assert "rerun the same command" in preemption.requeue(is_rank_zero=True)
 
 
-def test_the_checkpoint_to_resume_from(tmp_path, monkeypatch):
-    monkeypatch.delenv("SLURM_RESTART_COUNT", raising=False)
+def test_the_checkpoint_to_resume_from(tmp_path):
     checkpoints = tmp_path / "checkpoints"
     checkpoints.mkdir()
-    last, preempted = checkpoints / "last.ckpt", checkpoints / PREEMPTED_CHECKPOINT
+    assert resumable_checkpoint(tmp_path) is None  # nothing saved yet: nothing to resume
+    last = checkpoints / "last.ckpt"
+    preempted = checkpoints / PREEMPTED_CHECKPOINT
+    interrupted = checkpoints / INTERRUPTED_CHECKPOINT
     last.write_bytes(b"")
-    assert resumable_checkpoint(tmp_path) is None  # a finished or crashed run: never resumed
-    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")  # a requeued job killed without warning
-    assert resumable_checkpoint(tmp_path) == last
-    monkeypatch.delenv("SLURM_RESTART_COUNT")
+    assert resumable_checkpoint(tmp_path) == last  # killed without warning
     preempted.write_bytes(b"")
     os.utime(last, ns=(1, 1))
     assert resumable_checkpoint(tmp_path) == preempted
     os.utime(preempted, ns=(0, 0))  # last.ckpt newer: saved after the preemption's resume
     assert resumable_checkpoint(tmp_path) == last
+    interrupted.write_bytes(b"")  # then Ctrl-C
+    assert resumable_checkpoint(tmp_path) == interrupted
     (tmp_path / "metrics.json").write_text("{}")
     assert resumable_checkpoint(tmp_path) is None  # finished: a rerun is refused instead
 

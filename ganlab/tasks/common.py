@@ -13,7 +13,12 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 from torchvision.utils import save_image
 
-from ganlab.checkpoints import check_compatible, read_checkpoint, state_dict_mismatches
+from ganlab.checkpoints import (
+    PARTIAL_SUFFIX,
+    check_compatible,
+    read_checkpoint,
+    state_dict_mismatches,
+)
 from ganlab.data.alignment import FaceAligner, aligned_or_warn
 from ganlab.data.base import DataModule
 from ganlab.data.images import cover_and_crop, list_images, open_image, to_tensor, unreadable
@@ -58,6 +63,8 @@ def prepare_run_dir(cfg: DictConfig, is_rank_zero: bool = True) -> Path:
             (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
         else:
             print(f"ganlab: resuming the interrupted run in {run_dir} from {resume_from}")
+            for partial in resume_from.parent.glob(f"*{PARTIAL_SUFFIX}"):
+                partial.unlink()  # a save the stop cut short; the previous file is intact
     if resume_from is not None:
         cfg.ckpt_path = str(resume_from)
     return run_dir

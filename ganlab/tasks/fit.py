@@ -2,7 +2,8 @@
 
 ``ckpt_path=`` resumes a run's full state (nets, EMA, optimizers, schedulers, step counters,
 RNG); ``init_from=`` starts from weights only. A preemption signal checkpoints the run into
-its own dir and requeues it (``ganlab.preemption``).
+its own dir and requeues it; an interruption (Ctrl-C, SIGTERM) checkpoints it and exits
+(``ganlab.preemption``). Rerunning in the same run dir resumes either.
 """
 
 import subprocess
@@ -27,9 +28,9 @@ from ganlab.evaluation import evaluate, write_metrics
 from ganlab.methods.base import AdversarialModule, NonFiniteLossError
 from ganlab.preemption import (
     EXIT_PREEMPTED,
-    PREEMPTED_CHECKPOINT,
     PreemptionCheckpoint,
     PreemptionSignals,
+    exit_code_for,
     mark_wandb_preempting,
 )
 from ganlab.tasks.common import (
@@ -45,7 +46,8 @@ from ganlab.tasks.common import (
 def run(cfg: DictConfig) -> float | None:
     run_dir = prepare_run_dir(cfg, is_rank_zero=_get_rank() in (None, 0))
     # from here on a preemption signal is noted; training saves and stops after the batch
-    with PreemptionSignals(cfg.preemption.signals) as preemption:
+    signals = PreemptionSignals(cfg.preemption.signals, cfg.preemption.interruptions)
+    with signals as preemption:
         return fit_until_done_or_preempted(cfg, run_dir, preemption)
 
 
@@ -65,9 +67,7 @@ def fit_until_done_or_preempted(
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c and "_target_" in c]
     callbacks.append(RecordConfig(OmegaConf.to_container(cfg, resolve=True)))
     stopper = PreemptionCheckpoint(
-        preemption,
-        run_dir / "checkpoints" / PREEMPTED_CHECKPOINT,
-        cfg.preemption.every_n_batches,
+        preemption, run_dir / "checkpoints", cfg.preemption.every_n_batches
     )
     callbacks.insert(0, stopper)  # saves before a periodic evaluation eats the warning time
     for callback in callbacks:
@@ -108,7 +108,13 @@ def fit_until_done_or_preempted(
         if stopper.saved_at_step is not None:
             mark_wandb_preempting(loggers)
             finish_loggers(loggers)
+            if preemption.interrupted:
+                stop_interrupted(preemption, stopper, run_dir, trainer.is_global_zero)
             stop_preempted(preemption, stopper, trainer.is_global_zero)
+        preemption.release_interruptions()
+        if preemption.interrupted:  # came after the last batch: training is complete
+            finish_loggers(loggers)
+            stop_interrupted(preemption, stopper, run_dir, trainer.is_global_zero)
         if not trainer.is_global_zero:
             return None  # rank 0 evaluates and writes the run's files
         module.to(trainer.strategy.root_device)  # Lightning's teardown left it on the CPU
@@ -152,6 +158,25 @@ def stop_preempted(
     if is_rank_zero:
         print(f"ganlab: {action}", file=sys.stderr)
     sys.exit(EXIT_PREEMPTED)
+
+
+def stop_interrupted(
+    preemption: PreemptionSignals, stopper: PreemptionCheckpoint, run_dir: Path, is_rank_zero: bool
+) -> None:
+    """Say what was saved and how to resume; exit as a process ended by the signal would."""
+    if is_rank_zero:
+        saved = (
+            f"saved {stopper.path} at optimizer step {stopper.saved_at_step}"
+            if stopper.path is not None
+            else f"training had finished ({run_dir / 'checkpoints' / 'last.ckpt'}); the final "
+            "evaluation did not run"
+        )
+        print(
+            f"ganlab: {preemption.received.name} received; {saved}. To go on, rerun the same "
+            f"command with hydra.run.dir={run_dir}",
+            file=sys.stderr,
+        )
+    sys.exit(exit_code_for(preemption.received))
 
 
 def log_final_metrics(loggers: list[Any], metrics: dict[str, float], step: int) -> None:
