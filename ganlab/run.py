@@ -78,6 +78,9 @@ def check_config(cfg: DictConfig) -> None:
             f"missing required value(s): {', '.join(missing)}; set them on the command line, "
             f"e.g. {missing[0]}=..."
         )
+    problems = out_of_range(cfg)
+    if problems:
+        raise ConfigError("value(s) out of range: " + "; ".join(problems))
     if cfg.get("init_from") and cfg.get("ckpt_path"):
         raise ConfigError(
             "init_from= (start from weights only) and ckpt_path= (resume the full state) "
@@ -90,6 +93,37 @@ def check_config(cfg: DictConfig) -> None:
             "add hydra/launcher=slurm (see slurm/README.md). Here Lightning would re-launch "
             "this command, and with it the whole sweep, once per extra process"
         )
+
+
+def out_of_range(cfg: DictConfig) -> list[str]:
+    """``key=value (the rule)`` for each count or learning rate outside its domain; checked
+    before anything is built, so a typo costs no data loading and leaves no outputs."""
+    counts = [("eval.n_samples", 2)]
+    if cfg.task == "fit":
+        counts += [("steps", 1), ("data.batch_size", 1)]
+    if cfg.task in ("invert", "edit", "translate", "train_direction"):
+        counts.append(("batch_size", 1))
+    problems = []
+    for key, least in counts:
+        value = OmegaConf.select(cfg, key, default=None)
+        if value is not None and (not isinstance(value, int) or value < least):
+            problems.append(f"{key}={value} (an integer >= {least})")
+    if cfg.task == "fit" and cfg.get("model") is not None:
+        model = OmegaConf.to_container(cfg.model, resolve=True)
+        for key, value in learning_rates(model, "model."):
+            if not isinstance(value, int | float) or value <= 0:
+                problems.append(f"{key}={value} (a learning rate > 0)")
+    return problems
+
+
+def learning_rates(node: Any, prefix: str) -> list[tuple[str, Any]]:
+    """(dotted key, value) of every ``lr`` in a config tree."""
+    if isinstance(node, dict):
+        found = [(f"{prefix}lr", node["lr"])] if "lr" in node else []
+        for key, value in node.items():
+            found += learning_rates(value, f"{prefix}{key}.")
+        return found
+    return []
 
 
 def check_required_files(cfg: DictConfig) -> None:
@@ -162,6 +196,12 @@ def user_message(error: Exception) -> str:
 def hydra_main(cfg: DictConfig) -> float | None:
     global _job_started
     _job_started = True
+    return run_reporting_errors(cfg)
+
+
+def run_reporting_errors(cfg: DictConfig) -> float | None:
+    """``run_task``; a mistake in the input (config, checkpoint, data, images) ends with one
+    message on stderr and exit code 2 (``HYDRA_FULL_ERROR=1``: the traceback instead)."""
     try:
         return run_task(cfg)
     except (GanlabError, OmegaConfBaseException, InstantiationException) as error:

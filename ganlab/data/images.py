@@ -77,6 +77,31 @@ def name_some(paths: Sequence[Path], root: Path, limit: int = 5) -> str:
     return ", ".join(shown[:limit]) + more
 
 
+GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
+INPUT_HINTS = {
+    "small": "use images at least the model's size (upscaling would invent the detail the "
+    "model is asked to reproduce)",
+    "grey": "convert them to RGB first if a colour result is what you want",
+    "transparent": "flatten them onto a background first (which one changes the result)",
+}
+
+
+def input_problem(path: Path, channels: int, shape: tuple[int, int]) -> tuple[str, str] | None:
+    """Why the image at ``path`` is not a faithful input for a model of ``channels`` channels
+    and (height, width) ``shape``: (kind of INPUT_HINTS, details), or None when it is."""
+    height, width = shape
+    with Image.open(path) as image:
+        if image.width < width or image.height < height:
+            return "small", f"{image.width}x{image.height} px < {width}x{height}"
+        if channels == 3 and image.mode in GREY_MODES:
+            return "grey", f"grayscale ({image.mode})"
+        if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+            lowest_alpha = image.convert("RGBA").getchannel("A").getextrema()[0]
+            if lowest_alpha < 255:
+                return "transparent", "has transparent pixels"
+    return None
+
+
 def cover_and_crop(image: Image.Image, shape: tuple[int, int]) -> Image.Image:
     """Scale ``image`` to cover (height, width) ``shape`` keeping its aspect, then centre-crop."""
     height, width = shape

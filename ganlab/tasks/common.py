@@ -16,12 +16,22 @@ from torchvision.utils import save_image
 from ganlab.checkpoints import (
     PARTIAL_SUFFIX,
     check_compatible,
+    load_tensors,
     read_checkpoint,
     state_dict_mismatches,
 )
 from ganlab.data.alignment import FaceAligner, aligned_or_warn
 from ganlab.data.base import DataModule
-from ganlab.data.images import cover_and_crop, list_images, open_image, to_tensor, unreadable
+from ganlab.data.images import (
+    INPUT_HINTS,
+    cover_and_crop,
+    input_problem,
+    list_images,
+    name_some,
+    open_image,
+    to_tensor,
+    unreadable,
+)
 from ganlab.errors import CheckpointError, ConfigError
 from ganlab.evaluation import Budget, Tools, build_tools, needed_tools
 from ganlab.features.domain import ASSET_DIR, read_manifest
@@ -52,8 +62,8 @@ def prepare_run_dir(cfg: DictConfig, is_rank_zero: bool = True) -> Path:
     run_dir = Path(cfg.output_dir)
     resume_from = resumable_checkpoint(run_dir) if cfg.task == "fit" else None
     if is_rank_zero:  # DDP processes of rank > 0 share rank 0's run dir
-        if resume_from is None and (
-            (run_dir / "metrics.json").exists() or (run_dir / "checkpoints").exists()
+        if resume_from is None and any(
+            (run_dir / name).exists() for name in ("metrics.json", "checkpoints", "index.json")
         ):
             raise ConfigError(
                 f"{run_dir} already holds a run; ganlab never overwrites one. Pick a new dir"
@@ -172,10 +182,7 @@ def initialise_from(module: AdversarialModule, path: str | Path) -> list[str]:
     path = Path(str(path)).expanduser()
     if not path.is_file():
         raise CheckpointError(f"init_from={path}: no such file")
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for a damaged or foreign file
-        raise CheckpointError(f"init_from={path} cannot be read: {error}") from error
+    saved = load_tensors(path, "init_from file")
     state = saved.get("state_dict", saved) if isinstance(saved, dict) else None
     if not isinstance(state, dict) or not any(isinstance(v, Tensor) for v in state.values()):
         raise CheckpointError(f"init_from={path} holds no state dict of tensors")
@@ -221,26 +228,48 @@ def image_shape_of(config: DictConfig) -> tuple[int, int, int]:
     return int(channels), int(size), int(size)
 
 
+def check_inputs(root: Path, paths: list[Path], channels: int, shape: tuple[int, int]) -> None:
+    """Refuse, naming them, images the model would only see distorted: smaller than its size,
+    grayscale for a colour model, or with transparent pixels."""
+    found = [(path, input_problem(path, channels, shape)) for path in paths]
+    found = [(path, problem) for path, problem in found if problem is not None]
+    if not found:
+        return
+    kinds = dict.fromkeys(kind for _, (kind, _) in found)
+    listed = "; ".join(
+        f"{path.relative_to(root).as_posix()} ({detail})" for path, (_, detail) in found[:5]
+    )
+    more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+    raise ConfigError(
+        f"input={root}: {len(found)} image(s) the model would see distorted: {listed}{more}. "
+        + "; ".join(INPUT_HINTS[kind] for kind in kinds)
+    )
+
+
 def read_user_images(
     folder: Any, shape: tuple[int, int, int], align: Any = None
 ) -> tuple[list[Path], Tensor]:
     """The images of ``folder`` (recursive, sorted) as (N, C, H, W) in [-1, 1], each scaled to
-    cover (H, W) keeping its aspect and centre-cropped; unreadable files are skipped with a
-    message naming them. ``align``: the path of dlib's 68-landmark model to align faces
-    FFHQ-style first (images where no face is found are skipped with a message)."""
+    cover (H, W) keeping its aspect and centre-cropped. Files that do not decode, and images
+    the model would see distorted (``check_inputs``), stop the task naming them. ``align``:
+    the path of dlib's 68-landmark model to align faces FFHQ-style first (images where no
+    face is found are skipped with a message)."""
     if folder in (None, "", "???"):
         raise ConfigError("input=<folder of images> is required")
     root = Path(str(folder)).expanduser()
     if not root.is_dir():
         raise ConfigError(f"input={root} is not a folder of images")
     paths = list_images(root)
-    bad = set(unreadable(paths))
-    if bad:
-        print(f"ganlab: skipping {len(bad)} unreadable file(s): {', '.join(p.name for p in bad)}")
-    paths = [p for p in paths if p not in bad]
     if not paths:
-        raise ConfigError(f"input={root} holds no readable image (jpg, jpeg, png, bmp, webp)")
+        raise ConfigError(f"input={root} holds no image file (jpg, jpeg, png, bmp, webp)")
+    bad = unreadable(paths)
+    if bad:
+        raise ConfigError(
+            f"input={root}: {len(bad)} file(s) do not decode as images (truncated or not "
+            f"images): {name_some(bad, root)}; fix them or move them out of the folder"
+        )
     channels, height, width = shape
+    check_inputs(root, paths, channels, (height, width))
     mode = "L" if channels == 1 else "RGB"
     pictures = [open_image(p, "RGB" if align else mode) for p in paths]
     how = "scaled to cover"

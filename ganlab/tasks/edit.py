@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 from torch import Tensor
 
 from ganlab.callbacks.samples import preview_grid
+from ganlab.checkpoints import load_tensors
 from ganlab.editing import Direction, check_generator, conditional_direction, move
 from ganlab.editing.directions import resolve_direction
 from ganlab.errors import ConfigError
@@ -45,7 +46,7 @@ def read_codes(path: str) -> tuple[list[str], Tensor]:
     file = Path(str(path)).expanduser()
     if not file.is_file():
         raise ConfigError(f"codes={file}: no such file (task=invert writes <run dir>/codes.pt)")
-    saved = torch.load(file, map_location="cpu", weights_only=True)
+    saved = load_tensors(file, "codes file")
     if (
         not isinstance(saved, dict)
         or not saved

@@ -55,6 +55,7 @@ def fit_until_done_or_preempted(
     cfg: DictConfig, run_dir: Path, preemption: PreemptionSignals
 ) -> float | None:
     datamodule = build_data(cfg.data)
+    check_full_batches(datamodule)
     module = build_method(cfg.model)
     if cfg.get("init_from") and not cfg.ckpt_path:  # a resumed run has its own weights
         initialise_from(module, cfg.init_from)
@@ -142,6 +143,17 @@ def fit_until_done_or_preempted(
         finish_loggers(loggers)
     print(f"ganlab: done; checkpoints, samples and metrics.json are in {run_dir}")
     return objective(cfg, report["metrics"])
+
+
+def check_full_batches(datamodule: Any) -> None:
+    """Training drops the last partial batch: a batch larger than the training set leaves
+    nothing to train on (Lightning would stop at once and call the run done)."""
+    loader = datamodule.train_dataloader()
+    if len(loader) == 0:
+        raise ConfigError(
+            f"data.batch_size={datamodule.batch_size} is larger than the "
+            f"{len(loader.sampler)} training images of {datamodule.describe()}; lower it"
+        )
 
 
 def stop_preempted(
