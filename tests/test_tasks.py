@@ -43,14 +43,13 @@ def cycle_checkpoint(tmp_path_factory):
 
 @pytest.fixture
 def photos(tmp_path):
-    """Three user images of other sizes and aspects (one grey, one in a subfolder) and a
-    file that is not an image."""
+    """Three user images of other sizes and aspects (one in a subfolder, one a JPEG); the
+    images a task refuses are in test_bad_inputs.py."""
     folder = tmp_path / "photos"
     (folder / "more").mkdir(parents=True)
-    Image.new("RGB", (40, 30), (200, 30, 30)).save(folder / "wide.png")
-    Image.new("L", (20, 50), 90).save(folder / "tall.jpg")
-    Image.new("RGB", (16, 16), (10, 200, 10)).save(folder / "more" / "small.png")
-    (folder / "broken.png").write_bytes(b"not an image")
+    Image.new("RGB", (80, 60), (200, 30, 30)).save(folder / "wide.png")
+    Image.new("RGB", (40, 100), (90, 90, 90)).save(folder / "tall.jpg")
+    Image.new("RGB", (32, 32), (10, 200, 10)).save(folder / "more" / "small.png")
     return folder
 
 
@@ -189,7 +188,7 @@ def test_verbs_check_their_arguments(tmp_path, encoder_checkpoint, cycle_checkpo
             run_task(compose_run(tmp_path / f"case{i}", overrides))
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(ConfigError, match="holds no readable image"):
+    with pytest.raises(ConfigError, match="holds no image file"):
         run_task(
             compose_run(
                 tmp_path / "e", ["task=invert", f"input={empty}", f"ckpt_path={encoder_checkpoint}"]

@@ -242,8 +242,12 @@ def check_inputs(root: Path, paths: list[Path], channels: int, shape: tuple[int,
     more = f" and {len(found) - 5} more" if len(found) > 5 else ""
     raise ConfigError(
         f"input={root}: {len(found)} image(s) the model would see distorted: {listed}{more}. "
-        + "; ".join(INPUT_HINTS[kind] for kind in kinds)
+        + sentence("; ".join(INPUT_HINTS[kind] for kind in kinds))
     )
+
+
+def sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def read_user_images(
