@@ -235,6 +235,7 @@ def build_loggers(cfg: DictConfig, wandb_run_id: str | None) -> list[Any]:
             continue
         if name == "wandb":
             config = dotted(OmegaConf.to_container(cfg, resolve=True))
+            config.update(group_choices())
             config["git_commit"] = git_commit()
             loggers.append(
                 instantiate(logger_cfg, run_id=wandb_run_id, run_config=config, _convert_="all")
@@ -254,6 +255,20 @@ def dotted(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
+
+
+def group_choices() -> dict[str, str]:
+    """``choices.<group>``: the option of each config group (``loss=hinge`` -> ``choices.loss:
+    hinge``), which no config key holds; dashboards group a sweep's members by them."""
+    try:
+        choices = HydraConfig.get().runtime.choices
+    except ValueError:  # no Hydra job (a test composing the config itself)
+        return {}
+    return {
+        f"choices.{group}": str(option)
+        for group, option in choices.items()
+        if not group.startswith("hydra") and option is not None
+    }
 
 
 def git_commit() -> str | None:
