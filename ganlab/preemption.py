@@ -52,6 +52,11 @@ def signal_number(name: str) -> signal.Signals:
         raise ValueError(f"preemption.signals: {name!r} is not a signal name") from None
 
 
+INTERRUPT_NOTICE = (
+    "\nganlab: {name} received; saving after the batch in flight (again to stop at once)\n"
+)
+
+
 def exit_code_for(number: signal.Signals) -> int:
     """The exit code a shell shows for a process ended by signal ``number``."""
     return 128 + int(number)
@@ -99,6 +104,8 @@ class PreemptionSignals:
         number = signal.Signals(signum)
         if self.received is None:
             self.received = number
+            if number in self.interruptions:  # os.write: print is not safe in a handler
+                os.write(2, INTERRUPT_NOTICE.format(name=number.name).encode())
         elif number in self.interruptions:
             signal.signal(number, signal.SIG_DFL)
             os.kill(os.getpid(), number)

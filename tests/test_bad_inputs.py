@@ -243,3 +243,12 @@ def test_the_matrix_has_at_least_25_cases_over_every_task():
 def test_pickled_objects_never_load(files):
     with pytest.raises(pickle.UnpicklingError):
         torch.load(files.pickled, weights_only=True)
+
+
+def test_the_package_loads_files_only_with_weights_only_and_runs_no_shell():
+    source = Path(__file__).resolve().parent.parent / "ganlab"
+    for path in source.rglob("*.py"):
+        text = path.read_text()
+        for call in text.split("torch.load(")[1:]:
+            assert "weights_only=True" in call.split(")")[0], f"{path}: torch.load without it"
+        assert "shell=True" not in text and "os.system(" not in text, path
