@@ -1,8 +1,9 @@
 """``python -m ganlab.dashboard DIR [DIR ...]``: a W&B workspace that compares runs.
 
 Each DIR is a run dir, a multirun sweep dir or any folder above them (as for
-``ganlab.compare``). The workspace (built with the ``wandb-workspaces`` package) shows the
-runs of the W&B group(s) these runs logged to:
+``ganlab.compare``), or ``group:<name>``: the runs of that W&B group, read from W&B. The
+workspace (built with the ``wandb-workspaces`` package) shows the runs of the W&B group(s)
+these runs logged to:
 
 - line panels of every loss (``loss/*``) and periodic evaluation (``eval/*``) against the
   optimizer step (``trainer/global_step``, the step of ``logs/metrics.csv``);
@@ -25,6 +26,7 @@ run the same command again to publish it.
 
 import argparse
 import json
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +45,7 @@ SAMPLES_KEY = "samples"
 NOT_GROUPED = ("seed",)  # runs differing only here are one line with its spread
 PAIRED = ("_source", "_target")  # UDA-Inversion's Table II columns
 SPEC_NAME = "wandb_workspace.json"
+GROUP_PREFIX = "group:"  # a positional argument naming a W&B group instead of a dir
 RUN_GROUP_KEY = "logger.wandb.group"  # the config key holding a run's W&B group
 
 
@@ -254,7 +257,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "<run dir>/wandb/offline-run-*`, log in, and run the same command again.",
     )
     parser.add_argument(
-        "dirs", nargs="+", type=Path, metavar="DIR", help="run dirs, sweep dirs or folders above"
+        "dirs",
+        nargs="+",
+        metavar="DIR",
+        help="run dirs, sweep dirs or folders above them; or group:<name> for the runs of a "
+        "W&B group, read from W&B (needs an API key)",
     )
     parser.add_argument("--entity", help="W&B entity (user or team); default: the API key's")
     parser.add_argument("--project", help="W&B project; default: the runs' logger.wandb.project")
@@ -267,15 +274,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    groups = [arg.removeprefix(GROUP_PREFIX) for arg in args.dirs if arg.startswith(GROUP_PREFIX)]
+    online = wandb_api_key_configured() and not args.offline
     try:
-        runs = [read_run_info(path) for path in find_runs(args.dirs)]
+        if groups and (len(groups) < len(args.dirs) or not online):
+            raise GanlabError(
+                f"{GROUP_PREFIX}<name> reads the runs of a W&B group from W&B: give groups only, "
+                "with an API key configured (wandb login), or give the runs' dirs instead"
+            )
+        runs = read_wandb_groups(groups, args) if groups else read_dirs(args.dirs)
     except GanlabError as error:
         print(f"ganlab.dashboard: {error}", file=sys.stderr)
         return 2
     plan = plan_dashboard(runs, args.name)
     if args.project:
         plan = Plan(**{**plan.__dict__, "project": args.project})
-    online = wandb_api_key_configured() and not args.offline
     if online:
         import wandb
 
@@ -298,6 +311,37 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ganlab.dashboard: no W&B API key in use; wrote the workspace spec to {out}")
     print(PUBLISH.format(runs=offline_runs + more))
     return 0
+
+
+def read_dirs(dirs: list[str]) -> list[RunInfo]:
+    return [read_run_info(path) for path in find_runs([Path(d) for d in dirs])]
+
+
+def read_wandb_groups(groups: list[str], args: argparse.Namespace) -> list[RunInfo]:
+    """The runs of W&B groups ``groups`` in ``--project`` (default ganlab), from W&B."""
+    import wandb
+
+    api = wandb.Api()
+    path = f"{args.entity or api.default_entity}/{args.project or 'ganlab'}"
+    runs = [run for group in groups for run in api.runs(path, filters={"group": group})]
+    if not runs:
+        raise GanlabError(f"no runs in W&B group(s) {', '.join(groups)} of {path}")
+    return [run_info_from_wandb(run) for run in runs]
+
+
+def run_info_from_wandb(run: Any) -> RunInfo:
+    """A W&B API run as the dashboard sees it: its overrides from its name (ganlab names a
+    sweep member by Hydra's ``override_dirname``, ``loss=hinge,seed=1``), its config keys,
+    and the values it logged (its summary holds the last of each)."""
+    items = re.split(r"(?<!\\),", run.name or "")
+    return RunInfo(
+        path=Path(str(run.id)),
+        overrides=dict(item.split("=", 1) for item in items if "=" in item),
+        config_keys=frozenset(run.config),
+        logged=frozenset(k for k in run.summary.keys() if not k.startswith("_")),  # noqa: SIM118
+        group=run.group,
+        project=run.project,
+    )
 
 
 if __name__ == "__main__":

@@ -3,10 +3,11 @@ written beside the runs); every panel must name values the runs really logged.""
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from ganlab.dashboard import RUN_GROUP_KEY, RunInfo, main, plan_dashboard
+from ganlab.dashboard import RUN_GROUP_KEY, RunInfo, main, plan_dashboard, run_info_from_wandb
 from ganlab.wandb_files import records, summary, wait_until_complete
 from tests.conftest import run_cli
 
@@ -113,3 +114,25 @@ def test_help_explains_publishing(capsys):
 def test_no_runs_is_one_message_and_exit_code_2(tmp_path, capsys):
     assert main([str(tmp_path)]) == 2
     assert "no run dirs under" in capsys.readouterr().err
+
+
+def test_a_wandb_group_is_read_from_wandb_only(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert main(["group:dash"]) == 2  # offline: W&B cannot be asked
+    assert "group:<name> reads the runs of a W&B group" in capsys.readouterr().err
+    # what the W&B API gives for a sweep member (name = Hydra's override_dirname)
+    members = [
+        SimpleNamespace(
+            id=f"r{i}",
+            name=f"loss={loss},name=dash,seed={seed}",
+            config={"seed": seed, "choices.loss": loss, "name": "dash"},
+            summary={"loss/generator": 0.7, "final/fid_domain_1k": 80.0, "_step": 12},
+            group="dash",
+            project="ganlab",
+        )
+        for i, (loss, seed) in enumerate([("hinge", 1), ("hinge", 2), ("nsgan", 1)])
+    ]
+    plan = plan_dashboard([run_info_from_wandb(run) for run in members])
+    assert plan.group_by == ["choices.loss"] and plan.seed_spread
+    assert plan.losses == ["loss/generator"] and plan.finals == ["final/fid_domain_1k"]
