@@ -129,7 +129,7 @@ def learning_rates(node: Any, prefix: str) -> list[tuple[str, Any]]:
 def check_required_files(cfg: DictConfig) -> None:
     """An experiment's ``required_files`` (data, pretrained weights) must all exist: else one
     message lists every missing one, where it is looked for and where it comes from."""
-    if cfg.task != "fit" or not cfg.get("required_files"):
+    if not cfg.get("required_files"):
         return
     missing = [
         entry for entry in cfg.required_files if not Path(str(entry.path)).expanduser().exists()

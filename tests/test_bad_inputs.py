@@ -179,6 +179,17 @@ CASES = [
     ),
     Case("translate: no exemplar", [*TRANSLATE, "input={faces}"], ["exemplar="]),
     Case(
+        "translate: real-data weights missing",
+        ["experiment=mgi_celebahq", "input={faces}", "exemplar={faces}/face.png"],
+        [
+            "4 file(s)",
+            "stylegan2-ffhq-config-f.pt",
+            "vgg19-dcbb9e9d.pth",
+            "vgg16-397923af.pth",
+            "weights-inception",
+        ],
+    ),
+    Case(
         "translate: exemplar missing",
         [*TRANSLATE, "input={faces}", "exemplar={root}/nope.png"],
         ["{root}/nope.png"],

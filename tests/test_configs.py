@@ -15,7 +15,8 @@ from tests.conftest import compose_run
 EXPERIMENTS = sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("*.yaml"))
 
 
-NEED_FILES = ("uda_ffhq", "uda_cars")  # real data and weights (test_uda checks their file list)
+# real data and weights (test_uda and test_bad_inputs check their file lists)
+NEED_FILES = ("uda_ffhq", "uda_cars", "mgi_ffhq", "mgi_celebahq")
 
 
 def small_data(experiment: str) -> list[str]:

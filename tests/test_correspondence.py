@@ -1,17 +1,21 @@
 """Cross-domain correspondence (ganlab.nets.correspondence): centring and correlation equal
 hand-computed values; with identical features and a sharp softmax the warp is the identity;
-the warp cycle undoes a permutation; the net gives a convex warp at a quarter of the size."""
+the warp cycle undoes a permutation; the net gives a convex warp at a quarter of the size;
+frozen features warp as the trained net does, with masks drawn in a colour per class."""
 
 import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from ganlab.nets.correspondence import (
     CorrespondenceNet,
+    FrozenFeatureCorrespondence,
     centre_features,
     correlation,
     neighbourhood_features,
+    structure_as_image,
     warp,
     warp_back,
 )
@@ -116,3 +120,29 @@ def test_the_warp_mask_loss_is_zero_for_a_matching_warp_and_large_for_a_wrong_on
     assert warp_mask_loss(identity, mask, mask, 1, 1e3, 3).item() < 1e-6
     swapped = torch.tensor([[1, 0], [2, 1]]).view(1, 2, 2)
     assert warp_mask_loss(identity, swapped, mask, 1, 1e3, 3).item() > 10
+
+
+class PooledPixels(torch.nn.Module):
+    """A stand-in for VGG's ``maps``: the image at full, half and quarter size."""
+
+    def maps(self, images):
+        return [images, F.avg_pool2d(images, 2), F.avg_pool2d(images, 4)]
+
+
+def test_frozen_features_warp_an_exemplar_onto_itself_when_the_structure_matches_it():
+    grey = torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    net = FrozenFeatureCorrespondence(PooledPixels(), layer=2, match_kernel=3, alpha=1e4)
+    out = net(grey, grey.expand(-1, 3, -1, -1))  # the edge map drawn in grey is the exemplar
+    assert out["warped"].shape == (2, 3, 8, 8)
+    torch.testing.assert_close(out["warped"], out["exemplar_small"], atol=1e-4, rtol=0)
+
+
+def test_mask_classes_are_drawn_in_distinct_colours_and_edges_in_grey():
+    ids = torch.arange(19).view(1, 1, 19)
+    mask = F.one_hot(ids, 19).permute(0, 3, 1, 2).float()  # (1, 19, 1, 19)
+    colours = structure_as_image(mask)[0, :, 0].T  # (19, 3)
+    assert torch.equal(colours[0], torch.full((3,), -1.0))  # background black
+    assert len({tuple(c.round(decimals=4).tolist()) for c in colours}) == 19
+    assert colours.abs().max() <= 1
+    edges = torch.rand(1, 1, 4, 4)
+    assert torch.equal(structure_as_image(edges), edges.expand(-1, 3, -1, -1))

@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from ganlab.errors import ConfigError
@@ -17,6 +18,7 @@ from ganlab.nets.correspondence import (
     save_correspondence,
 )
 from ganlab.run import run_task
+from ganlab.tasks.common import read_user_images
 from tests.conftest import TINY_G, compose_run
 
 
@@ -139,3 +141,47 @@ def test_correspondence_training_refuses_a_net_that_reads_another_structure():
     net = CorrespondenceNet(structure_channels=1, width=8)
     with pytest.raises(ConfigError, match="structure=mask gives 10 channel"):
         CorrespondenceTraining(net, torch.optim.Adam, "toyfaces", "mask", n_mask_classes=10)
+
+
+class PooledPixels(torch.nn.Module):
+    """Stands in for VGG-19 (548 MB of weights a test cannot ship): its ``maps`` at full,
+    half and quarter size, so layer 2 is at a quarter, as relu3_4 is."""
+
+    def __init__(self, depth=19, weights_path=None):
+        super().__init__()
+        self.depth = depth
+
+    def maps(self, images):
+        return [images, F.avg_pool2d(images, 2), F.avg_pool2d(images, 4)]
+
+
+def test_frozen_vgg_correspondence_translates_masks_read_by_nearest_neighbour(
+    tmp_path, monkeypatch, structures_and_exemplar
+):
+    monkeypatch.setattr("ganlab.methods.mgi.VGGFeatures", PooledPixels)
+    _, exemplar = structures_and_exemplar
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    ids = torch.arange(4).repeat_interleave(8).view(1, 32).expand(32, 32)  # 4 stripes
+    Image.fromarray(ids.to(torch.uint8).numpy(), "L").save(masks / "stripes.png")  # 32 px
+    overrides = mgi_overrides(
+        "vgg19",
+        [
+            "model.structure=mask",
+            "model.n_mask_classes=4",
+            "model.correspondence_size=16",
+            f"input={masks}",
+            f"exemplar={exemplar}",
+        ],
+    )
+    cfg = compose_run(tmp_path / "mgi", overrides)
+    mgi = MultipleGANInversion(**{k: v for k, v in cfg.model.items() if k != "_target_"})
+    assert mgi.input_shape() == (1, 16, 16)
+    _, read = read_user_images(masks, mgi.input_shape(), resample=mgi.input_resample)
+    grey_levels = ((read + 1) * 127.5).round().unique().tolist()
+    assert grey_levels == [0.0, 1.0, 2.0, 3.0]  # class ids intact, no blend at the borders
+    run_task(cfg)
+    index = json.loads((tmp_path / "mgi" / "index.json").read_text())
+    assert index["batches"][0]["chosen"] in index["hypotheses"]
+    output = Image.open(tmp_path / "mgi" / index["items"][0]["translations"]["0"])
+    assert output.size == (16, 16) and output.mode == "RGB"

@@ -167,3 +167,12 @@ def test_bad_settings_and_target_sizes_are_refused(tiny):
             MultiCodeSettings(downsample=generator.size // 8),
             progress=False,
         )
+
+
+def test_one_output_per_hypothesis_is_decided_by_its_point_mass_fid():
+    reference = torch.randn(50, 4, generator=torch.Generator().manual_seed(0))
+    outputs = torch.stack([reference.mean(0) + 3, reference.mean(0) + 0.1])[:, None]  # (H, 1, F)
+    chosen, fids = choose_by_fid(outputs, reference)
+    assert chosen == 1
+    expected = per_image_fid(outputs.transpose(0, 1), reference)[0]
+    torch.testing.assert_close(torch.tensor(fids, dtype=torch.float64), expected)

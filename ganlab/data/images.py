@@ -102,13 +102,16 @@ def input_problem(path: Path, channels: int, shape: tuple[int, int]) -> tuple[st
     return None
 
 
-def cover_and_crop(image: Image.Image, shape: tuple[int, int]) -> Image.Image:
-    """Scale ``image`` to cover (height, width) ``shape`` keeping its aspect, then centre-crop."""
+def cover_and_crop(
+    image: Image.Image, shape: tuple[int, int], resample: int = RESAMPLE
+) -> Image.Image:
+    """Scale ``image`` to cover (height, width) ``shape`` keeping its aspect, then centre-crop
+    (``resample=Image.Resampling.NEAREST`` for label maps, whose values are class ids)."""
     height, width = shape
     scale = max(width / image.width, height / image.height)
     covered = (max(width, round(image.width * scale)), max(height, round(image.height * scale)))
     if covered != image.size:
-        image = image.resize(covered, RESAMPLE)
+        image = image.resize(covered, resample)
     left, top = (covered[0] - width) // 2, (covered[1] - height) // 2
     return image.crop((left, top, left + width, top + height))
 

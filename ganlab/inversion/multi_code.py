@@ -276,7 +276,11 @@ def multi_code_objective(
 def choose_by_fid(features: Tensor, reference: Tensor) -> tuple[int, list[float]]:
     """MGI's self-decision: (index of the hypothesis whose outputs' features (H, B, F) lie
     closest to the generator's training distribution by FID, every hypothesis's FID). No
-    reference image of the translation is needed, only features of training images."""
+    reference image of the translation is needed, only features of training images. One
+    output per hypothesis is a point mass: its FID is ``per_image_fid``."""
+    if features.shape[1] == 1:
+        fids = per_image_fid(features.transpose(0, 1), reference)[0].tolist()
+        return int(min(range(len(fids)), key=fids.__getitem__)), fids
     fids = [frechet_distance(reference, outputs) for outputs in features]
     return int(min(range(len(fids)), key=fids.__getitem__)), fids
 

@@ -3,7 +3,8 @@ Translation"): a structure image x_S (edge map or mask) and a style exemplar x_T
 photo with x_S's layout and x_T's look, in two stages and without training a translator:
 
 1. the correspondence net warps x_T onto x_S at a quarter of the size
-   (``ganlab.nets.correspondence``, trained by ``experiment=correspondence_toyfaces``);
+   (``ganlab.nets.correspondence``, trained by ``experiment=correspondence_toyfaces``; or,
+   with ``correspondence_path=vgg19``, frozen VGG-19 features, untrained);
 2. multi-code GAN inversion refines the warped image r under several hypotheses (composing
    block, number of codes), each output 4x r's size with down(y) fitted to r (eq. 7); the
    hypothesis whose outputs lie closest to the generator's training distribution by FID is
@@ -22,12 +23,14 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import Tensor, nn
 
-from ganlab.data.images import cover_and_crop, open_image, to_tensor, unreadable
+from ganlab.data.images import RESAMPLE, cover_and_crop, open_image, to_tensor, unreadable
 from ganlab.errors import ConfigError
 from ganlab.features import get_extractor
 from ganlab.features.domain import weights_file
+from ganlab.features.vgg import VGGFeatures
 from ganlab.inversion.multi_code import (
     Hypothesis,
     MultiCodeSettings,
@@ -36,10 +39,12 @@ from ganlab.inversion.multi_code import (
     hypothesis_grid,
     multi_code_invert,
 )
-from ganlab.nets.correspondence import load_correspondence
+from ganlab.nets.correspondence import FrozenFeatureCorrespondence, load_correspondence
 from ganlab.nets.stylegan2 import load_stylegan2, sample_w
 
 DECISIONS = ("fid", "per_image")
+STRUCTURES = ("edges", "mask")
+FROZEN_VGG = "vgg19"  # correspondence_path for frozen VGG-19 features instead of a trained net
 
 
 @dataclass
@@ -86,18 +91,35 @@ class MultipleGANInversion(nn.Module):
         reference_samples: int = 2000,
         reference_features: Tensor | None = None,
         progress: bool = True,
+        correspondence_size: int | None = None,
+        structure: str = "edges",
+        n_mask_classes: int = 19,
+        vgg_weights_path: str | None = None,
     ) -> None:
+        """``correspondence_path``: a file ``experiment=correspondence_*`` wrote, or ``vgg19``
+        for frozen VGG-19 features (``vgg_weights_path`` or the torch hub cache), which then
+        need ``structure`` (edges | mask) and ``n_mask_classes``. ``correspondence_size``:
+        the side the structure and exemplar are matched at (default the generator's; the
+        matrix has (size / 4)^4 entries, so 256 for a 1024 px generator)."""
         super().__init__()
         if decision not in DECISIONS:
             raise ConfigError(f"decision must be one of {DECISIONS}, got {decision!r}")
         self.generator, latent_avg = load_stylegan2(Path(weights_file(generator_path)).expanduser())
         self.generator.use_grouped_conv(False).eval().requires_grad_(False)
         self.register_buffer("latent_avg", latent_avg.reshape(-1))
-        self.correspondence, details = load_correspondence(
-            Path(weights_file(correspondence_path)).expanduser()
-        )
+        if correspondence_path == FROZEN_VGG:
+            if structure not in STRUCTURES:
+                raise ConfigError(f"structure must be one of {STRUCTURES}, got {structure!r}")
+            vgg = VGGFeatures(19, vgg_weights_path)
+            self.correspondence = FrozenFeatureCorrespondence(vgg)
+            details = {"structure": structure, "n_mask_classes": n_mask_classes}
+        else:
+            self.correspondence, details = load_correspondence(
+                Path(weights_file(correspondence_path)).expanduser()
+            )
         self.structure_kind = details["structure"]
         self.n_mask_classes = int(details.get("n_mask_classes") or 1)
+        self.correspondence_size = correspondence_size or self.generator.size
         self.hypotheses = hypothesis_grid(blocks, code_counts)
         self.settings = MultiCodeSettings(**(inversion or {}))
         self.features = get_extractor(features).eval()
@@ -130,7 +152,7 @@ class MultipleGANInversion(nn.Module):
     @torch.no_grad()
     def warp(self, structures: Tensor, exemplars: Tensor) -> Tensor:
         """Stage 1: the exemplars (B or 1, C, S, S) warped onto the structures' layout."""
-        size = self.generator.size
+        size = self.correspondence_size
         exemplars = F.interpolate(exemplars, size=(size, size), mode="bilinear", antialias=True)
         structures = F.interpolate(structures, size=(size, size), mode="nearest")
         exemplars = exemplars.expand(structures.shape[0], -1, -1, -1)
@@ -188,6 +210,16 @@ class MultipleGANInversion(nn.Module):
             "decision": self.decision,
             "batches": self.decisions,
         }
+
+    def input_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) task=translate reads the structure images at: one grey channel (edges,
+        or mask class ids as grey levels) at the size they are matched at."""
+        return 1, self.correspondence_size, self.correspondence_size
+
+    @property
+    def input_resample(self) -> int:
+        """Masks are resized by nearest neighbour (their grey levels are class ids)."""
+        return Image.Resampling.NEAREST if self.structure_kind == "mask" else RESAMPLE
 
     def structure_spec(self) -> tuple[str, int]:
         return self.structure_kind, self.n_mask_classes

@@ -13,7 +13,11 @@ Optionally the features of a position are those of its 3 x 3 neighbourhood (CoCo
 ``match_kernel=3``).
 
 The adaptors here are plain residual conv nets with instance norm; CoCosNet's use SPADE
-blocks conditioned on the input, which the small embedded data does not need.
+blocks conditioned on the input, which the small embedded data does not need. Without a
+trained net, :class:`FrozenFeatureCorrespondence` matches frozen ImageNet features (VGG-19
+relu3_4, a quarter of the image size) of the structure drawn as an image and of the
+exemplar: no training, but an edge map and a photo are far apart in that space, so its
+warps are coarser than a trained net's.
 """
 
 from pathlib import Path
@@ -176,6 +180,52 @@ class CorrespondenceNet(nn.Module):
             "exemplar_adapted": exemplar_adapted,
             "exemplar_small": exemplar_small,
         }
+
+
+def structure_as_image(structure: Tensor) -> Tensor:
+    """A structure input as a [-1, 1] RGB image for an ImageNet net: an edge map (B, 1) in
+    grey; a one-hot mask (B, K) with each class in a fixed colour of its own."""
+    if structure.shape[1] == 1:
+        return structure.expand(-1, 3, -1, -1)
+    classes = structure.shape[1]
+    hues = torch.arange(classes, dtype=structure.dtype, device=structure.device) / classes
+    palette = torch.stack(  # evenly spaced hues on a bright colour wheel, class 0 black
+        [torch.cos(2 * torch.pi * (hues + shift)) for shift in (0.0, 1 / 3, 2 / 3)], dim=1
+    )
+    palette[0] = -1.0
+    return torch.einsum("bkhw,kc->bchw", structure, palette)
+
+
+class FrozenFeatureCorrespondence(nn.Module):
+    """The warp of :class:`CorrespondenceNet` on frozen features: ``extractor.maps(x)[layer]``
+    of the structure (drawn by ``structure_as_image``) and of the exemplar, centred and
+    matched as above. ``extractor``: e.g. ``VGGFeatures(19)``, whose layer 2 (relu3_4) is at
+    a quarter of the image size, the size the warp is made at."""
+
+    def __init__(
+        self, extractor: nn.Module, layer: int = 2, match_kernel: int = 3, alpha: float = 100.0
+    ) -> None:
+        super().__init__()
+        if match_kernel % 2 != 1:
+            raise ValueError(f"match_kernel must be odd, got {match_kernel}")
+        self.extractor = extractor.eval().requires_grad_(False)
+        self.layer, self.match_kernel, self.alpha = layer, match_kernel, alpha
+
+    def features(self, images: Tensor) -> Tensor:
+        maps = self.extractor.maps(images)[self.layer]
+        return centre_features(neighbourhood_features(maps, self.match_kernel))
+
+    def forward(
+        self, structure: Tensor, exemplar: Tensor, alpha: float | None = None
+    ) -> dict[str, Tensor]:
+        """``warped`` at the features' resolution, ``matrix`` and ``exemplar_small``."""
+        structure_features = self.features(structure_as_image(structure))
+        exemplar_features = self.features(exemplar)
+        matrix = correlation(structure_features, exemplar_features)
+        factor = exemplar.shape[-1] // structure_features.shape[-1]
+        exemplar_small = F.avg_pool2d(exemplar, factor)
+        warped = warp(matrix, exemplar_small, self.alpha if alpha is None else alpha)
+        return {"warped": warped, "matrix": matrix, "exemplar_small": exemplar_small}
 
 
 def save_correspondence(net: CorrespondenceNet, path: Path, details: dict[str, Any]) -> None:

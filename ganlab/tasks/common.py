@@ -24,6 +24,7 @@ from ganlab.data.alignment import FaceAligner, aligned_or_warn
 from ganlab.data.base import DataModule
 from ganlab.data.images import (
     INPUT_HINTS,
+    RESAMPLE,
     cover_and_crop,
     input_problem,
     list_images,
@@ -251,7 +252,7 @@ def sentence(text: str) -> str:
 
 
 def read_user_images(
-    folder: Any, shape: tuple[int, int, int], align: Any = None
+    folder: Any, shape: tuple[int, int, int], align: Any = None, resample: int = RESAMPLE
 ) -> tuple[list[Path], Tensor]:
     """The images of ``folder`` (recursive, sorted) as (N, C, H, W) in [-1, 1], each scaled to
     cover (H, W) keeping its aspect and centre-cropped. Files that do not decode, and images
@@ -288,7 +289,9 @@ def read_user_images(
         if not paths:
             raise ConfigError(f"input={root}: no face found in any image, nothing to align")
         how = "aligned FFHQ-style, then scaled to cover"
-    images = torch.stack([to_tensor(cover_and_crop(pic, (height, width))) for pic in pictures])
+    images = torch.stack(
+        [to_tensor(cover_and_crop(pic, (height, width), resample)) for pic in pictures]
+    )
     print(
         f"ganlab: {len(paths)} image(s) from {root}, each {how} {width}x{height} px "
         f"(keeping its aspect), centre-cropped, {channels} channel(s)"

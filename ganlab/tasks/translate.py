@@ -14,6 +14,7 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 
 from ganlab.callbacks.samples import preview_grid
+from ganlab.data.images import RESAMPLE
 from ganlab.errors import ConfigError
 from ganlab.evaluation import Translates
 from ganlab.tasks.common import (
@@ -42,8 +43,7 @@ def translator(cfg: DictConfig) -> tuple[Any, str, tuple[int, int, int]]:
         module = instantiate(cfg.model)
         if torch.cuda.is_available():
             module = module.cuda()
-        size = module.generator.size
-        return module, f"model={target.rsplit('.', 1)[-1]}", (3, size, size)
+        return module, f"model={target.rsplit('.', 1)[-1]}", module.input_shape()
     source = model_source(cfg)
     module, trained = load_trained(source)
     return module, str(source), image_shape_of(trained)
@@ -69,7 +69,8 @@ def run(cfg: DictConfig) -> None:
             f"target={target} is not a domain of this model; it translates to "
             f"{', '.join(module.translation_targets)}"
         )
-    paths, images = read_user_images(cfg.input, shape)
+    resample = getattr(module, "input_resample", RESAMPLE)
+    paths, images = read_user_images(cfg.input, shape, resample=resample)
     run_dir = prepare_run_dir(cfg)
     names = unique_stems(paths)
     seeds = [int(seed) for seed in cfg.seeds]
