@@ -3,6 +3,9 @@ and a StyleGAN2 file make a translator with no training; it warps, inverts under
 hypothesis and keeps the one of lowest FID; bad files get clear errors."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -19,7 +22,7 @@ from ganlab.nets.correspondence import (
 )
 from ganlab.run import run_task
 from ganlab.tasks.common import read_user_images
-from tests.conftest import TINY_G, compose_run
+from tests.conftest import REPO, TINY_G, compose_run
 
 
 @pytest.fixture(scope="module")
@@ -185,3 +188,39 @@ def test_frozen_vgg_correspondence_translates_masks_read_by_nearest_neighbour(
     assert index["batches"][0]["chosen"] in index["hypotheses"]
     output = Image.open(tmp_path / "mgi" / index["items"][0]["translations"]["0"])
     assert output.size == (16, 16) and output.mode == "RGB"
+
+
+def test_two_processes_share_the_batches_and_write_what_one_process_writes(
+    tmp_path, correspondence_file, structures_and_exemplar
+):
+    """torchrun, 2 CPU processes: process r translates batches r, r + 2 (the same images per
+    batch as alone, so the same decisions); rank 0 writes everything."""
+    folder, exemplar = structures_and_exemplar
+    args = mgi_overrides(
+        correspondence_file, [f"input={folder}", f"exemplar={exemplar}", "batch_size=2"]
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    outs, outputs = {}, {}
+    for processes in (1, 2):
+        out = tmp_path / f"p{processes}"
+        launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+        command = [*launcher, f"--nproc_per_node={processes}", "-m", "ganlab.run"]
+        result = subprocess.run(
+            [*command, *args, f"hydra.run.dir={out}"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        outs[processes], outputs[processes] = out, result.stdout
+    one = json.loads((outs[1] / "index.json").read_text())
+    two = json.loads((outs[2] / "index.json").read_text())
+    assert two.pop("processes") == 2
+    assert len(one["batches"]) == 2  # 3 images in batches of 2 and 1
+    assert two["batches"] == one["batches"] and two["items"] == one["items"]
+    assert "process 1 of 2 ran batch(es) [1] of 2" in outputs[2]
+    for item in one["items"]:
+        name = item["translations"]["0"]
+        assert (outs[1] / name).read_bytes() == (outs[2] / name).read_bytes(), name

@@ -128,7 +128,6 @@ class MultipleGANInversion(nn.Module):
         self.reference_samples = reference_samples
         self._reference = reference_features
         self.last: Translation | None = None
-        self.decisions: list[dict[str, Any]] = []  # one per translate() call, for index.json
 
     @property
     def device(self) -> torch.device:
@@ -193,22 +192,26 @@ class MultipleGANInversion(nn.Module):
         exemplar = self.exemplar_tensor(target).to(self.device)
         structures = structure_from_image(images.to(self.device), *self.structure_spec())
         self.last = self.refine(self.warp(structures, exemplar))
-        names = [h.name for h in self.last.hypotheses]
-        self.decisions.append(
-            {
-                "fids": dict(zip(names, self.last.fids, strict=True)),
-                "chosen": names[self.last.chosen],
-                "per_image": [names[i] for i in self.last.per_image],
-            }
-        )
         return self.last.images
 
-    def index_details(self) -> dict[str, Any]:
-        """What task=translate writes into index.json: the hypotheses and every decision."""
+    def batch_details(self) -> dict[str, Any]:
+        """The last translate() call's decision: each hypothesis's FID, the one chosen, and
+        each image's own choice."""
+        assert self.last is not None, "batch_details() before translate()"
+        names = [h.name for h in self.last.hypotheses]
+        return {
+            "fids": dict(zip(names, self.last.fids, strict=True)),
+            "chosen": names[self.last.chosen],
+            "per_image": [names[i] for i in self.last.per_image],
+        }
+
+    def index_details(self, batches: list[dict[str, Any]]) -> dict[str, Any]:
+        """What task=translate writes into index.json: the hypotheses and every batch's
+        decision (``batch_details``), in batch order."""
         return {
             "hypotheses": [h.name for h in self.hypotheses],
             "decision": self.decision,
-            "batches": self.decisions,
+            "batches": batches,
         }
 
     def input_shape(self) -> tuple[int, int, int]:

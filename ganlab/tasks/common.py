@@ -62,13 +62,14 @@ def prepare_run_dir(cfg: DictConfig, is_rank_zero: bool = True) -> Path:
     overwritten."""
     run_dir = Path(cfg.output_dir)
     resume_from = resumable_checkpoint(run_dir) if cfg.task == "fit" else None
+    # every process refuses (none waits for a rank 0 that stopped); rank 0 writes the dir
+    if resume_from is None and any(
+        (run_dir / name).exists() for name in ("metrics.json", "checkpoints", "index.json")
+    ):
+        raise ConfigError(
+            f"{run_dir} already holds a run; ganlab never overwrites one. Pick a new dir"
+        )
     if is_rank_zero:  # DDP processes of rank > 0 share rank 0's run dir
-        if resume_from is None and any(
-            (run_dir / name).exists() for name in ("metrics.json", "checkpoints", "index.json")
-        ):
-            raise ConfigError(
-                f"{run_dir} already holds a run; ganlab never overwrites one. Pick a new dir"
-            )
         run_dir.mkdir(parents=True, exist_ok=True)
         if resume_from is None:
             (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))

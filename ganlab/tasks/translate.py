@@ -4,7 +4,8 @@ The model must translate (an image-to-image method). ``target=`` names a domain 
 two-domain method; ``attributes=`` (attribute translation) and ``exemplar=`` (exemplar-based
 translation) are the other kinds of target, for the methods that take them. ``seeds=[...]``
 draws several styles of a multimodal method. Writes ``translations/<name>_<seed>.png``,
-``translations.png`` (inputs above their translations) and ``index.json``.
+``translations.png`` (inputs above their translations) and ``index.json``. Under torchrun
+the batches are shared among the processes (``ganlab.tasks.sharding``).
 """
 
 from typing import Any
@@ -19,7 +20,6 @@ from ganlab.errors import ConfigError
 from ganlab.evaluation import Translates
 from ganlab.tasks.common import (
     image_shape_of,
-    in_batches,
     load_trained,
     model_source,
     prepare_run_dir,
@@ -29,6 +29,7 @@ from ganlab.tasks.common import (
     unique_stems,
     write_index,
 )
+from ganlab.tasks.sharding import process_share, sharded_batches
 
 TARGET_KINDS = ("target", "attributes", "exemplar")
 
@@ -56,6 +57,7 @@ def run(cfg: DictConfig) -> None:
             "task=translate takes one of target=<domain>, attributes=<list>, exemplar=<image>"
             f"{f'; got {given}' if given else ''}"
         )
+    share = process_share()  # before the model is built: each process takes its own GPU
     module, source, shape = translator(cfg)
     require(module, Translates, "translate", "translate images")
     if given[0] != module.translation_kind:
@@ -71,23 +73,34 @@ def run(cfg: DictConfig) -> None:
         )
     resample = getattr(module, "input_resample", RESAMPLE)
     paths, images = read_user_images(cfg.input, shape, resample=resample)
-    run_dir = prepare_run_dir(cfg)
+    run_dir = prepare_run_dir(cfg, is_rank_zero=share.writes)
     names = unique_stems(paths)
     seeds = [int(seed) for seed in cfg.seeds]
     entries = [{"input": str(path), "translations": {}} for path in paths]
     rows = {"input": images[:16]}
+    batches: list[Any] = []
     for seed in seeds:
 
-        def translate(chunk: torch.Tensor, seed: int = seed) -> torch.Tensor:
-            return module.translate(chunk, target, seed=seed)
+        def translate(chunk: torch.Tensor, seed: int = seed) -> tuple[torch.Tensor, Any]:
+            outputs = module.translate(chunk, target, seed=seed)
+            return outputs, getattr(module, "batch_details", lambda: None)()
 
-        outputs = torch.cat(in_batches(translate, images, cfg.batch_size, module.device)).cpu()
+        results = sharded_batches(translate, images, cfg.batch_size, module.device, share)
+        if results is None:  # another process writes
+            continue
+        outputs = torch.cat([part for part, _ in results])
+        batches += [details for _, details in results if details is not None]
         files = save_images(outputs, run_dir / "translations", [f"{n}_{seed}" for n in names])
         for entry, file in zip(entries, files, strict=True):
             entry["translations"][str(seed)] = file
         rows[f"seed {seed}"] = outputs[:16]
+    if not share.writes:
+        return
     save_images(preview_grid(rows, 16)[None] * 2 - 1, run_dir, ["translations"])
     about = {"task": "translate", "model": source, given[0]: str(target), "seeds": seeds}
-    about |= getattr(module, "index_details", dict)()
+    if hasattr(module, "index_details"):
+        about |= module.index_details(batches)
+    if share.world_size > 1:
+        about["processes"] = share.world_size
     write_index(run_dir, entries, about)
     print(f"ganlab: translated {len(paths)} image(s) to {target} in {run_dir}")
