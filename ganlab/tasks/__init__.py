@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from omegaconf import DictConfig
 
-from ganlab.tasks import edit, eval, fit, invert, train_direction, translate
+from ganlab.tasks import dissect, edit, eval, fit, invert, train_direction, translate
 
 TASKS: dict[str, Callable[[DictConfig], float | None]] = {
     "fit": fit.run,
@@ -17,4 +17,5 @@ TASKS: dict[str, Callable[[DictConfig], float | None]] = {
     "edit": edit.run,
     "translate": translate.run,
     "train_direction": train_direction.run,
+    "dissect": dissect.run,
 }

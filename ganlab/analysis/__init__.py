@@ -1,0 +1,1 @@
+"""Analyses of trained generators (GAN dissection)."""
