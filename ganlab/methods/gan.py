@@ -12,9 +12,7 @@ from torch import Tensor, nn
 
 from ganlab.methods.base import OptimizerFactory, SchedulerFactory, StepContext
 from ganlab.methods.two_player import TwoPlayerModule
-from ganlab.objectives.adversarial import get_game
-
-GAN_GAMES = ("gan", "nsgan", "hinge", "lsgan")
+from ganlab.objectives.adversarial import DISCRIMINATOR_GAMES, get_game
 
 
 class GAN(TwoPlayerModule):
@@ -34,9 +32,9 @@ class GAN(TwoPlayerModule):
         ema_decay: float | None = 0.999,
         ema_start_step: int = 0,
     ) -> None:
-        if game not in GAN_GAMES:
+        if game not in DISCRIMINATOR_GAMES:
             raise ValueError(
-                f"model=gan plays one of {', '.join(GAN_GAMES)}, got loss game {game!r}; "
+                f"model=gan plays one of {', '.join(DISCRIMINATOR_GAMES)}, got loss game {game!r}; "
                 "for the Wasserstein losses use model=wgan"
             )
         super().__init__(

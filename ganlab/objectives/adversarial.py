@@ -120,6 +120,10 @@ GAMES: dict[str, Game] = {
 }
 
 
+# the games of a discriminator's logits (a GAN's; WGAN's critic plays "wasserstein")
+DISCRIMINATOR_GAMES = ("gan", "nsgan", "hinge", "lsgan")
+
+
 def get_game(name: str) -> Game:
     """The registered game called ``name``; a ValueError lists the valid names otherwise."""
     if name not in GAMES:

@@ -1,0 +1,124 @@
+"""Conditional GAN (Mirza & Osindero, "Conditional Generative Adversarial Nets", 2014): the
+generator and the discriminator both see the class y, so the generator learns p(x | y).
+
+Generator input: z (``noise_dim``, N(0, I)) concatenated with one_hot(y) (sec. 4.1). The
+discriminator is a ``ConditionalCritic``: y as extra image channels (the paper) or by
+projection (Miyato & Koyama 2018), chosen by ``model.discriminator.conditioning``. The game
+comes from ``loss=`` as for the GAN (eq. 2 with every term conditioned on y). Fake classes
+are drawn uniformly; real ones are the batch's labels.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ganlab.methods.base import OptimizerFactory, SchedulerFactory, StepContext
+from ganlab.methods.two_player import TwoPlayerModule
+from ganlab.metrics.digits import class_probabilities
+from ganlab.objectives.adversarial import DISCRIMINATOR_GAMES, get_game
+
+
+class CGAN(TwoPlayerModule):
+    critic_name = "discriminator"
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        generator_optimizer: OptimizerFactory,
+        discriminator_optimizer: OptimizerFactory,
+        n_classes: int = 10,
+        noise_dim: int = 64,
+        game: str = "nsgan",
+        n_critic: int = 1,
+        generator_scheduler: SchedulerFactory | None = None,
+        discriminator_scheduler: SchedulerFactory | None = None,
+        ema_decay: float | None = 0.999,
+        ema_start_step: int = 0,
+    ) -> None:
+        if game not in DISCRIMINATOR_GAMES:
+            raise ValueError(
+                f"model=cgan plays one of {', '.join(DISCRIMINATOR_GAMES)}, got {game!r}"
+            )
+        if getattr(generator, "latent_dim", noise_dim + n_classes) != noise_dim + n_classes:
+            raise ValueError(
+                f"the cGAN generator takes noise_dim + n_classes = {noise_dim + n_classes} "
+                f"inputs, but its latent_dim is {generator.latent_dim}"
+            )
+        super().__init__(
+            generator,
+            discriminator,
+            generator_optimizer,
+            discriminator_optimizer,
+            n_critic=n_critic,
+            generator_scheduler=generator_scheduler,
+            critic_scheduler=discriminator_scheduler,
+            ema_decay=ema_decay,
+            ema_start_step=ema_start_step,
+        )
+        self.game = get_game(game)
+        self.n_classes, self.noise_dim = n_classes, noise_dim
+
+    def sample_codes(
+        self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Generator inputs (n, noise_dim + K) and their classes (n,), uniform unless given."""
+        device = "cpu" if generator is not None else self.device
+
+        def draw(make: Callable[[int], Tensor]) -> Tensor:  # seeded, or this process's share
+            return make(n) if generator is not None else self.draw_per_sample(make, n)
+
+        noise = draw(lambda m: torch.randn(m, self.noise_dim, generator=generator, device=device))
+        if labels is None:
+            labels = draw(
+                lambda m: torch.randint(self.n_classes, (m,), generator=generator, device=device)
+            )
+        one_hot = F.one_hot(labels.to(device), self.n_classes).to(noise)
+        latent = torch.cat([noise, one_hot], 1)
+        return latent.to(self.device, self.dtype), labels.to(self.device)
+
+    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        return self.sample_codes(n, generator)[0]
+
+    def critic_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
+        real, real_labels = batch["image"], batch["label"]
+        latent, fake_labels = self.sample_codes(real.shape[0])
+        fake = self.generator(latent).detach()
+        return self.game.critic_loss(
+            self.discriminator(real, real_labels), self.discriminator(fake, fake_labels)
+        )
+
+    def generator_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
+        latent, labels = self.sample_codes(batch["image"].shape[0])
+        return self.game.generator_loss(self.discriminator(self.generator(latent), labels))
+
+    @torch.no_grad()
+    def class_confusion(self, per_class: int, seed: int) -> Tensor:
+        """(K, 10) counts: samples asked for each class, as the digits classifier reads them."""
+        rng = torch.Generator().manual_seed(seed)
+        confusion = torch.zeros(self.n_classes, 10)
+        for cls in range(self.n_classes):
+            labels = torch.full((per_class,), cls, dtype=torch.long)
+            images = self.sample(latent=self.sample_codes(per_class, rng, labels)[0])
+            predicted = class_probabilities(images).argmax(1)
+            confusion[cls] = torch.bincount(predicted, minlength=10).float()
+        return confusion
+
+    def extra_metrics(
+        self, datamodule: Any, n_samples: int, seed: int
+    ) -> dict[str, dict[str, Any]]:
+        if datamodule.name != "digits":
+            return super().extra_metrics(datamodule, n_samples, seed)
+        per_class = max(1, n_samples // self.n_classes)
+        confusion = self.class_confusion(per_class, seed)
+        accuracy = (confusion.diag() / confusion.sum(1)).tolist()
+        metrics = {"cgan_class_accuracy": float(confusion.diag().sum() / confusion.sum())}
+        metrics |= {f"cgan_class_accuracy_{cls}": value for cls, value in enumerate(accuracy)}
+        protocol = (
+            f"{per_class} samples asked for each class, classified by the digits classifier; "
+            "the share read as the class asked for"
+        )
+        return {"metrics": metrics, "protocol": {"cgan_class_accuracy": protocol}}
