@@ -5,7 +5,8 @@ every ``n_critic``-th batch, so each critic step sees fresh real images (Goodfel
 2014, Alg. 1 with k = n_critic; Arjovsky et al. 2017, Alg. 1). A method subclasses it,
 names its critic (``critic_name``: "discriminator" or "critic") and writes ``critic_loss``
 and ``generator_loss`` (each ``(batch, ctx)``); nets in ``critic_helpers`` (InfoGAN's Q head)
-train with the critic. Samples come from noise (``NoiseSampling``); the generator has an EMA.
+train with the critic, nets in ``generator_helpers`` (BiGAN's encoder) with the generator.
+Samples come from noise (``NoiseSampling``); the generator has an EMA.
 """
 
 from abc import abstractmethod
@@ -41,13 +42,15 @@ class TwoPlayerModule(NoiseSampling, AdversarialModule):
         ema_decay: float | None = 0.999,
         ema_start_step: int = 0,
         critic_helpers: dict[str, nn.Module] | None = None,
+        generator_helpers: dict[str, nn.Module] | None = None,
     ) -> None:
         if n_critic < 1:
             raise ValueError(f"n_critic must be >= 1, got {n_critic}")
-        helpers = critic_helpers or {}
-        nets = {"generator": generator, self.critic_name: critic, **helpers}
+        helpers, partners = critic_helpers or {}, generator_helpers or {}
+        nets = {"generator": generator, self.critic_name: critic, **helpers, **partners}
         super().__init__(nets, ema_decay, ema_start_step)
         self.critic_player_nets = (self.critic_name, *helpers)
+        self.generator_player_nets = ("generator", *partners)
         self.n_critic = n_critic
         self.generator_optimizer, self.critic_optimizer = generator_optimizer, critic_optimizer
         self.generator_scheduler, self.critic_scheduler = generator_scheduler, critic_scheduler
@@ -64,7 +67,7 @@ class TwoPlayerModule(NoiseSampling, AdversarialModule):
             ),
             Player(
                 "generator",
-                ("generator",),
+                self.generator_player_nets,
                 self.generator_optimizer,
                 self.generator_scheduler,
                 self.grad_clip_norm,

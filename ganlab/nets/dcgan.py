@@ -109,6 +109,59 @@ class DCGANDiscriminator(nn.Module):
         return self.score(self.features(image))
 
 
+class DCGANEncoder(nn.Module):
+    """image (B, channels, size, size) -> z (B, latent_dim): the discriminator's body with a
+    4x4 convolution to the latent (BiGAN's E, a DCGAN discriminator with a latent output)."""
+
+    def __init__(
+        self,
+        latent_dim: int = 100,
+        size: int = 32,
+        channels: int = 1,
+        width: int = 64,
+        norm: str = "batch",
+    ) -> None:
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.config = dict(
+            latent_dim=latent_dim, size=size, channels=channels, width=width, norm=norm
+        )
+        body = DCGANDiscriminator(size, channels, width, norm)
+        self.body = body.body
+        self.head = nn.Conv2d(body.feature_channels, latent_dim, 4, 1, 0)
+        init_dcgan_weights(self)
+
+    def forward(self, image: Tensor) -> Tensor:
+        return self.head(self.body(image)).flatten(1)
+
+
+class JointCritic(nn.Module):
+    """(image, z) -> one raw score per pair, (B,): BiGAN's D(x, z). The image passes a DCGAN
+    discriminator body, z a linear layer; their concatenation an MLP (Donahue et al. 2017)."""
+
+    def __init__(
+        self,
+        latent_dim: int = 100,
+        size: int = 32,
+        channels: int = 1,
+        width: int = 64,
+        norm: str = "batch",
+        hidden: int = 512,
+    ) -> None:
+        super().__init__()
+        body = DCGANDiscriminator(size, channels, width, norm)
+        self.body, flat = body.body, body.feature_channels * 16
+        self.latent = nn.Sequential(nn.Linear(latent_dim, hidden), nn.LeakyReLU(0.2))
+        self.joint = nn.Sequential(
+            nn.Linear(flat + hidden, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1)
+        )
+        init_dcgan_weights(self)
+
+    def forward(self, image: Tensor, latent: Tensor) -> Tensor:
+        features = self.body(image).flatten(1)
+        return self.joint(torch.cat([features, self.latent(latent)], 1)).flatten()
+
+
 @torch.no_grad()
 def init_dcgan_weights(module: nn.Module) -> None:
     """N(0, 0.02) convolutions, N(1, 0.02) norm scales, zero biases (Radford et al., Sec. 4)."""

@@ -1,0 +1,113 @@
+"""BiGAN (Donahue, Krähenbühl & Darrell, "Adversarial Feature Learning", ICLR 2017): an
+encoder E learned jointly with the generator G, so that inverting G is learned, not
+optimised per image (the learning-based inversion of the lecture).
+
+The discriminator judges pairs: (x, E(x)) for real images against (G(z), z) for samples
+(eq. 3): V(D, E, G) = E_x[log D(x, E(x))] + E_z[log(1 - D(G(z), z))]. D maximises V; G and E
+minimise it, trained together as one player with the labels swapped (the non-saturating
+form, as the paper's code). At the optimum E = G^-1 (Theorem 2), so G(E(x)) reconstructs x.
+"""
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ganlab.methods.base import OptimizerFactory, SchedulerFactory, StepContext
+from ganlab.methods.two_player import TwoPlayerModule
+from ganlab.metrics.digits import class_probabilities
+from ganlab.objectives.adversarial import gan_critic_loss
+
+
+def bigan_generator_loss(real_pair_logits: Tensor, fake_pair_logits: Tensor) -> Tensor:
+    """G and E's loss, eq. 3 with swapped labels: -log D(G(z), z) - log(1 - D(x, E(x)))."""
+    return F.softplus(-fake_pair_logits).mean() + F.softplus(real_pair_logits).mean()
+
+
+def label_agreement(first: Tensor, second: Tensor) -> float:
+    """Share of images whose digits-classifier labels agree between ``first`` and ``second``."""
+    same = class_probabilities(first).argmax(1) == class_probabilities(second).argmax(1)
+    return float(same.double().mean())
+
+
+class BiGAN(TwoPlayerModule):
+    critic_name = "discriminator"
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        encoder: nn.Module,
+        discriminator: nn.Module,
+        generator_optimizer: OptimizerFactory,
+        discriminator_optimizer: OptimizerFactory,
+        generator_scheduler: SchedulerFactory | None = None,
+        discriminator_scheduler: SchedulerFactory | None = None,
+        ema_decay: float | None = 0.999,
+        ema_start_step: int = 0,
+    ) -> None:
+        if encoder.latent_dim != generator.latent_dim:
+            raise ValueError(
+                f"the encoder gives {encoder.latent_dim} latent dims, the generator takes "
+                f"{generator.latent_dim}"
+            )
+        super().__init__(
+            generator,
+            discriminator,
+            generator_optimizer,
+            discriminator_optimizer,
+            generator_scheduler=generator_scheduler,
+            critic_scheduler=discriminator_scheduler,
+            ema_decay=ema_decay,
+            ema_start_step=ema_start_step,
+            generator_helpers={"encoder": encoder},
+        )
+
+    def pair_logits(self, batch: dict[str, Any], detach: bool) -> tuple[Tensor, Tensor]:
+        """D's logits for (x, E(x)) and (G(z), z)."""
+        real = batch["image"]
+        z = self.sample_latent(real.shape[0])
+        encoded, fake = self.encoder(real), self.generator(z)
+        if detach:
+            encoded, fake = encoded.detach(), fake.detach()
+        return self.discriminator(real, encoded), self.discriminator(fake, z)
+
+    def critic_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
+        return gan_critic_loss(*self.pair_logits(batch, detach=True))
+
+    def generator_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
+        return bigan_generator_loss(*self.pair_logits(batch, detach=False))
+
+    @torch.no_grad()
+    def reconstruct(self, images: Tensor, encoder: nn.Module | None = None) -> Tensor:
+        """G(E(x)) with the (EMA) generator, in eval mode."""
+        encoder = encoder or self.encoder
+        was_training = encoder.training
+        encoder.eval()
+        codes = encoder(images.to(self.device, self.dtype))
+        encoder.train(was_training)
+        return self.sample(latent=codes)
+
+    def extra_metrics(
+        self, datamodule: Any, n_samples: int, seed: int
+    ) -> dict[str, dict[str, Any]]:
+        """On digits: how often G(E(x)) is read as the same digit as x, for the trained
+        encoder and for a freshly initialised one (the chance level of this generator)."""
+        if datamodule.name != "digits":
+            return super().extra_metrics(datamodule, n_samples, seed)
+        datamodule.setup()
+        dataset = datamodule.split_dataset("val")
+        images = torch.stack([dataset[i]["image"] for i in range(min(n_samples, len(dataset)))])
+        torch.manual_seed(seed)
+        untrained = type(self.encoder)(**self.encoder.config).to(self.device, self.dtype)
+        metrics = {
+            "bigan_reconstruction_agreement": label_agreement(images, self.reconstruct(images)),
+            "bigan_random_encoder_agreement": label_agreement(
+                images, self.reconstruct(images, untrained)
+            ),
+        }
+        protocol = (
+            f"{len(images)} val digits x: the share whose digits-classifier label equals that "
+            "of G(E(x)); random: the same with an untrained encoder of the same architecture"
+        )
+        return {"metrics": metrics, "protocol": {"bigan_reconstruction_agreement": protocol}}
