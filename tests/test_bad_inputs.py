@@ -171,6 +171,22 @@ CASES = [
         [*EDIT, "input={grey}", "direction=toyfaces/smiling"],
         ["face.png", "grayscale"],
     ),
+    # dissect
+    Case(
+        "dissect: unknown layer",
+        ["task=dissect", "asset=stylegan2_toyfaces_64", "layer=convs.99"],
+        ["layer=convs.99", "conv1, convs.0"],
+    ),
+    Case(
+        "dissect: segmenter missing",
+        ["task=dissect", "asset=stylegan2_toyfaces_64", "segmenter={root}/seg.pt"],
+        ["{root}/seg.pt", "experiment=segmenter_toyfaces"],
+    ),
+    Case(
+        "dissect: not a generator",
+        ["task=dissect", "ckpt_path={checkpoint}"],
+        ["task=dissect needs a StyleGAN2 generator", "{checkpoint}"],
+    ),
     # translate
     Case(
         "translate: missing folder",
@@ -248,7 +264,8 @@ def test_an_unknown_config_option_is_named_with_exit_code_2(tmp_path, override, 
 
 def test_the_matrix_has_at_least_25_cases_over_every_task():
     tasks = {case.name.split(":")[0] for case in CASES}
-    assert len(CASES) + 2 >= 25 and tasks == {"fit", "eval", "invert", "edit", "translate"}
+    assert len(CASES) + 2 >= 25
+    assert tasks == {"fit", "eval", "invert", "edit", "translate", "dissect"}
 
 
 def test_pickled_objects_never_load(files):
