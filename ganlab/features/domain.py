@@ -10,6 +10,7 @@ where embedded experiments find them by default.
 
 import json
 import math
+import time
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -163,6 +164,19 @@ def write_manifest(directory: Path, entries: dict[str, Any]) -> None:
     """Write ``{filename: entry}`` as the manifest of ``directory`` (a run dir or the assets)."""
     text = json.dumps(entries, indent=2, sort_keys=True) + "\n"
     (directory / MANIFEST_NAME).write_text(text)
+
+
+def manifest_entry(record: dict[str, Any], dataset: str, **extra: Any) -> dict[str, Any]:
+    """A trained net's manifest entry from its run's record (``module.export``'s): the
+    command and seed that made it, its data, when, and its validation figures."""
+    return {
+        "command": record["command"],
+        "seed": record["seed"],
+        "dataset": dataset,
+        **extra,
+        "created": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "validation": record["metrics"],
+    }
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:

@@ -18,7 +18,6 @@ Not a game: one player, one phase. ``python -m ganlab.run experiment=corresponde
 writes ``correspondence_<data>.pt`` (weights + config) into the run dir; MGI loads it.
 """
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ganlab.errors import ConfigError
-from ganlab.features.domain import write_manifest
+from ganlab.features.domain import manifest_entry, write_manifest
 from ganlab.features.weights import file_sha256
 from ganlab.methods.base import (
     AdversarialModule,
@@ -189,14 +188,7 @@ class CorrespondenceTraining(AdversarialModule):
         """``correspondence_<data>.pt`` and its manifest entry (``python -m
         ganlab.features.publish <run dir>`` ships it in ganlab/assets)."""
         filename = f"correspondence_{self.dataset}.pt"
-        entry = {
-            "command": record["command"],
-            "seed": record["seed"],
-            "dataset": self.dataset,
-            "structure": self.structure,
-            "created": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-            "validation": record["metrics"],
-        }
+        entry = manifest_entry(record, self.dataset, structure=self.structure)
         details = {**entry, "n_mask_classes": self.n_mask_classes}
         save_correspondence(self.correspondence, run_dir / filename, details)
         write_manifest(run_dir, {filename: {**entry, "sha256": file_sha256(run_dir / filename)}})

@@ -7,7 +7,6 @@ score attributes. ``python -m ganlab.run experiment=features_digits`` writes
 ``domain_digits.pt`` and ``manifest.json`` into the run dir.
 """
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from ganlab.features.domain import DomainNet, save_domain_net, write_manifest
+from ganlab.features.domain import DomainNet, manifest_entry, save_domain_net, write_manifest
 from ganlab.methods.base import (
     AdversarialModule,
     OptimizerFactory,
@@ -114,12 +113,4 @@ class DomainNetTraining(AdversarialModule):
     def export(self, run_dir: Path, record: dict[str, Any]) -> None:
         filename = f"domain_{self.dataset}.pt"
         sha256 = save_domain_net(self.domain_net, self.dataset, run_dir / filename)
-        entry = {
-            "command": record["command"],
-            "seed": record["seed"],
-            "sha256": sha256,
-            "dataset": self.dataset,
-            "created": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-            "validation": record["metrics"],
-        }
-        write_manifest(run_dir, {filename: entry})
+        write_manifest(run_dir, {filename: manifest_entry(record, self.dataset, sha256=sha256)})

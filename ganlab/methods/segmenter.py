@@ -6,7 +6,6 @@ noised at random (kornia) besides flips and small shifts; the masks move with th
 ``python -m ganlab.run experiment=segmenter_toyfaces`` writes ``segmenter_<data>.pt``.
 """
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ganlab.features.domain import write_manifest
+from ganlab.features.domain import manifest_entry, write_manifest
 from ganlab.features.weights import file_sha256
 from ganlab.methods.base import (
     AdversarialModule,
@@ -107,13 +106,7 @@ class SegmenterTraining(AdversarialModule):
         """``segmenter_<data>.pt`` and its manifest entry (``python -m
         ganlab.features.publish <run dir>`` ships it in ganlab/assets)."""
         filename = f"segmenter_{self.dataset}.pt"
-        entry = {
-            "command": record["command"],
-            "seed": record["seed"],
-            "dataset": self.dataset,
-            "created": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-            "validation": record["metrics"],
-        }
+        entry = manifest_entry(record, self.dataset)
         details = {**entry, "class_names": self.class_names}
         save_segmenter(self.segmenter, run_dir / filename, details)
         write_manifest(run_dir, {filename: {**entry, "sha256": file_sha256(run_dir / filename)}})

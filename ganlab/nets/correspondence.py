@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganlab.errors import ConfigError
+from ganlab.nets.files import load_net_file, save_net_file
 
 FORMAT = "ganlab-correspondence/1"
 
@@ -230,30 +230,11 @@ class FrozenFeatureCorrespondence(nn.Module):
 
 def save_correspondence(net: CorrespondenceNet, path: Path, details: dict[str, Any]) -> None:
     """Weights, config and details as plain tensors and dicts (loads with weights_only)."""
-    payload = {
-        "format": FORMAT,
-        "config": net.config,
-        "details": details,
-        "state_dict": net.state_dict(),
-    }
-    torch.save(payload, path)
+    save_net_file(net, net.config, path, FORMAT, details)
 
 
 def load_correspondence(path: str | Path) -> tuple[CorrespondenceNet, dict[str, Any]]:
     """(net in eval mode, details) from ``save_correspondence``'s file; a clear error for a
     missing, unreadable or foreign file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(
-            f"no correspondence net at {path}; train one with "
-            "python -m ganlab.run experiment=correspondence_toyfaces"
-        )
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ConfigError(f"{path} is not a readable correspondence file: {err}") from err
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ConfigError(f"{path} is not a ganlab correspondence file (format {FORMAT})")
-    net = CorrespondenceNet(**payload["config"])
-    net.load_state_dict(payload["state_dict"])
-    return net.eval().requires_grad_(False), payload["details"]
+    make_one = "train one with python -m ganlab.run experiment=correspondence_toyfaces"
+    return load_net_file(path, FORMAT, CorrespondenceNet, make_one)

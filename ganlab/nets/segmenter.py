@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganlab.errors import ConfigError
+from ganlab.nets.files import load_net_file, save_net_file
 
 FORMAT = "ganlab-segmenter/1"
 
@@ -64,26 +64,13 @@ class Segmenter(nn.Module):
 
 
 def save_segmenter(net: Segmenter, path: Path, details: dict[str, Any]) -> None:
-    """Weights, config and details as plain tensors and dicts (loads with weights_only)."""
-    payload = {"format": FORMAT, "config": net.config, "details": details}
-    torch.save({**payload, "state_dict": net.state_dict()}, path)
+    save_net_file(net, net.config, path, FORMAT, details)
 
 
 def load_segmenter(path: str | Path) -> tuple[Segmenter, dict[str, Any]]:
     """(net in eval mode, details) from ``save_segmenter``'s file; a clear error for a
     missing, unreadable or foreign file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(
-            f"no segmenter at {path}; train one with python -m ganlab.run "
-            "experiment=segmenter_toyfaces (or pass your own file)"
-        )
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ConfigError(f"{path} is not a readable segmenter file: {err}") from err
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ConfigError(f"{path} is not a ganlab segmenter file (format {FORMAT})")
-    net = Segmenter(**payload["config"])
-    net.load_state_dict(payload["state_dict"])
-    return net.eval().requires_grad_(False), payload["details"]
+    make_one = (
+        "train one with python -m ganlab.run experiment=segmenter_toyfaces (or pass your own file)"
+    )
+    return load_net_file(path, FORMAT, Segmenter, make_one)
