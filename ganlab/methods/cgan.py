@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from ganlab.methods.base import OptimizerFactory, SchedulerFactory, StepContext
 from ganlab.methods.two_player import TwoPlayerModule
-from ganlab.metrics.digits import class_probabilities
+from ganlab.metrics.digits import code_confusion
 from ganlab.objectives.adversarial import DISCRIMINATOR_GAMES, get_game
 
 
@@ -99,13 +99,12 @@ class CGAN(TwoPlayerModule):
     def class_confusion(self, per_class: int, seed: int) -> Tensor:
         """(K, 10) counts: samples asked for each class, as the digits classifier reads them."""
         rng = torch.Generator().manual_seed(seed)
-        confusion = torch.zeros(self.n_classes, 10)
-        for cls in range(self.n_classes):
+
+        def images_of(cls: int) -> Tensor:
             labels = torch.full((per_class,), cls, dtype=torch.long)
-            images = self.sample(latent=self.sample_codes(per_class, rng, labels)[0])
-            predicted = class_probabilities(images).argmax(1)
-            confusion[cls] = torch.bincount(predicted, minlength=10).float()
-        return confusion
+            return self.sample(latent=self.sample_codes(per_class, rng, labels)[0])
+
+        return code_confusion(images_of, self.n_classes)
 
     def extra_metrics(
         self, datamodule: Any, n_samples: int, seed: int

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from ganlab.methods.base import OptimizerFactory, SchedulerFactory, StepContext
 from ganlab.methods.two_player import TwoPlayerModule
-from ganlab.metrics.digits import class_probabilities
+from ganlab.metrics.digits import code_confusion
 from ganlab.objectives.adversarial import gan_critic_loss, nonsaturating_generator_loss
 from ganlab.objectives.mutual_information import categorical_mi_lower_bound, gaussian_mi_lower_bound
 
@@ -138,13 +138,12 @@ class InfoGAN(TwoPlayerModule):
     def category_confusion(self, per_category: int, seed: int) -> np.ndarray:
         """(K, 10) counts: generated images of each code, classified by the digits classifier."""
         rng = torch.Generator().manual_seed(seed)
-        confusion = np.zeros((self.n_categories, 10))
-        for k in range(self.n_categories):
-            codes = torch.full((per_category,), k, dtype=torch.long)
-            images = self.sample(latent=self.sample_codes(per_category, rng, codes)[0])
-            predicted = class_probabilities(images).argmax(1).numpy()
-            confusion[k] = np.bincount(predicted, minlength=10)
-        return confusion
+
+        def images_of(code: int) -> Tensor:
+            codes = torch.full((per_category,), code, dtype=torch.long)
+            return self.sample(latent=self.sample_codes(per_category, rng, codes)[0])
+
+        return code_confusion(images_of, self.n_categories).numpy()
 
     def extra_metrics(
         self, datamodule: Any, n_samples: int, seed: int

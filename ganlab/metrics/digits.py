@@ -9,6 +9,7 @@ classifies images average-pooled back to 8x8. Reported:
 - ``digits_classes_covered``: classes that receive at least 5% of the predictions (mode drop).
 """
 
+from collections.abc import Callable
 from functools import lru_cache
 
 import torch
@@ -44,3 +45,10 @@ def digits_scores(images: Tensor) -> dict[str, float]:
         "digits_score": kl.mean().exp().item(),
         "digits_classes_covered": int((share >= 0.05).sum()),
     }
+
+
+def code_confusion(images_of: Callable[[int], Tensor], n_codes: int) -> Tensor:
+    """(n_codes, 10) counts: the digits classifier's reading of ``images_of(code)`` for each
+    code (a cGAN's class, an InfoGAN's categorical code)."""
+    rows = [class_probabilities(images_of(code)).argmax(1) for code in range(n_codes)]
+    return torch.stack([torch.bincount(row, minlength=10) for row in rows]).double()
