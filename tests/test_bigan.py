@@ -45,10 +45,10 @@ def test_the_encoder_trains_with_the_generator_against_the_discriminator(tmp_pat
         instantiate(cfg.model)
 
 
-@pytest.mark.slow  # the default budget, ~5 min: the acceptance figure
+@pytest.mark.slow  # the default budget, ~10 min: the acceptance figure
 def test_bigan_reconstructions_keep_the_digit_far_above_a_random_encoder(tmp_path):
     out = tmp_path / "bigan"
     run_task(compose_run(out, ["experiment=bigan_digits", "eval.n_samples=180"]))
     metrics = json.loads((out / "metrics.json").read_text())["metrics"]
     trained = metrics["bigan_reconstruction_agreement"]
-    assert trained > metrics["bigan_random_encoder_agreement"] + 0.2 and trained > 0.4
+    assert trained > metrics["bigan_random_encoder_agreement"] + 0.4 and trained > 0.5
