@@ -40,8 +40,8 @@ def test_the_encoder_trains_with_the_generator_against_the_discriminator(tmp_pat
     module = instantiate(compose_run(tmp_path, ["experiment=bigan_digits"]).model)
     players = {player.name: player.nets for player in module.players()}
     assert players == {"discriminator": ("discriminator",), "generator": ("generator", "encoder")}
-    cfg = compose_run(tmp_path, ["experiment=bigan_digits", "model.encoder.latent_dim=32"])
-    with pytest.raises(Exception, match="the encoder gives 32 latent dims"):
+    cfg = compose_run(tmp_path, ["experiment=bigan_digits", "model.encoder.latent_dim=16"])
+    with pytest.raises(Exception, match="the encoder gives 16 latent dims"):
         instantiate(cfg.model)
 
 
