@@ -6,6 +6,8 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -121,3 +123,15 @@ def final_state(run_dir: Path) -> dict:
     from ganlab.checkpoints import read_checkpoint
 
     return read_checkpoint(run_dir / "checkpoints" / "last.ckpt")["state_dict"]
+
+
+class PooledPixels(torch.nn.Module):
+    """Stands in for VGG-19's ``maps`` (548 MB of weights a test cannot ship): the image at
+    full, half and quarter size, so layer 2 is at a quarter, as relu3_4 is."""
+
+    def __init__(self, depth: int = 19, weights_path: str | None = None):
+        super().__init__()
+        self.depth = depth
+
+    def maps(self, images):
+        return [images, F.avg_pool2d(images, 2), F.avg_pool2d(images, 4)]

@@ -19,6 +19,7 @@ from ganlab.nets.correspondence import (
     warp,
     warp_back,
 )
+from tests.conftest import PooledPixels
 
 
 def test_centring_subtracts_the_channel_mean_per_position_and_normalises():
@@ -120,13 +121,6 @@ def test_the_warp_mask_loss_is_zero_for_a_matching_warp_and_large_for_a_wrong_on
     assert warp_mask_loss(identity, mask, mask, 1, 1e3, 3).item() < 1e-6
     swapped = torch.tensor([[1, 0], [2, 1]]).view(1, 2, 2)
     assert warp_mask_loss(identity, swapped, mask, 1, 1e3, 3).item() > 10
-
-
-class PooledPixels(torch.nn.Module):
-    """A stand-in for VGG's ``maps``: the image at full, half and quarter size."""
-
-    def maps(self, images):
-        return [images, F.avg_pool2d(images, 2), F.avg_pool2d(images, 4)]
 
 
 def test_frozen_features_warp_an_exemplar_onto_itself_when_the_structure_matches_it():

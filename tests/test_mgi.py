@@ -9,7 +9,6 @@ import sys
 
 import pytest
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from ganlab.errors import ConfigError
@@ -22,7 +21,7 @@ from ganlab.nets.correspondence import (
 )
 from ganlab.run import run_task
 from ganlab.tasks.common import read_user_images
-from tests.conftest import REPO, TINY_G, compose_run
+from tests.conftest import REPO, TINY_G, PooledPixels, compose_run
 
 
 @pytest.fixture(scope="module")
@@ -144,18 +143,6 @@ def test_correspondence_training_refuses_a_net_that_reads_another_structure():
     net = CorrespondenceNet(structure_channels=1, width=8)
     with pytest.raises(ConfigError, match="structure=mask gives 10 channel"):
         CorrespondenceTraining(net, torch.optim.Adam, "toyfaces", "mask", n_mask_classes=10)
-
-
-class PooledPixels(torch.nn.Module):
-    """Stands in for VGG-19 (548 MB of weights a test cannot ship): its ``maps`` at full,
-    half and quarter size, so layer 2 is at a quarter, as relu3_4 is."""
-
-    def __init__(self, depth=19, weights_path=None):
-        super().__init__()
-        self.depth = depth
-
-    def maps(self, images):
-        return [images, F.avg_pool2d(images, 2), F.avg_pool2d(images, 4)]
 
 
 def test_frozen_vgg_correspondence_translates_masks_read_by_nearest_neighbour(
