@@ -14,6 +14,7 @@ import secrets
 import signal
 import sys
 import warnings
+from dataclasses import asdict
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from ganlab.errors import ConfigError, GanlabError
 from ganlab.features.weights import hub_checkpoint_dir
+from ganlab.methods.two_player import TRICK_SWITCHES, Tricks
 from ganlab.preemption import exit_code_for
 from ganlab.tasks import TASKS
 
@@ -81,6 +83,7 @@ def check_config(cfg: DictConfig) -> None:
     problems = out_of_range(cfg)
     if problems:
         raise ConfigError("value(s) out of range: " + "; ".join(problems))
+    check_tricks(cfg)
     if cfg.get("init_from") and cfg.get("ckpt_path"):
         raise ConfigError(
             "init_from= (start from weights only) and ckpt_path= (resume the full state) "
@@ -114,6 +117,20 @@ def out_of_range(cfg: DictConfig) -> list[str]:
             if not isinstance(value, int | float) or value <= 0:
                 problems.append(f"{key}={value} (a learning rate > 0)")
     return problems
+
+
+def check_tricks(cfg: DictConfig) -> None:
+    """Switched-on ``tricks.*`` need a model that takes them (the GAN family's ``tricks:``)."""
+    tricks, model = cfg.get("tricks"), cfg.get("model")
+    if tricks is None or model is None or cfg.task != "fit":
+        return
+    defaults = OmegaConf.create(asdict(Tricks()))
+    switched = [k for k in TRICK_SWITCHES if tricks.get(k) != defaults.get(k)]
+    if switched and "tricks" not in model:
+        raise ConfigError(
+            f"tricks.{', tricks.'.join(switched)} apply to the GAN-family models (gan, wgan, "
+            f"fgan, infogan, cgan, bigan, ibgan, icgan); {model.get('_target_')} takes no tricks"
+        )
 
 
 def learning_rates(node: Any, prefix: str) -> list[tuple[str, Any]]:

@@ -8,6 +8,7 @@ minimise it, trained together as one player with the labels swapped (the non-sat
 form, as the paper's code). At the optimum E = G^-1 (Theorem 2), so G(E(x)) reconstructs x.
 """
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -15,9 +16,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganlab.methods.base import OptimizerFactory, SchedulerFactory, StepContext
-from ganlab.methods.two_player import TwoPlayerModule
+from ganlab.methods.two_player import Tricks, TwoPlayerModule
 from ganlab.metrics.digits import class_probabilities
-from ganlab.objectives.adversarial import gan_critic_loss
+from ganlab.objectives.adversarial import get_game
 
 
 def bigan_generator_loss(real_pair_logits: Tensor, fake_pair_logits: Tensor) -> Tensor:
@@ -33,6 +34,7 @@ def label_agreement(first: Tensor, second: Tensor) -> float:
 
 class BiGAN(TwoPlayerModule):
     critic_name = "discriminator"
+    generator_loss_is_adversarial = False  # its critic judges (image, code) pairs
 
     def __init__(
         self,
@@ -45,6 +47,7 @@ class BiGAN(TwoPlayerModule):
         discriminator_scheduler: SchedulerFactory | None = None,
         ema_decay: float | None = 0.999,
         ema_start_step: int = 0,
+        tricks: Tricks | Mapping[str, Any] | None = None,
     ) -> None:
         if encoder.latent_dim != generator.latent_dim:
             raise ValueError(
@@ -60,6 +63,7 @@ class BiGAN(TwoPlayerModule):
             critic_scheduler=discriminator_scheduler,
             ema_decay=ema_decay,
             ema_start_step=ema_start_step,
+            tricks=tricks,
             generator_helpers={"encoder": encoder},
         )
 
@@ -73,7 +77,7 @@ class BiGAN(TwoPlayerModule):
         return self.discriminator(real, encoded), self.discriminator(fake, z)
 
     def critic_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
-        return gan_critic_loss(*self.pair_logits(batch, detach=True))
+        return get_game("nsgan", self.real_label).critic_loss(*self.pair_logits(batch, detach=True))
 
     def generator_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
         return bigan_generator_loss(*self.pair_logits(batch, detach=False))

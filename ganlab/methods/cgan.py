@@ -8,7 +8,7 @@ comes from ``loss=`` as for the GAN (eq. 2 with every term conditioned on y). Fa
 are drawn uniformly; real ones are the batch's labels.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganlab.methods.base import OptimizerFactory, SchedulerFactory, StepContext
-from ganlab.methods.two_player import TwoPlayerModule
+from ganlab.methods.two_player import Tricks, TwoPlayerModule
 from ganlab.metrics.digits import code_confusion
 from ganlab.objectives.adversarial import DISCRIMINATOR_GAMES, get_game
 
@@ -38,6 +38,7 @@ class CGAN(TwoPlayerModule):
         discriminator_scheduler: SchedulerFactory | None = None,
         ema_decay: float | None = 0.999,
         ema_start_step: int = 0,
+        tricks: Tricks | Mapping[str, Any] | None = None,
     ) -> None:
         if game not in DISCRIMINATOR_GAMES:
             raise ValueError(
@@ -58,8 +59,9 @@ class CGAN(TwoPlayerModule):
             critic_scheduler=discriminator_scheduler,
             ema_decay=ema_decay,
             ema_start_step=ema_start_step,
+            tricks=tricks,
         )
-        self.game = get_game(game)
+        self.game = get_game(game, self.real_label)
         self.n_classes, self.noise_dim = n_classes, noise_dim
 
     def sample_codes(
@@ -90,6 +92,15 @@ class CGAN(TwoPlayerModule):
         return self.game.critic_loss(
             self.discriminator(real, real_labels), self.discriminator(fake, fake_labels)
         )
+
+    def critic_features(self, image: Tensor, batch: dict[str, Any]) -> Tensor:
+        """Feature matching: real images with their classes, fakes made for the same classes."""
+        return self.discriminator.features(image, batch["label"])
+
+    def fake_batch(self, batch: dict[str, Any]) -> Tensor:
+        """Fakes of the batch's classes (what feature matching compares with the batch)."""
+        latent, _ = self.sample_codes(batch["image"].shape[0], labels=batch["label"])
+        return self.generator(latent)
 
     def generator_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
         latent, labels = self.sample_codes(batch["image"].shape[0])

@@ -10,12 +10,13 @@ generator had not left noise after 300 steps with js) or minimises F itself (``s
 stabiliser of Nowozin's own f-GAN code (after Mescheder et al. 2018); 0 turns it off.
 """
 
+from collections.abc import Mapping
 from typing import Any
 
 from torch import Tensor, nn
 
 from ganlab.methods.base import OptimizerFactory, SchedulerFactory, StepContext
-from ganlab.methods.two_player import TwoPlayerModule
+from ganlab.methods.two_player import Tricks, TwoPlayerModule
 from ganlab.objectives.adversarial import real_gradient_penalty
 from ganlab.objectives.divergences import get_divergence
 
@@ -24,6 +25,7 @@ GENERATOR_OBJECTIVES = ("saddle", "alternative")
 
 class FGAN(TwoPlayerModule):
     critic_name = "critic"
+    plays_discriminator_game = False  # its critic's output activation is the divergence's
 
     def __init__(
         self,
@@ -40,6 +42,7 @@ class FGAN(TwoPlayerModule):
         grad_clip_norm: float | None = None,
         ema_decay: float | None = 0.999,
         ema_start_step: int = 0,
+        tricks: Tricks | Mapping[str, Any] | None = None,
     ) -> None:
         if generator_objective not in GENERATOR_OBJECTIVES:
             raise ValueError(
@@ -57,6 +60,7 @@ class FGAN(TwoPlayerModule):
             grad_clip_norm=grad_clip_norm,
             ema_decay=ema_decay,
             ema_start_step=ema_start_step,
+            tricks=tricks,
         )
         self.divergence = get_divergence(divergence)
         self.generator_objective = generator_objective

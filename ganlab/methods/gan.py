@@ -6,12 +6,13 @@ generator, Sec. 3), ``hinge`` (Miyato et al. 2018, Eq. 16-17) or ``lsgan`` (Mao 
 generator step (Alg. 1's k).
 """
 
+from collections.abc import Mapping
 from typing import Any
 
 from torch import Tensor, nn
 
 from ganlab.methods.base import OptimizerFactory, SchedulerFactory, StepContext
-from ganlab.methods.two_player import TwoPlayerModule
+from ganlab.methods.two_player import Tricks, TwoPlayerModule
 from ganlab.objectives.adversarial import DISCRIMINATOR_GAMES, get_game
 
 
@@ -31,6 +32,7 @@ class GAN(TwoPlayerModule):
         grad_clip_norm: float | None = None,
         ema_decay: float | None = 0.999,
         ema_start_step: int = 0,
+        tricks: Tricks | Mapping[str, Any] | None = None,
     ) -> None:
         if game not in DISCRIMINATOR_GAMES:
             raise ValueError(
@@ -48,8 +50,9 @@ class GAN(TwoPlayerModule):
             grad_clip_norm=grad_clip_norm,
             ema_decay=ema_decay,
             ema_start_step=ema_start_step,
+            tricks=tricks,
         )
-        self.game = get_game(game)
+        self.game = get_game(game, self.real_label)
 
     def critic_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
         fake = self.fake_batch(batch).detach()

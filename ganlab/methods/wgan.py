@@ -6,13 +6,14 @@ Its loss is E[C(G(z))] - E[C(x)] (+ lambda * GP); ``critic/wasserstein`` logs th
 estimate E[C(x)] - E[C(G(z))] of W1.
 """
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from ganlab.methods.base import OptimizerFactory, SchedulerFactory, StepContext
-from ganlab.methods.two_player import TwoPlayerModule
+from ganlab.methods.two_player import Tricks, TwoPlayerModule
 from ganlab.objectives.adversarial import (
     clip_weights_,
     gradient_penalty,
@@ -26,6 +27,7 @@ BATCH_COUPLED_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBa
 
 class WGAN(TwoPlayerModule):
     critic_name = "critic"
+    plays_discriminator_game = False
 
     def __init__(
         self,
@@ -42,6 +44,7 @@ class WGAN(TwoPlayerModule):
         grad_clip_norm: float | None = None,
         ema_decay: float | None = 0.999,
         ema_start_step: int = 0,
+        tricks: Tricks | Mapping[str, Any] | None = None,
     ) -> None:
         if game != "wasserstein":
             raise ValueError(
@@ -71,6 +74,7 @@ class WGAN(TwoPlayerModule):
             grad_clip_norm=grad_clip_norm,
             ema_decay=ema_decay,
             ema_start_step=ema_start_step,
+            tricks=tricks,
         )
         self.gradient_penalty_weight = gradient_penalty
         self.weight_clip = weight_clip

@@ -12,6 +12,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from ganlab.nets.tricks import InstanceNoise, MinibatchDiscrimination
+
 NORMS = ("batch", "instance", "layer", "none")
 
 
@@ -75,7 +77,9 @@ class DCGANDiscriminator(nn.Module):
 
     The score is a logit for the GAN games and an unbounded critic value for WGAN.
     ``features`` exposes the body's (B, feature_channels, 4, 4) maps for heads that share
-    it (InfoGAN's Q head).
+    it (InfoGAN's Q head) and for feature matching. ``input_noise`` (identity unless its std
+    is set: instance noise) perturbs the image first; ``add_minibatch_discrimination`` puts
+    Salimans et al.'s minibatch layer between the features and the score.
     """
 
     def __init__(
@@ -95,14 +99,27 @@ class DCGANDiscriminator(nn.Module):
                 nn.LeakyReLU(0.2, inplace=True),
             ]
         self.feature_channels = widths[-1]
+        self.input_noise = InstanceNoise()
         self.body = nn.Sequential(*layers)
         self.head = nn.Conv2d(widths[-1], 1, 4, 1, 0)  # 4x4 -> 1x1
+        self.minibatch: MinibatchDiscrimination | None = None
         init_dcgan_weights(self)
 
+    def add_minibatch_discrimination(self, kernels: int, kernel_dim: int) -> None:
+        """Score [features, o(features)]: the B closeness values as constant 4x4 maps beside
+        the features, read by a new head (Salimans et al. 2016, sec. 3.2)."""
+        flat = self.feature_channels * 16
+        self.minibatch = MinibatchDiscrimination(flat, kernels, kernel_dim)
+        self.head = nn.Conv2d(self.feature_channels + kernels, 1, 4, 1, 0)
+        init_dcgan_weights(self.head)
+
     def features(self, image: Tensor) -> Tensor:
-        return self.body(image)
+        return self.body(self.input_noise(image))
 
     def score(self, features: Tensor) -> Tensor:
+        if self.minibatch is not None:
+            closeness = self.minibatch(features)[:, :, None, None]
+            features = torch.cat([features, closeness.expand(-1, -1, *features.shape[-2:])], 1)
         return self.head(features).flatten()
 
     def forward(self, image: Tensor) -> Tensor:
@@ -150,6 +167,7 @@ class JointCritic(nn.Module):
     ) -> None:
         super().__init__()
         body = DCGANDiscriminator(size, channels, width, norm)
+        self.input_noise = InstanceNoise()
         self.body, flat = body.body, body.feature_channels * 16
         self.latent = nn.Sequential(nn.Linear(latent_dim, hidden), nn.LeakyReLU(0.2))
         self.joint = nn.Sequential(
@@ -158,7 +176,7 @@ class JointCritic(nn.Module):
         init_dcgan_weights(self)
 
     def forward(self, image: Tensor, latent: Tensor) -> Tensor:
-        features = self.body(image).flatten(1)
+        features = self.body(self.input_noise(image)).flatten(1)
         return self.joint(torch.cat([features, self.latent(latent)], 1)).flatten()
 
 

@@ -15,10 +15,16 @@ the ``loss/`` config group picks one by name.
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from ganlab.objectives.tricks import (
+    one_sided_smoothed_gan_critic_loss,
+    one_sided_smoothed_lsgan_critic_loss,
+)
 
 
 def gan_critic_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
@@ -124,8 +130,25 @@ GAMES: dict[str, Game] = {
 DISCRIMINATOR_GAMES = ("gan", "nsgan", "hinge", "lsgan")
 
 
-def get_game(name: str) -> Game:
-    """The registered game called ``name``; a ValueError lists the valid names otherwise."""
+# the critic losses with a real-image target a != 1 (one-sided label smoothing)
+SMOOTHED_CRITIC_LOSSES: dict[str, Callable[..., Tensor]] = {
+    "gan": one_sided_smoothed_gan_critic_loss,
+    "nsgan": one_sided_smoothed_gan_critic_loss,
+    "lsgan": one_sided_smoothed_lsgan_critic_loss,
+}
+
+
+def get_game(name: str, real_label: float = 1.0) -> Game:
+    """The registered game called ``name``; a ValueError lists the valid names otherwise.
+    ``real_label`` < 1 smooths the critic's real target (Salimans et al. 2016, sec. 3.4)."""
     if name not in GAMES:
         raise ValueError(f"unknown adversarial game {name!r}; valid games: {', '.join(GAMES)}")
-    return GAMES[name]
+    if real_label == 1.0:
+        return GAMES[name]
+    if name not in SMOOTHED_CRITIC_LOSSES:
+        raise ValueError(
+            "one-sided label smoothing needs a game with labels "
+            f"({', '.join(SMOOTHED_CRITIC_LOSSES)}), got {name!r}"
+        )
+    smoothed = partial(SMOOTHED_CRITIC_LOSSES[name], real_label=real_label)
+    return Game(smoothed, GAMES[name].generator_loss)
