@@ -9,30 +9,24 @@ Generator input: z ~ U(-1, 1)^noise_dim, a categorical code (one-hot, ``n_catego
 The non-saturating game of the GAN is used for the adversarial part.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 
 from ganlab.methods.base import OptimizerFactory, SchedulerFactory, StepContext
-from ganlab.methods.two_player import TwoPlayerModule
-from ganlab.metrics.digits import code_confusion
-from ganlab.objectives.adversarial import gan_critic_loss, nonsaturating_generator_loss
+from ganlab.methods.two_player import Tricks, TwoPlayerModule
+from ganlab.metrics.digits import best_matching_accuracy, code_confusion
+from ganlab.objectives.adversarial import get_game, nonsaturating_generator_loss
 from ganlab.objectives.mutual_information import categorical_mi_lower_bound, gaussian_mi_lower_bound
-
-
-def best_matching_accuracy(confusion: np.ndarray) -> float:
-    """Accuracy under the one-to-one code->class assignment that maximises it (Hungarian)."""
-    rows, cols = linear_sum_assignment(confusion, maximize=True)
-    return float(confusion[rows, cols].sum() / confusion.sum())
 
 
 class InfoGAN(TwoPlayerModule):
     critic_name = "discriminator"
+    generator_loss_is_adversarial = False  # it also holds the MI term
 
     def __init__(
         self,
@@ -50,6 +44,7 @@ class InfoGAN(TwoPlayerModule):
         discriminator_scheduler: SchedulerFactory | None = None,
         ema_decay: float | None = 0.999,
         ema_start_step: int = 0,
+        tricks: Tricks | Mapping[str, Any] | None = None,
     ) -> None:
         expected = noise_dim + n_categories + n_continuous
         if getattr(generator, "latent_dim", expected) != expected:
@@ -71,6 +66,7 @@ class InfoGAN(TwoPlayerModule):
             critic_scheduler=discriminator_scheduler,
             ema_decay=ema_decay,
             ema_start_step=ema_start_step,
+            tricks=tricks,
             critic_helpers={"q_head": head},
         )
         self.noise_dim, self.n_categories, self.n_continuous = noise_dim, n_categories, n_continuous
@@ -122,7 +118,7 @@ class InfoGAN(TwoPlayerModule):
         real = batch["image"]
         latent, categories, continuous = self.sample_codes(real.shape[0])
         fake_features = self.discriminator.features(self.generator(latent).detach())
-        adversarial = gan_critic_loss(
+        adversarial = get_game("nsgan", self.real_label).critic_loss(
             self.discriminator(real), self.discriminator.score(fake_features)
         )
         return adversarial - self.information(fake_features, categories, continuous)

@@ -7,13 +7,18 @@ classifies images average-pooled back to 8x8. Reported:
 - ``digits_score``: exp(E_x KL(p(y|x) || p(y))), the Inception Score with this classifier
   in place of Inception (Salimans et al. 2016, Sec. 4); at most 10;
 - ``digits_classes_covered``: classes that receive at least 5% of the predictions (mode drop).
+
+A generator with a categorical code (a cGAN's class, an InfoGAN's or IB-GAN's code) is read
+by ``code_confusion`` and scored by ``best_matching_accuracy``.
 """
 
 from collections.abc import Callable
 from functools import lru_cache
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.optimize import linear_sum_assignment
 from sklearn.linear_model import LogisticRegression
 from torch import Tensor
 
@@ -52,3 +57,9 @@ def code_confusion(images_of: Callable[[int], Tensor], n_codes: int) -> Tensor:
     code (a cGAN's class, an InfoGAN's categorical code)."""
     rows = [class_probabilities(images_of(code)).argmax(1) for code in range(n_codes)]
     return torch.stack([torch.bincount(row, minlength=10) for row in rows]).double()
+
+
+def best_matching_accuracy(confusion: np.ndarray) -> float:
+    """Accuracy under the one-to-one code->class assignment that maximises it (Hungarian)."""
+    rows, cols = linear_sum_assignment(confusion, maximize=True)
+    return float(confusion[rows, cols].sum() / confusion.sum())
