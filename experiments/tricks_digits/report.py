@@ -31,7 +31,8 @@ def mean_and_std(values: list[float]) -> str:
 def main(root: Path) -> None:
     print("| trick | seeds | " + " | ".join(FIGURES) + " |")
     print("|---" * (len(FIGURES) + 2) + "|")
-    rows = sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: (p.name != "none", p.name))
+    rows = [p for p in root.iterdir() if p.is_dir()]
+    rows.sort(key=lambda p: (p.name != "none", p.name))  # the row without tricks first
     for row_dir in rows:
         runs = runs_of(row_dir)
         if not runs:
