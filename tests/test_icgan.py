@@ -93,3 +93,40 @@ def test_icgan_checks_its_sizes(tmp_path):
     cfg = compose_run(tmp_path, icgan_overrides("model.encoders.noise_dim=20"))
     with pytest.raises(InstantiationException, match="the encoders give 20 noise dims"):
         instantiate(cfg.model)
+
+
+def test_edit_swaps_the_attributes_of_user_images(tmp_path):
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from ganlab.errors import ConfigError
+    from ganlab.run import run_task
+
+    trained = tmp_path / "icgan"
+    tiny = ["steps=2", "data.n_train=64", "data.n_val=16", "data.n_test=16"]
+    tiny += ["data.batch_size=8", "eval.n_samples=8", "model.generator.width=4"]
+    tiny += ["model.discriminator.body.width=4", "model.encoders.width=4"]
+    run_task(compose_run(trained, icgan_overrides(*tiny)))
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("ann", "bob"):
+        pixels = rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(faces / f"{name}.png")
+    checkpoint = trained / "checkpoints" / "last.ckpt"
+    edit = ["task=edit", f"ckpt_path={checkpoint}", f"input={faces}"]
+    out = tmp_path / "edit"
+    run_task(compose_run(out, [*edit, "swap=[smiling,young]"], main_defaults=True))
+    index = json.loads((out / "index.json").read_text())
+    assert index["swap"] == ["smiling", "young"]
+    assert index["items"][0]["swapped"] == {
+        "smiling": "swapped/ann_smiling.png",
+        "young": "swapped/ann_young.png",
+    }
+    assert (out / "swapped" / "bob_young.png").is_file() and (out / "edits.png").is_file()
+    with pytest.raises(ConfigError, match="not attributes of this model"):
+        run_task(compose_run(tmp_path / "bad", [*edit, "swap=[beard]"], main_defaults=True))
+    with pytest.raises(ConfigError, match="needs direction="):
+        run_task(compose_run(tmp_path / "none", edit, main_defaults=True))

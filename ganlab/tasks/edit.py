@@ -10,9 +10,15 @@ manipulation). Without ``ckpt_path=``/``asset=`` the model is the generator the 
 was made for. Writes ``edited/<name>_<s>.png``, ``edits.png`` (a row per image: the
 input, then one column per strength), ``interpolation.png`` with ``interpolate_steps`` and
 ``index.json``.
+
+``swap=[smiling, ...]`` with an IcGAN (``ckpt_path=``) edits attributes instead: each input's
+attribute vector is read by E_y, the named attribute flipped and the face re-generated from
+E_z's code (``swapped/<name>_<attribute>.png``, ``edits.png``: the input, its reconstruction,
+then one column per attribute).
 """
 
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import torch
 from omegaconf import DictConfig
@@ -79,7 +85,61 @@ def model_file(cfg: DictConfig, direction: Direction) -> Path:
     return ASSET_DIR / direction.generator.removeprefix("asset:")
 
 
+@runtime_checkable
+class SwapsAttributes(Protocol):
+    attribute_names: list[str]
+
+    def swap_attributes(self, images: Tensor, names: list[str]) -> tuple[Tensor, Tensor]:
+        """Images re-generated with each named attribute flipped."""
+        ...
+
+    def reconstruct(self, images: Tensor) -> Tensor:
+        """Images re-generated with their own attributes."""
+        ...
+
+
+def run_swap(cfg: DictConfig) -> None:
+    """IcGAN's attribute swap on the images of ``input=``."""
+    if not cfg.get("ckpt_path"):
+        raise ConfigError("task=edit swap=[...] needs ckpt_path=<a model=icgan run's checkpoint>")
+    if not cfg.get("input"):
+        raise ConfigError("task=edit swap=[...] takes input=<folder of images>")
+    source = model_source(cfg)
+    model, shape = load_model(cfg, source)
+    require(model, SwapsAttributes, "edit swap=", "swap attributes (model=icgan does)")
+    names = [str(name) for name in cfg.swap]
+    if unknown := [n for n in names if n not in model.attribute_names]:
+        raise ConfigError(
+            f"swap={unknown}: not attributes of this model ({', '.join(model.attribute_names)})"
+        )
+    paths, inputs = read_user_images(cfg.input, shape, cfg.get("align"))
+    stems = unique_stems(paths)
+    run_dir = prepare_run_dir(cfg)
+    edited = [
+        model.swap_attributes(chunk, names)[0].cpu() for chunk in inputs.split(cfg.batch_size)
+    ]
+    edited = torch.cat(edited, 1)  # (attributes, images, C, H, W)
+    rebuilt = torch.cat([model.reconstruct(c).cpu() for c in inputs.split(cfg.batch_size)])
+    entries = [{"input": str(path), "swapped": {}} for path in paths]
+    for attribute, images in zip(names, edited, strict=True):
+        files = save_images(images, run_dir / "swapped", [f"{s}_{attribute}" for s in stems])
+        for entry, file in zip(entries, files, strict=True):
+            entry["swapped"][attribute] = file
+    columns = [inputs.cpu(), rebuilt, *edited]
+    rows = {n: torch.stack([c[i] for c in columns]) for i, n in enumerate(stems[:16])}
+    save_images(preview_grid(rows, len(columns))[None] * 2 - 1, run_dir, ["edits"])
+    write_index(run_dir, entries, {"task": "edit", "model": str(source), "swap": names})
+    print(f"ganlab: swapped {len(names)} attribute(s) of {len(paths)} image(s) in {run_dir}")
+
+
 def run(cfg: DictConfig) -> None:
+    if cfg.get("swap"):
+        return run_swap(cfg)
+    if cfg.get("direction") is None:
+        raise ConfigError(
+            "task=edit needs direction=<a shipped direction or a file> (or swap=[attributes] "
+            "with an IcGAN's ckpt_path=)"
+        )
     source = model_source(cfg) if cfg.get("ckpt_path") or cfg.get("asset") else None
     if source is not None:  # a model that cannot decode is refused before anything else is read
         model, shape = load_model(cfg, source)
