@@ -109,6 +109,11 @@ def test_edit_swaps_the_attributes_of_user_images(tmp_path):
     tiny += ["data.batch_size=8", "eval.n_samples=8", "model.generator.width=4"]
     tiny += ["model.discriminator.body.width=4", "model.encoders.width=4"]
     run_task(compose_run(trained, icgan_overrides(*tiny)))
+    metrics = json.loads((trained / "metrics.json").read_text())["metrics"]
+    assert (
+        0 <= metrics["icgan_swap_accuracy"] <= 1 and 0 <= metrics["icgan_unedited_flip_rate"] <= 1
+    )
+    assert set(metrics) >= {f"icgan_swap_accuracy_{name}" for name in ("smiling", "young")}
     faces = tmp_path / "faces"
     faces.mkdir()
     rng = np.random.default_rng(0)

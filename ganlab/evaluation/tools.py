@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
@@ -40,7 +41,11 @@ class AttributeClassifier(nn.Module):
         self.requires_grad_(False).eval()
 
     def forward(self, images: Tensor) -> Tensor:
+        """Logits (B, K); images of another size are resized (bilinear) to the net's own."""
         device = next(self.parameters()).device
+        size = self.net.config["image_size"]
+        if images.shape[-1] != size:
+            images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
         return self.net(images.to(device))["attribute_logits"].cpu()
 
 

@@ -220,11 +220,13 @@ class IcGAN(TwoPlayerModule):
         images = torch.stack([item["image"] for item in items])
         truth = torch.stack([item["attributes"] for item in items]).float()
         classifier = AttributeClassifier(datamodule.feature_dataset)
-        flipped = torch.zeros(self.n_attributes)
+        flipped, unedited = torch.zeros(self.n_attributes), torch.zeros(self.n_attributes)
         encoded = []
         for start in range(0, count, 100):
             chunk = images[start : start + 100]
             encoded.append(self.encode(chunk)[1].cpu())
+            read_unedited = classifier(self.reconstruct(chunk)) > 0
+            unedited += (read_unedited != encoded[-1].bool()).sum(0)
             edited, targets = self.swap_attributes(chunk, self.attribute_names)
             for k in range(self.n_attributes):
                 read = classifier(edited[k])[:, k] > 0
@@ -233,13 +235,15 @@ class IcGAN(TwoPlayerModule):
         metrics = {"icgan_swap_accuracy": sum(swap_rates) / len(swap_rates)}
         per_attribute = zip(self.attribute_names, swap_rates, strict=True)
         metrics |= {f"icgan_swap_accuracy_{name}": rate for name, rate in per_attribute}
+        metrics["icgan_unedited_flip_rate"] = float(unedited.mean() / count)
         metrics["icgan_attribute_encoder_accuracy"] = float(
             (torch.cat(encoded) == truth).float().mean()
         )
         protocol = (
             f"{count} test faces; each attribute k flipped in turn: y = [E_y(x) > 1/2] with y_k "
             "flipped, x' = G_ema(E_z(x), y); the share of x' the attribute classifier (the "
-            "toyfaces domain net) reads with the flipped value of k"
+            "toyfaces domain net) reads with the flipped value of k. unedited_flip_rate: the "
+            "same reading on G_ema(E_z(x), y) with nothing flipped (the level without an edit)"
         )
         return {"metrics": metrics, "protocol": {"icgan_swap_accuracy": protocol}}
 
