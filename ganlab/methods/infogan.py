@@ -12,14 +12,13 @@ The non-saturating game of the GAN is used for the adversarial part.
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganlab.methods.base import OptimizerFactory, SchedulerFactory, StepContext
 from ganlab.methods.two_player import Tricks, TwoPlayerModule
-from ganlab.metrics.digits import best_matching_accuracy, code_confusion
+from ganlab.metrics.digits import code_class_accuracy
 from ganlab.objectives.adversarial import get_game, nonsaturating_generator_loss
 from ganlab.objectives.mutual_information import categorical_mi_lower_bound, gaussian_mi_lower_bound
 
@@ -131,15 +130,13 @@ class InfoGAN(TwoPlayerModule):
 
     # ---- evaluation --------------------------------------------------------------------
     @torch.no_grad()
-    def category_confusion(self, per_category: int, seed: int) -> np.ndarray:
-        """(K, 10) counts: generated images of each code, classified by the digits classifier."""
-        rng = torch.Generator().manual_seed(seed)
+    def code_class_accuracy(self, per_category: int, seed: int) -> float:
+        """Samples of each categorical code read by the digits classifier (Hungarian-matched)."""
 
-        def images_of(code: int) -> Tensor:
-            codes = torch.full((per_category,), code, dtype=torch.long)
-            return self.sample(latent=self.sample_codes(per_category, rng, codes)[0])
+        def images_for(codes: Tensor, rng: torch.Generator) -> Tensor:
+            return self.sample(latent=self.sample_codes(len(codes), rng, codes)[0])
 
-        return code_confusion(images_of, self.n_categories).numpy()
+        return code_class_accuracy(images_for, self.n_categories, per_category, seed)
 
     def extra_metrics(
         self, datamodule: Any, n_samples: int, seed: int
@@ -147,9 +144,9 @@ class InfoGAN(TwoPlayerModule):
         if datamodule.name != "digits":
             return super().extra_metrics(datamodule, n_samples, seed)
         per_category = max(1, n_samples // self.n_categories)
-        confusion = self.category_confusion(per_category, seed)
+        accuracy = self.code_class_accuracy(per_category, seed)
         return {
-            "metrics": {"infogan_code_class_accuracy": best_matching_accuracy(confusion)},
+            "metrics": {"infogan_code_class_accuracy": accuracy},
             "protocol": {
                 "infogan_code_class_accuracy": (
                     f"{per_category} samples per categorical code, classified by the digits "

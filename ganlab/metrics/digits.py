@@ -63,3 +63,17 @@ def best_matching_accuracy(confusion: np.ndarray) -> float:
     """Accuracy under the one-to-one code->class assignment that maximises it (Hungarian)."""
     rows, cols = linear_sum_assignment(confusion, maximize=True)
     return float(confusion[rows, cols].sum() / confusion.sum())
+
+
+def code_class_accuracy(
+    images_for: Callable[[Tensor, torch.Generator], Tensor], n_codes: int, per_code: int, seed: int
+) -> float:
+    """The disentanglement proxy of InfoGAN-style codes: ``per_code`` images for each value of
+    a categorical code (``images_for(codes, rng)``, seeded), read by the digits classifier,
+    codes matched one-to-one to classes (``best_matching_accuracy``)."""
+    rng = torch.Generator().manual_seed(seed)
+
+    def images_of(code: int) -> Tensor:
+        return images_for(torch.full((per_code,), code, dtype=torch.long), rng)
+
+    return best_matching_accuracy(code_confusion(images_of, n_codes).numpy())
