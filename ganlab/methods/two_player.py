@@ -132,12 +132,9 @@ class TwoPlayerModule(NoiseSampling, AdversarialModule):
         self.generator_scheduler, self.critic_scheduler = generator_scheduler, critic_scheduler
         self.grad_clip_norm = grad_clip_norm
         if tricks.historical_averaging > 0:
-            for player, names in (
-                ("critic", self.critic_player_nets),
-                ("generator", self.generator_player_nets),
-            ):
-                params = [p for name in names for p in self.get_submodule(name).parameters()]
-                self.add_module(f"historical_average_{player}", HistoricalAverage(params))
+            for player in ("critic", "generator"):
+                averages = HistoricalAverage(self._player_parameters(player))
+                self.add_module(f"historical_average_{player}", averages)
 
     # ---- tricks -----------------------------------------------------------------------
     def _with_net_tricks(
@@ -200,10 +197,9 @@ class TwoPlayerModule(NoiseSampling, AdversarialModule):
         """``loss_of`` plus w * ||theta - mean of past thetas||^2 over the player's nets."""
         if self.tricks.historical_averaging <= 0:
             return loss_of
-        names = self.critic_player_nets if player == "critic" else self.generator_player_nets
 
         def loss(batch: dict[str, Any], ctx: StepContext) -> Tensor:
-            params = [p for name in names for p in self.get_submodule(name).parameters()]
+            params = self._player_parameters(player)
             average = self.get_submodule(f"historical_average_{player}")
             penalty = historical_average_penalty(params, average.averages)
             self.log_step(f"loss/{player}_historical_average", penalty)
@@ -211,11 +207,15 @@ class TwoPlayerModule(NoiseSampling, AdversarialModule):
 
         return loss
 
+    def _player_parameters(self, player: str) -> list[nn.Parameter]:
+        """The parameters of the critic's ("critic") or the generator's ("generator") nets."""
+        names = self.critic_player_nets if player == "critic" else self.generator_player_nets
+        return [p for name in names for p in self.get_submodule(name).parameters()]
+
     def _update_historical_average(self, player: str) -> None:
         if self.tricks.historical_averaging > 0:
-            names = self.critic_player_nets if player == "critic" else self.generator_player_nets
-            params = [p for name in names for p in self.get_submodule(name).parameters()]
-            self.get_submodule(f"historical_average_{player}").update(params)
+            averages = self.get_submodule(f"historical_average_{player}")
+            averages.update(self._player_parameters(player))
 
     def on_fit_start(self) -> None:
         super().on_fit_start()
