@@ -6,6 +6,7 @@ import pytest
 from hydra.utils import instantiate
 
 from ganlab.evaluation import Translates
+from ganlab.methods.attribute_translation import AttributeTranslationModule
 from ganlab.methods.base import AdversarialModule
 from ganlab.methods.stylegan2 import StyleGAN2
 from ganlab.methods.two_player import TwoPlayerModule
@@ -16,7 +17,8 @@ EXPERIMENTS = sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("*.y
 
 
 # real data and weights (test_uda and test_bad_inputs check their file lists)
-NEED_FILES = ("uda_ffhq", "uda_cars", "mgi_ffhq", "mgi_celebahq")
+NEED_FILES = ("uda_ffhq", "uda_cars", "mgi_ffhq", "mgi_celebahq", "init_celebahq", "init_yosemite")
+NEED_FILES += ("init_edges2shoes",)
 
 
 def small_data(experiment: str) -> list[str]:
@@ -45,6 +47,8 @@ def test_experiment_composes_and_builds(tmp_path, experiment):
         assert module.sample(2).shape[1:] == batch["image"].shape[1:]
         r1_steps = cfg.steps // module.r1_every
         assert module.optimizer_steps_for(cfg.steps) == 2 * cfg.steps + r1_steps
+    elif isinstance(module, AttributeTranslationModule):  # D every batch, G every n_critic
+        assert module.optimizer_steps_for(cfg.steps) == cfg.steps * (1 + module.n_critic)
     else:  # every phase on every batch (a critic or a net trained alone, UDA's head + encoder)
         assert module.optimizer_steps_for(cfg.steps) == cfg.steps * len(module.phase_list)
 

@@ -182,6 +182,16 @@ def test_celebahq_parses_attributes_exactly_and_splits_by_index(tmp_path):
         1.0,
     }
     assert "10 train / 2 test" in data.describe() and "10 attributes" in data.describe()
+    drawn = load(tmp_path, "celebahq", root, "data.n_test=3", "data.test_split=random")
+    again = load(tmp_path, "celebahq", root, "data.n_test=3", "data.test_split=random")
+    other = load(
+        tmp_path, "celebahq", root, "data.n_test=3", "data.test_split=random", "data.split_seed=1"
+    )
+    names = [p.name for p in drawn.split_dataset("test").paths]
+    assert names == [p.name for p in again.split_dataset("test").paths] and len(names) == 3
+    assert names != [p.name for p in other.split_dataset("test").paths]
+    assert sorted(names, key=lambda n: int(n.split(".")[0])) == names  # index order
+    assert not set(names) & {p.name for p in drawn.split_dataset("train").paths}
 
 
 def test_celebahq_reads_celeba_attribute_lists_through_the_index_mapping(tmp_path):

@@ -371,7 +371,7 @@ CELEBAHQ_LAYOUT = """\
 test_split: celeba also needs CelebA-HQ-to-CelebA-mapping.txt and CelebA's
 list_eval_partition.txt ('<file> <0 train | 1 val | 2 test>' per line)"""
 CELEBA_PARTITION_FILE = "list_eval_partition.txt"
-TEST_SPLITS = ("last_n", "celeba")
+TEST_SPLITS = ("last_n", "random", "celeba")
 
 
 def read_attribute_table(path: Path) -> tuple[list[str], dict[str, np.ndarray]]:
@@ -421,6 +421,8 @@ class CelebAHQDataModule(ImageFilesDataModule):
     """CelebA-HQ with CelebAMask-HQ's attribute labels (or CelebA's, through the index
     mapping). Images are sorted by index. ``test_split: last_n``: the last ``n_test`` form
     the test split (the common 28,000 / 2,000 split of the 30,000), the rest train;
+    ``test_split: random``: ``n_test`` images drawn with ``split_seed`` (INIT's random
+    300-image test split), listed in index order;
     ``test_split: celeba``: the images whose CelebA original is in CelebA's test partition
     (2,824 images, the test set pSp, e4e, HFGI and UDA-Inversion report on; the first 200 of
     them are UDA-Inversion's Table III), through CelebAMask-HQ's index mapping. Items: ``image``
@@ -444,10 +446,12 @@ class CelebAHQDataModule(ImageFilesDataModule):
         strict: bool = False,
         channels: int = 3,
         test_split: str = "last_n",
+        split_seed: int = 0,
     ) -> None:
         if test_split not in TEST_SPLITS:
             raise ConfigError(f"data.test_split must be one of {TEST_SPLITS}, got {test_split!r}")
         self.size, self.n_test, self.test_split = size, n_test, test_split
+        self.split_seed = split_seed
         self.requested = [str(name) for name in attributes]
         self.attribute_names = tuple(name.lower() for name in self.requested)
         super().__init__(root, batch_size, num_workers, shuffle_seed, strict, channels)
@@ -505,6 +509,11 @@ class CelebAHQDataModule(ImageFilesDataModule):
                 f"{folder} holds {len(paths)} images; data.n_test={self.n_test} must leave at "
                 "least one for training"
             )
+        if self.test_split == "random":
+            drawn = np.random.default_rng(self.split_seed).permutation(len(paths))[: self.n_test]
+            chosen = set(drawn.tolist())
+            test = [path for i, path in enumerate(paths) if i in chosen]
+            return {"train": [p for i, p in enumerate(paths) if i not in chosen], "test": test}
         cut = len(paths) - self.n_test
         return {"train": paths[:cut], "test": paths[cut:]}
 
@@ -543,6 +552,7 @@ class CelebAHQDataModule(ImageFilesDataModule):
             "attributes": list(self.attribute_names),
             "n_test": self.n_test,
             "test_split": self.test_split,
+            **({"split_seed": self.split_seed} if self.test_split == "random" else {}),
         }
 
     def describe_extra(self) -> str:

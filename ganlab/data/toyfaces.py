@@ -881,6 +881,11 @@ class ToyFacesDataModule(ImageDataModule):
             )
         return self.datasets[split]
 
+    def render_face(self, attributes: Tensor, identity: Tensor) -> Tensor:
+        """(3, size, size) in [-1, 1]: the face of ``identity`` with ``attributes`` (the ground
+        truth of an attribute translation)."""
+        return render(attributes, identity, self.size)
+
     def attribute_table(self, split: str) -> Tensor:
         """(N, 10) attributes of every face of ``split``, from the seeds (nothing drawn)."""
         faces = self.split_dataset(split)

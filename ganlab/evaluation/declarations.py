@@ -339,3 +339,195 @@ def two_domains(datamodule: Any) -> TwoDomainDataModule:
             f"data={datamodule.name} has no domains"
         )
     return datamodule
+
+
+# ---- attribute translation -------------------------------------------------------------
+@runtime_checkable
+class TranslatesAttributes(Protocol):
+    device: torch.device
+    attribute_names: tuple[str, ...]
+
+    def translate_attributes(self, images: Tensor, attributes: Tensor) -> Tensor:
+        """(B, C, H, W) images and their (B, K) 0/1 target attributes -> translations."""
+        ...
+
+
+@dataclass(frozen=True)
+class AttributeTranslation(Evaluation):
+    """Multi-domain attribute translation (StarGAN, AttGAN, INIT) on labelled images of the
+    evaluation split, whose own attributes are known:
+
+    - ``attribute_accuracy_<name>``: each image translated with attribute k flipped
+      (hair colours kept exclusive); the share the attribute classifier reads with k at its
+      target value; ``attribute_accuracy_mean`` averages over the attributes;
+    - ``attribute_accuracy_multi``: each image translated to the attributes of the next image
+      of the split (several change at once); the share of (image, attribute) read right;
+    - FID of the single-attribute translations (image i flipped on attribute i mod K);
+    - with ground truth (ToyFaces: ``render(target attributes, same identity)``) the PSNR,
+      SSIM, MSE (and LPIPS) of those translations against it (``_ground_truth``), beside
+      the untranslated inputs against it (``_input``, the level a translation must beat).
+    """
+
+    needs: ClassVar[tuple[str, ...]] = ("fid", "perceptual", "classifier")
+    protocol: ClassVar[type] = TranslatesAttributes
+
+    def score(
+        self, module: TranslatesAttributes, datamodule: Any, tools: Tools, budget: Budget
+    ) -> Scores:
+        from ganlab.data.attribute_targets import flipped_attribute
+
+        data = image_data(datamodule, "an attribute translation evaluation")
+        if isinstance(data, TwoDomainDataModule):
+            return self.score_domains(module, data, tools, budget)
+        dataset = data.split_dataset(budget.split)
+        if "edges" in dataset[0] and "attributes" not in dataset[0]:
+            return self.score_pairs(module, dataset, tools, budget)
+        names = list(module.attribute_names)
+        if list(data.attribute_names) != names:
+            raise ConfigError(
+                f"the model translates attributes {names}; data={data.name} labels "
+                f"{list(data.attribute_names)}"
+            )
+        batches = list(first_items(dataset, min(budget.n, len(dataset))))
+        images = torch.cat([b["image"] for b in batches])
+        attributes = torch.cat([b["attributes"] for b in batches]).float()
+        n, k = attributes.shape
+        described = {"split": budget.split, "n_inputs": n}
+        metrics: dict[str, float] = {}
+        protocol: dict[str, Any] = {}
+        single = flipped_attribute(attributes, names, 0)
+        for index in range(1, k):
+            rows = torch.arange(n) % k == index
+            single[rows] = flipped_attribute(attributes[rows], names, index)
+        outputs = self.translated(module, images, single)
+        if tools.classifier is not None:
+            accuracies = []
+            for index, name in enumerate(names):
+                target = flipped_attribute(attributes, names, index)
+                read = self.read(tools, self.translated(module, images, target))
+                accuracies.append((read[:, index] == target[:, index].bool()).double().mean())
+                metrics[f"attribute_accuracy_{name}"] = accuracies[-1].item()
+            metrics["attribute_accuracy_mean"] = torch.stack(accuracies).mean().item()
+            multi = attributes.roll(-1, 0)
+            read = self.read(tools, self.translated(module, images, multi))
+            metrics["attribute_accuracy_multi"] = (read == multi.bool()).double().mean().item()
+            protocol["attribute_accuracy"] = {
+                **described,
+                "classifier": "the domain net's attribute head (logit > 0)",
+                "single": "attribute k flipped (hair colours exclusive), every input, every k",
+                "multi": "each input to the attributes of the next input of the split",
+            }
+        if tools.fid is not None:
+            fid, fid_protocol = tools.fid.score_images(outputs, module.device, budget.seed)
+            metrics.update(fid)
+            protocol.update(fid_protocol)
+        truth = ground_truth_renders(data, batches, single)
+        if truth is not None:
+            for suffix, compared in (("_ground_truth", outputs), ("_input", images)):
+                scores = reconstruction_scores(compared, truth, tools.perceptual)
+                metrics.update({f"{name}{suffix}": value for name, value in scores.items()})
+            protocol["ground_truth"] = {
+                **described,
+                "truth": "the same identity rendered with the target attributes",
+                "targets": "input i with attribute i mod K flipped",
+                "_input": "the untranslated input against the same truth",
+            }
+        return metrics, protocol
+
+    def score_domains(
+        self, module: TranslatesAttributes, data: TwoDomainDataModule, tools: Tools, budget: Budget
+    ) -> Scores:
+        """Two domains as one attribute (0: the first, 1: the second): FID per direction."""
+        metrics: dict[str, float] = {}
+        protocol: dict[str, Any] = {}
+        for value, (source, target) in enumerate(
+            zip(data.domains[::-1], data.domains, strict=True)
+        ):
+            dataset = data.domain_dataset(budget.split, source)
+            n = min(budget.n, len(dataset))
+            images = torch.cat([b["image"] for b in first_items(dataset, n)])
+            outputs = self.translated(module, images, torch.full((n, 1), float(value)))
+            if tools.fid is not None:
+                fid, fid_protocol = tools.fid.score_images(
+                    outputs,
+                    module.device,
+                    budget.seed,
+                    domain=target,
+                    suffix=f"_{source}_to_{target}",
+                )
+                metrics.update(fid)
+                protocol.update(fid_protocol)
+        return metrics, protocol
+
+    def score_pairs(
+        self, module: TranslatesAttributes, dataset: Dataset, tools: Tools, budget: Budget
+    ) -> Scores:
+        """Paired domains (edges -> image = attribute 1, image -> edges = 0): the error of each
+        translation against its pair, and FID of the translated images."""
+        batches = list(first_items(dataset, min(budget.n, len(dataset))))
+        edges = torch.cat([b["edges"] for b in batches])
+        photos = torch.cat([b["image"] for b in batches])
+        n = len(edges)
+        metrics: dict[str, float] = {}
+        protocol: dict[str, Any] = {}
+        for value, (inputs, truth, suffix) in enumerate(
+            ((photos, edges, "_image_to_edges"), (edges, photos, "_edges_to_image"))
+        ):
+            outputs = self.translated(module, inputs, torch.full((n, 1), float(value)))
+            scores = reconstruction_scores(outputs, truth, tools.perceptual)
+            metrics.update({f"{name}{suffix}": score for name, score in scores.items()})
+            protocol[f"pairs{suffix}"] = {"split": budget.split, "n_inputs": n}
+            if value == 1 and tools.fid is not None:
+                fid, fid_protocol = tools.fid.score_images(
+                    outputs, module.device, budget.seed, suffix=suffix
+                )
+                metrics.update(fid)
+                protocol.update(fid_protocol)
+        return metrics, protocol
+
+    @staticmethod
+    def translated(module: TranslatesAttributes, images: Tensor, targets: Tensor) -> Tensor:
+        chunks = [
+            in_chunks(lambda x, t=t: module.translate_attributes(x, t.to(x)), chunk, module)
+            for chunk, t in zip(images.split(250), targets.split(250), strict=True)
+        ]
+        return torch.cat(chunks)
+
+    @staticmethod
+    def read(tools: Tools, images: Tensor) -> Tensor:
+        with torch.no_grad():
+            return torch.cat([tools.classifier(chunk) for chunk in images.split(100)]) > 0
+
+    def preview_inputs(
+        self, module: TranslatesAttributes, datamodule: Any, n: int, seed: int
+    ) -> Any:
+        data = image_data(datamodule, "an attribute translation preview")
+        batch = next(first_items(data.split_dataset(data.val_split), n))
+        if "attributes" in batch:
+            return batch["image"], batch["attributes"].float()
+        first, second = ("image_a", "image_b") if "image_a" in batch else ("edges", "image")
+        images = torch.cat([batch[first], batch[second]])[:n]
+        domain = torch.cat([torch.zeros(len(batch[first]), 1), torch.ones(len(batch[second]), 1)])
+        return images, domain[:n]
+
+    def preview(self, module: TranslatesAttributes, inputs: Any) -> dict[str, Tensor]:
+        from ganlab.data.attribute_targets import flipped_attribute
+
+        images, attributes = inputs
+        rows = {"input": images}
+        for index, name in enumerate(module.attribute_names):
+            target = flipped_attribute(attributes, module.attribute_names, index)
+            label = f"flip {name}" if len(module.attribute_names) > 1 else "other domain"
+            rows[label] = self.translated(module, images, target)
+        return rows
+
+
+def ground_truth_renders(
+    data: Any, batches: list[dict[str, Any]], targets: Tensor
+) -> Tensor | None:
+    """The inputs' identities rendered with ``targets``, where the data can (ToyFaces)."""
+    render = getattr(data, "render_face", None)
+    if render is None or "identity" not in batches[0]:
+        return None
+    identities = torch.cat([b["identity"] for b in batches])
+    return torch.stack([render(t, i) for t, i in zip(targets, identities, strict=True)])

@@ -126,6 +126,14 @@ class Frozen:
         (e.g. ``asset:<file>``, the same on every machine)."""
         return cls(net, shown_as or str(path), f"sha256:{file_sha256(Path(path))}")
 
+    @classmethod
+    def feature(cls, name: str) -> "Frozen":
+        """The feature-registry net ``name`` (``ganlab.features``), stored by name and weights."""
+        from ganlab.features import get_extractor
+
+        extractor = get_extractor(name)
+        return cls(extractor, f"features:{name}", extractor.fingerprint)
+
 
 class NonFiniteLossError(RuntimeError):
     """A phase produced a NaN or infinite loss; training stops before the bad step is applied."""

@@ -42,7 +42,6 @@ from torch import Tensor, nn
 from ganlab.checkpoints import save_model_file
 from ganlab.errors import ConfigError
 from ganlab.evaluation import Reconstruction
-from ganlab.features import get_extractor
 from ganlab.features.discrepancy import discrepancy_nets
 from ganlab.features.domain import weights_file, write_manifest
 from ganlab.methods.base import (
@@ -71,11 +70,6 @@ EXPORT_DTYPES = ("float32", "float16", "bfloat16")
 
 def frozen_file(net: nn.Module, path: str) -> Frozen:
     return Frozen.from_file(net, weights_file(path), shown_as=path)
-
-
-def frozen_feature(name: str) -> Frozen:
-    extractor = get_extractor(name)
-    return Frozen(extractor, f"features:{name}", extractor.fingerprint)
 
 
 class UDAInversion(AdversarialModule):
@@ -138,9 +132,9 @@ class UDAInversion(AdversarialModule):
         if aligner is not None:
             trained["grid_align"] = aligner()
         if perceptual:
-            frozen["perceptual_net"] = frozen_feature(perceptual)
+            frozen["perceptual_net"] = Frozen.feature(perceptual)
         if identity:
-            frozen["identity_net"] = frozen_feature(identity)
+            frozen["identity_net"] = Frozen.feature(identity)
         uses_head = supervision == "uda"
         if uses_head:
             nets = discrepancy_nets(discrepancy_features)

@@ -97,7 +97,9 @@ def run(cfg: DictConfig) -> None:
     if not share.writes:
         return
     save_images(preview_grid(rows, 16)[None] * 2 - 1, run_dir, ["translations"])
-    about = {"task": "translate", "model": source, given[0]: str(target), "seeds": seeds}
+    listed = given[0] == "attributes" and not isinstance(target, str)
+    shown = [str(item) for item in target] if listed else str(target)
+    about = {"task": "translate", "model": source, given[0]: shown, "seeds": seeds}
     if hasattr(module, "index_details"):
         about |= module.index_details(batches)
     if share.world_size > 1:

@@ -1,0 +1,92 @@
+"""Cost of INIT's full model (AIW + 2-hop training) over the plain conditional GAN step.
+
+Both are `experiment=init_toyfaces` (32 px ToyFaces, batch 16, the experiment's nets): the
+full model as configured, the plain conditional GAN with `model.aiw=false model.hops=1`.
+Each is trained for the same number of batches from the same initial weights, alternating
+rounds, with the progress bar, checkpoints and loggers off. Prints seconds per step of each
+and their ratio (target: full / plain <= 2.3: two hops double the generator's passes).
+
+    python benchmarks/init_step.py [--steps 40] [--rounds 3]
+"""
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from ganlab.run import CONFIG_DIR  # noqa: E402
+
+VARIANTS = {
+    "full (AIW + 2 hops)": [],
+    "plain conditional GAN": ["model.aiw=false", "model.hops=1"],
+}
+
+
+class LoopTimer(pl.Callback):
+    """Times the training loop itself (first batch to last), not Trainer set-up."""
+
+    def on_train_start(self, trainer, module) -> None:
+        self.start = time.perf_counter()
+
+    def on_train_end(self, trainer, module) -> None:
+        self.seconds = time.perf_counter() - self.start
+
+
+def build(overrides: list[str]):
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=["experiment=init_toyfaces", *overrides])
+    torch.manual_seed(0)
+    return instantiate(cfg.model), instantiate(cfg.data)
+
+
+def seconds_per_step(overrides: list[str], steps: int) -> float:
+    module, datamodule = build(overrides)
+    datamodule.setup("fit")
+    timer = LoopTimer()
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        max_steps=module.optimizer_steps_for(steps),
+        logger=False,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        callbacks=[timer],
+    )
+    trainer.fit(module, train_dataloaders=datamodule.train_dataloader())
+    return timer.seconds / module.run_step
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    times: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    seconds_per_step(VARIANTS["plain conditional GAN"], 3)  # warm-up: caches, allocator
+    for _ in range(args.rounds):
+        for name, overrides in VARIANTS.items():
+            times[name].append(seconds_per_step(overrides, args.steps))
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"{args.steps} steps x {args.rounds} rounds"
+    )
+    for name, value in medians.items():
+        print(
+            f"{name:24s} {value * 1000:8.1f} ms/step  (16 images/step: {16 / value:6.1f} images/s)"
+        )
+    ratio = medians["full (AIW + 2 hops)"] / medians["plain conditional GAN"]
+    print(f"ratio full / plain: {ratio:.2f} (target <= 2.3)")
+
+
+if __name__ == "__main__":
+    main()

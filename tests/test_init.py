@@ -1,0 +1,346 @@
+"""INIT (ganlab.objectives.aiw, ganlab.methods.init) and its baselines StarGAN and AttGAN:
+AIW by hand, the collapsed embedding, multi-hop generation, the hop-summed loss, the
+baselines' loss terms, attribute targets and the translate task end to end."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hydra.utils import instantiate
+from PIL import Image
+
+from ganlab.data.attribute_targets import apply_target, flipped_attribute
+from ganlab.errors import ConfigError
+from ganlab.methods.attgan import attribute_code
+from ganlab.methods.base import StepContext
+from ganlab.methods.stargan import attribute_classification_loss, cycle_reconstruction_loss
+from ganlab.nets.attgan import AttGANDiscriminator, AttGANGenerator
+from ganlab.nets.stargan import (
+    AttributeTranslator,
+    ConditionalPatchDiscriminator,
+    StarGANDiscriminator,
+)
+from ganlab.objectives.aiw import (
+    adversarial_importance_weights,
+    aiw_scale,
+    distance_gap,
+    importance_weights,
+    multi_hop,
+    multi_hop_loss,
+    per_sample_logits,
+    weighted_discriminator_loss,
+    weighted_generator_loss,
+)
+from tests.conftest import compose_run
+
+NAMES = ("black_hair", "blond_hair", "brown_hair", "bangs", "smiling")
+
+
+def test_aiw_equals_the_formula_by_hand():
+    # sources on the unit circle at angles 0, 90, 180 degrees; translations equal to them
+    source = torch.tensor([[2.0, 0.0], [0.0, 3.0], [-1.0, 0.0]])  # projected to radius 1
+    target = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    logits = torch.tensor([0.0, math.log(2.0), 10.0])
+    # e_ij: rows sources, columns translations
+    e = torch.tensor(
+        [
+            [0.0, math.sqrt(2), math.sqrt(2)],
+            [math.sqrt(2), 0.0, 0.0],
+            [2.0, math.sqrt(2), math.sqrt(2)],
+        ]
+    )
+    gap = torch.tensor(
+        [
+            (e[1, 0] + e[2, 0]) / 2 - e[0, 0],
+            (e[0, 1] + e[2, 1]) / 2 - e[1, 1],
+            (e[0, 2] + e[1, 2]) / 2 - e[2, 2],
+        ]
+    )
+    scale = (1 + 2 * 1.0 - gap) ** 2
+    expected = scale * torch.exp(torch.tensor([0.0, math.log(2.0), 5.0]))  # logit 10 clamped to 5
+    weights = adversarial_importance_weights(source, target, logits, 1.0, 5.0, normalise=False)
+    torch.testing.assert_close(weights, expected)
+    normalised = adversarial_importance_weights(source, target, logits, 1.0, 5.0)
+    torch.testing.assert_close(normalised, expected / expected.mean())
+    # the third translation lies on the second source: its gap is negative, its weight largest
+    assert gap[2] < 0 < gap[0] and scale[2] > scale[0]
+    unclamped = importance_weights(scale, logits, max_logit=None, normalise=False)
+    torch.testing.assert_close(unclamped[2], scale[2] * math.exp(10.0))
+
+
+def test_a_collapsed_embedding_gives_every_sample_the_largest_gap_factor():
+    embeddings = torch.ones(4, 8)  # phi maps everything to one point: e_ij = 0
+    logits = torch.tensor([0.0, 1.0, -1.0, 2.0])
+    radius = 3.0
+    gap = distance_gap(torch.cdist(embeddings, embeddings))
+    assert torch.equal(gap, torch.zeros(4))
+    torch.testing.assert_close(aiw_scale(gap, radius), torch.full((4,), (1 + 2 * radius) ** 2))
+    weights = adversarial_importance_weights(
+        embeddings, embeddings, logits, radius, normalise=False
+    )
+    torch.testing.assert_close(weights, (1 + 2 * radius) ** 2 * logits.exp())
+    # normalised, the common factor cancels: only exp(D~) ranks the samples
+    normalised = adversarial_importance_weights(embeddings, embeddings, logits, radius)
+    torch.testing.assert_close(normalised, logits.exp() / logits.exp().mean())
+    with pytest.raises(ValueError, match="batch of >= 2"):
+        distance_gap(torch.zeros(1, 1))
+
+
+def test_weighted_losses_by_hand():
+    real, fake = torch.tensor([1.0, -2.0]), torch.tensor([0.5, 3.0])
+    weights = torch.tensor([2.0, 0.0])
+    expected = (F.softplus(-real).mean() + (2 * F.softplus(torch.tensor(0.5))) / 2).item()
+    assert weighted_discriminator_loss(real, fake, weights).item() == pytest.approx(expected)
+    assert weighted_generator_loss(fake, weights).item() == pytest.approx(
+        (2 * F.softplus(torch.tensor(-0.5))).item() / 2
+    )
+    unweighted = -(
+        torch.log(torch.sigmoid(real)).mean() + torch.log(1 - torch.sigmoid(fake)).mean()
+    )
+    assert weighted_discriminator_loss(real, fake).item() == pytest.approx(
+        unweighted.item(), rel=1e-5
+    )
+    patch = torch.arange(8.0).view(2, 1, 2, 2)
+    assert per_sample_logits(patch).tolist() == [1.5, 5.5]
+
+
+def test_two_hops_apply_the_generator_twice_with_the_drawn_attributes():
+    calls = []
+
+    def translate(images, attributes):
+        calls.append((images.clone(), attributes.clone()))
+        return images + attributes.sum(1, keepdim=True)[:, :, None, None]
+
+    images = torch.zeros(2, 1, 2, 2)
+    first, second = torch.tensor([[1.0, 0.0], [0.0, 0.0]]), torch.tensor([[1.0, 1.0], [0.0, 1.0]])
+    hops = multi_hop(translate, images, [first, second])
+    assert len(hops) == 2 and len(calls) == 2
+    assert torch.equal(calls[0][1], first) and torch.equal(calls[1][1], second)
+    assert torch.equal(calls[1][0], hops[0])  # the second hop reads the first hop's image
+    assert hops[1][:, 0, 0, 0].tolist() == [3.0, 1.0]
+    assert multi_hop_loss([torch.tensor(2.0), torch.tensor(3.0)]).item() == 5.0
+    with pytest.raises(ValueError, match="at least one hop"):
+        multi_hop(translate, images, [])
+
+
+def init_overrides(*extra):
+    tiny = ["experiment=init_toyfaces", "data.n_train=64", "data.n_val=16", "data.n_test=16"]
+    tiny += ["data.batch_size=4", "eval.n_samples=8", "model.generator.width=4"]
+    tiny += ["model.generator.n_residual=1", "model.discriminator.width=4"]
+    tiny += ["model.attribute_reader.width=4"]
+    return [*tiny, *extra]
+
+
+def toy_batch(n=4):
+    torch.manual_seed(1)
+    attributes = torch.zeros(n, 10)
+    attributes[torch.arange(n), torch.arange(n) % 3] = 1.0
+    attributes[:, 4] = torch.tensor([1.0, 0.0, 1.0, 0.0])[:n]
+    return {"image": torch.rand(n, 3, 32, 32) * 2 - 1, "attributes": attributes}
+
+
+@pytest.mark.parametrize("aiw", [True, False])
+def test_the_generator_loss_sums_the_hop_losses(tmp_path, aiw):
+    losses = {}
+    for hops in (1, 2):
+        cfg = compose_run(tmp_path, init_overrides(f"model.hops={hops}", f"model.aiw={aiw}"))
+        torch.manual_seed(0)
+        module = instantiate(cfg.model)
+        module._phase_name = "generator"
+        batch = toy_batch()
+        torch.manual_seed(5)
+        losses[hops] = module.generator_loss(batch, StepContext(module)).item()
+        # by hand, with the same random targets
+        torch.manual_seed(5)
+        images, labels = batch["image"], batch["attributes"]
+        targets = module.hop_targets(labels)
+        total, current = 0.0, images
+        for target in targets:
+            current = module.generator(current, target)
+            logits = per_sample_logits(module.discriminator(current, target))
+            weights = module.hop_weights(images, current, logits)
+            rec = (module.generator(current, labels) - images).abs().mean()
+            total += (weighted_generator_loss(logits, weights) + module.lambda_rec * rec).item()
+        assert losses[hops] == pytest.approx(total, rel=1e-5)
+    assert losses[1] != pytest.approx(losses[2])
+
+
+def test_init_refuses_bad_settings(tmp_path):
+    for override, message in (
+        ("model.hops=0", "hops must be >= 1"),
+        ("model.embedding=null", "AIW needs an embedding"),
+        ("model.radius=0", "radius must be > 0"),
+    ):
+        cfg = compose_run(tmp_path, init_overrides(override))
+        with pytest.raises(Exception, match=message):
+            instantiate(cfg.model)
+
+
+def test_translator_and_discriminators_shapes_and_projection():
+    torch.manual_seed(0)
+    translator = AttributeTranslator(3, channels=3, width=4, n_down=2, n_residual=1)
+    images = torch.rand(2, 3, 16, 16) * 2 - 1
+    assert translator(images, torch.ones(2, 3)).shape == (2, 3, 16, 16)
+    with pytest.raises(ValueError, match="takes 3 attributes, got 2"):
+        translator(images, torch.ones(2, 2))
+    star = StarGANDiscriminator(3, size=16, width=4, n_layers=3)
+    scores, logits = star(images)
+    assert scores.shape == (2, 1, 2, 2) and logits.shape == (2, 3)
+    patch = ConditionalPatchDiscriminator(3, size=16, width=4, n_layers=3)
+    h = patch.trunk(images)
+    a = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+    difference = patch(images, a) - patch(images, torch.zeros(2, 3))
+    expected = (h * (patch.attribute_embedding.weight @ a.T).T[:, :, None, None]).sum(
+        1, keepdim=True
+    )
+    torch.testing.assert_close(difference, expected)
+    with pytest.raises(ValueError, match="not divisible by 2\\^3"):
+        StarGANDiscriminator(3, size=20, n_layers=3)
+    generator = AttGANGenerator(3, width=4, max_width=16, n_layers=3, shortcut_layers=1)
+    maps = generator.encode(images)
+    assert [m.shape[1] for m in maps] == [4, 8, 16] and maps[-1].shape[-1] == 2
+    assert generator(images, attribute_code(torch.ones(2, 3))).shape == (2, 3, 16, 16)
+    adversarial, classes = AttGANDiscriminator(3, size=16, width=4, n_layers=3, fc_dim=8)(images)
+    assert adversarial.shape == (2, 1) and classes.shape == (2, 3)
+
+
+def test_baseline_loss_terms_by_hand():
+    logits, attributes = (
+        torch.tensor([[0.0, 2.0], [1.0, -1.0]]),
+        torch.tensor([[1.0, 0.0], [0.0, 0.0]]),
+    )
+    by_hand = (
+        math.log(2)
+        + F.softplus(torch.tensor(2.0))
+        + F.softplus(torch.tensor(1.0))
+        + F.softplus(torch.tensor(-1.0))
+    ) / 2
+    assert attribute_classification_loss(logits, attributes).item() == pytest.approx(by_hand.item())
+    a, b = torch.zeros(1, 1, 2, 2), torch.tensor([1.0, -1.0, 2.0, 0.0]).view(1, 1, 2, 2)
+    assert cycle_reconstruction_loss(b, a).item() == pytest.approx(1.0)
+    assert attribute_code(torch.tensor([[1.0, 0.0]])).tolist() == [[0.5, -0.5]]
+
+
+def test_attribute_targets_keep_hair_colours_exclusive():
+    attributes = torch.tensor([[1.0, 0.0, 0.0, 0.0, 1.0], [0.0, 0.0, 0.0, 1.0, 0.0]])
+    to_blond = flipped_attribute(attributes, NAMES, 1)
+    assert to_blond.tolist() == [[0.0, 1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 0.0, 1.0, 0.0]]
+    off_black = flipped_attribute(attributes, NAMES, 0)
+    assert off_black.tolist() == [[0.0, 0.0, 0.0, 0.0, 1.0], [1.0, 0.0, 0.0, 1.0, 0.0]]
+    changed = apply_target(attributes, NAMES, ["brown_hair", "-smiling"])
+    assert changed.tolist() == [[0.0, 0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0, 0.0]]
+    with pytest.raises(ConfigError, match="unknown attribute 'beard'"):
+        apply_target(attributes, NAMES, ["beard"])
+
+
+def write_faces(folder, names=("ann", "bob")):
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in names:
+        Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(
+            folder / f"{name}.png"
+        )
+    return folder
+
+
+def test_init_trains_scores_and_translates_user_images(tmp_path):
+    from ganlab.run import run_task
+
+    trained = tmp_path / "init"
+    run_task(compose_run(trained, init_overrides("steps=3")))
+    metrics = json.loads((trained / "metrics.json").read_text())["metrics"]
+    for key in (
+        "attribute_accuracy_mean",
+        "attribute_accuracy_multi",
+        "attribute_accuracy_smiling",
+    ):
+        assert 0 <= metrics[key] <= 1
+    assert metrics["psnr_ground_truth"] > 0 and metrics["psnr_input"] > 0
+    faces = write_faces(tmp_path / "faces")
+    translate = [
+        "task=translate",
+        f"ckpt_path={trained / 'checkpoints' / 'last.ckpt'}",
+        f"input={faces}",
+    ]
+    out = tmp_path / "translated"
+    run_task(compose_run(out, [*translate, "attributes=[smiling,-male]"], main_defaults=True))
+    index = json.loads((out / "index.json").read_text())
+    assert index["attributes"] == ["smiling", "-male"]
+    assert (out / "translations" / "bob_0.png").is_file()
+    with pytest.raises(ConfigError, match="unknown attribute 'beard'"):
+        run_task(
+            compose_run(tmp_path / "bad", [*translate, "attributes=[beard]"], main_defaults=True)
+        )
+
+
+@pytest.mark.parametrize("method", ["stargan", "attgan"])
+def test_baselines_train_and_score(tmp_path, method):
+    from ganlab.run import run_task
+
+    overrides = [f"experiment={method}_toyfaces", "steps=2", "data.n_train=64", "data.n_val=16"]
+    overrides += ["data.n_test=16", "data.batch_size=4", "eval.n_samples=8"]
+    overrides += ["model.generator.width=4", "model.discriminator.width=4"]
+    if method == "stargan":
+        overrides += ["model.generator.n_residual=1"]
+    else:
+        overrides += ["model.generator.max_width=16", "model.discriminator.max_width=16"]
+        overrides += ["model.discriminator.fc_dim=8"]
+    run_task(compose_run(tmp_path / method, overrides))
+    metrics = json.loads((tmp_path / method / "metrics.json").read_text())["metrics"]
+    assert 0 <= metrics["attribute_accuracy_mean"] <= 1 and "fid_domain_8" in metrics
+
+
+def test_init_trains_on_two_domains_and_on_pairs(tmp_path):
+    from ganlab.run import run_task
+
+    rng = np.random.default_rng(0)
+    for group, count in (("trainA", 3), ("trainB", 4), ("testA", 2), ("testB", 2)):
+        (tmp_path / "yosemite" / group).mkdir(parents=True)
+        for index in range(count):
+            pixels = rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "yosemite" / group / f"{index}.png")
+    for split, count in (("train", 4), ("val", 2)):
+        (tmp_path / "e2s" / split).mkdir(parents=True)
+        for index in range(count):
+            pixels = rng.integers(0, 255, (16, 32, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "e2s" / split / f"{index + 1}_AB.png")
+    tiny = ["steps=2", "data.size=32", "data.batch_size=2", "data.num_workers=0", "~features"]
+    tiny += ["model.aiw=false", "model.generator.width=4", "model.generator.n_residual=1"]
+    tiny += ["model.discriminator.width=4", "model.discriminator.n_layers=3", "eval.n_samples=2"]
+    tiny += ["model.attribute_reader.width=4", "model.attribute_reader.n_layers=3"]
+    tiny += ["eval.perceptual=null"]
+    for name, root in (("yosemite", "yosemite"), ("edges2shoes", "e2s")):
+        run_dir = tmp_path / f"init_{name}"
+        overrides = [f"experiment=init_{name}", f"data.root={tmp_path / root}", *tiny]
+        run_task(compose_run(run_dir, overrides))
+        metrics = json.loads((run_dir / "metrics.json").read_text())["metrics"]
+        if name == "edges2shoes":
+            assert metrics["psnr_edges_to_image"] > 0 and metrics["psnr_image_to_edges"] > 0
+    module = instantiate(compose_run(tmp_path / "m", overrides).model)  # the edges2shoes run
+    images, domains = module.labelled(
+        {"edges": torch.zeros(2, 3, 4, 4), "image": torch.ones(2, 3, 4, 4)}
+    )
+    assert domains.flatten().tolist() == [0.0, 0.0, 1.0, 1.0] and images[2:].eq(1).all()
+    batch = {"image": torch.ones(2, 3, 32, 32), "attributes": torch.ones(2, 1)}
+    with pytest.raises(ValueError, match="needs paired data"):
+        module.paired_loss(batch)
+
+
+@pytest.mark.parametrize("experiment", ["init_celebahq", "init_yosemite", "init_edges2shoes"])
+def test_real_data_experiments_name_the_missing_embedding_weights(
+    tmp_path, monkeypatch, experiment
+):
+    from hydra.errors import InstantiationException
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_hub"))
+    cfg = compose_run(tmp_path, [f"experiment={experiment}", f"data.root={tmp_path}"])
+    assert cfg.model.embedding == "vgg16" and cfg.model.generator.n_attributes >= 1
+    with pytest.raises(InstantiationException, match="vgg16-397923af.pth"):
+        instantiate(cfg.model)
+    plain = instantiate(
+        compose_run(tmp_path, [f"experiment={experiment}", "model.aiw=false", "model.hops=1"]).model
+    )
+    assert plain.hops == 1 and not hasattr(plain, "embedding")
