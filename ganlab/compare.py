@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+import statistics
 import sys
 import time
 from dataclasses import dataclass, field
@@ -168,6 +169,39 @@ def read_run(run_dir: Path) -> Run:
         metrics=numbers(report.get("metrics", {})),
         curves=curves,
     )
+
+
+def seed_table(
+    root: Path, figures: list[str], label: str, first: str | None = None, decimals: int = 2
+) -> list[str]:
+    """A markdown table of a sweep of rows: each subfolder of ``root`` a row (a multirun over
+    seeds), each figure of metrics.json as mean ± std over the row's seeds. ``first`` names
+    the row printed first; the others follow in name order. Rows without a finished run and
+    figures a run lacks are left out of the means; ``decimals`` after the point."""
+    lines = [
+        f"| {label} | seeds | " + " | ".join(figures) + " |",
+        "|---" * (len(figures) + 2) + "|",
+    ]
+    rows = sorted(
+        (p for p in root.iterdir() if p.is_dir()), key=lambda p: (p.name != first, p.name)
+    )
+    for row_dir in rows:
+        runs = []
+        for run_dir in walk_runs(row_dir):
+            if (run_dir / "metrics.json").is_file():
+                seed = yaml.safe_load((run_dir / "config.yaml").read_text())["seed"]
+                runs.append((seed, json.loads((run_dir / "metrics.json").read_text())["metrics"]))
+        if not runs:
+            continue
+        seeds = ",".join(str(seed) for seed, _ in sorted(runs, key=lambda run: run[0]))
+        cells = []
+        for name in figures:
+            values = [metrics[name] for _, metrics in runs if name in metrics]
+            spread = statistics.stdev(values) if len(values) > 1 else 0.0
+            mean = statistics.mean(values) if values else None
+            cells.append(f"{mean:.{decimals}f} ± {spread:.{decimals}f}" if values else "-")
+        lines.append(f"| {row_dir.name} | {seeds} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def shared_overrides(runs: list[Run]) -> list[str]:

@@ -178,3 +178,17 @@ def test_command_line(sweep, tmp_path):
     assert result.returncode == 0, result.stderr
     assert all(f"seed={seed}" in result.stdout for seed in SEEDS)
     assert out.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_seed_table_gives_each_row_the_mean_and_std_over_its_seeds(tmp_path):
+    from ganlab.compare import seed_table
+
+    for row, seeds in (("plain", (1, 2, 3)), ("full", (1, 3))):
+        for seed in seeds:
+            write_run(tmp_path / row / str(seed), seed)
+    write_run(tmp_path / "full" / "9", 9, finished=False)  # no metrics.json: left out
+    lines = seed_table(tmp_path, ["fid_domain_1k", "digits_score"], "variant", first="plain")
+    assert lines[0] == "| variant | seeds | fid_domain_1k | digits_score |"
+    # plain: fid 10.12, 20.12, 30.12 -> mean 20.1, std 10; score 2.5, 3.5, 4.5 -> 3.5 ± 1
+    assert lines[2] == "| plain | 1,2,3 | 20.12 ± 10.00 | 3.50 ± 1.00 |"
+    assert lines[3] == "| full | 1,3 | 20.12 ± 14.14 | 3.50 ± 1.41 |"

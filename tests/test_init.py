@@ -24,9 +24,9 @@ from ganlab.nets.stargan import (
     StarGANDiscriminator,
 )
 from ganlab.objectives.aiw import (
-    adversarial_importance_weights,
     aiw_scale,
     distance_gap,
+    embedding_scale,
     importance_weights,
     multi_hop,
     multi_hop_loss,
@@ -61,9 +61,11 @@ def test_aiw_equals_the_formula_by_hand():
     )
     scale = (1 + 2 * 1.0 - gap) ** 2
     expected = scale * torch.exp(torch.tensor([0.0, math.log(2.0), 5.0]))  # logit 10 clamped to 5
-    weights = adversarial_importance_weights(source, target, logits, 1.0, 5.0, normalise=False)
+    computed_scale = embedding_scale(source, target, 1.0)
+    torch.testing.assert_close(computed_scale, scale)
+    weights = importance_weights(computed_scale, logits, 5.0, normalise=False)
     torch.testing.assert_close(weights, expected)
-    normalised = adversarial_importance_weights(source, target, logits, 1.0, 5.0)
+    normalised = importance_weights(computed_scale, logits, 5.0)
     torch.testing.assert_close(normalised, expected / expected.mean())
     # the third translation lies on the second source: its gap is negative, its weight largest
     assert gap[2] < 0 < gap[0] and scale[2] > scale[0]
@@ -78,12 +80,11 @@ def test_a_collapsed_embedding_gives_every_sample_the_largest_gap_factor():
     gap = distance_gap(torch.cdist(embeddings, embeddings))
     assert torch.equal(gap, torch.zeros(4))
     torch.testing.assert_close(aiw_scale(gap, radius), torch.full((4,), (1 + 2 * radius) ** 2))
-    weights = adversarial_importance_weights(
-        embeddings, embeddings, logits, radius, normalise=False
-    )
+    scale = embedding_scale(embeddings, embeddings, radius)
+    weights = importance_weights(scale, logits, normalise=False)
     torch.testing.assert_close(weights, (1 + 2 * radius) ** 2 * logits.exp())
     # normalised, the common factor cancels: only exp(D~) ranks the samples
-    normalised = adversarial_importance_weights(embeddings, embeddings, logits, radius)
+    normalised = importance_weights(scale, logits)
     torch.testing.assert_close(normalised, logits.exp() / logits.exp().mean())
     with pytest.raises(ValueError, match="batch of >= 2"):
         distance_gap(torch.zeros(1, 1))
@@ -105,6 +106,12 @@ def test_weighted_losses_by_hand():
     )
     patch = torch.arange(8.0).view(2, 1, 2, 2)
     assert per_sample_logits(patch).tolist() == [1.5, 5.5]
+    # patch maps: every patch its own term, each sample's weight on all of its patches
+    by_patch = (2 * F.softplus(-patch[0]).sum() + 0 * F.softplus(-patch[1]).sum()) / 8
+    assert weighted_generator_loss(patch, weights).item() == pytest.approx(by_patch.item())
+    assert weighted_generator_loss(patch).item() != pytest.approx(
+        F.softplus(-per_sample_logits(patch)).mean().item()
+    )  # not the loss of the averaged logit
 
 
 def test_two_hops_apply_the_generator_twice_with_the_drawn_attributes():
@@ -153,6 +160,7 @@ def test_the_generator_loss_sums_the_hop_losses(tmp_path, aiw):
         batch = toy_batch()
         torch.manual_seed(5)
         losses[hops] = module.generator_loss(batch, StepContext(module)).item()
+        sources = module.embed(batch["image"]) if aiw else None
         # by hand, with the same random targets
         torch.manual_seed(5)
         images, labels = batch["image"], batch["attributes"]
@@ -161,21 +169,57 @@ def test_the_generator_loss_sums_the_hop_losses(tmp_path, aiw):
         for target in targets:
             current = module.generator(current, target)
             logits = per_sample_logits(module.discriminator(current, target))
-            weights = module.hop_weights(images, current, logits)
+            weights = None
+            if aiw:
+                scale = embedding_scale(sources, module.embed(current), module.radius)
+                weights = importance_weights(scale, logits, module.max_logit)
             rec = (module.generator(current, labels) - images).abs().mean()
             total += (weighted_generator_loss(logits, weights) + module.lambda_rec * rec).item()
         assert losses[hops] == pytest.approx(total, rel=1e-5)
     assert losses[1] != pytest.approx(losses[2])
 
 
+def test_the_discriminator_loss_by_hand_and_the_shared_hops_reach_the_generator(tmp_path):
+    cfg = compose_run(tmp_path, init_overrides())
+    torch.manual_seed(0)
+    module = instantiate(cfg.model)
+    batch, ctx = toy_batch(), StepContext(module)
+    module._phase_name = "discriminator"
+    torch.manual_seed(5)
+    loss = module.discriminator_loss(batch, ctx)
+    images, labels = batch["image"], batch["attributes"]
+    hops, targets = ctx["hops"]
+    scales = ctx["aiw_scales"]
+    real = module.discriminator(images, labels)
+    expected = F.binary_cross_entropy_with_logits(module.attribute_reader(images), labels)
+    for hop, target, scale in zip(hops, targets, scales, strict=True):
+        fake = module.discriminator(hop.detach(), target)
+        weights = importance_weights(scale, per_sample_logits(fake), module.max_logit)
+        fake_terms = weights[:, None, None, None] * F.softplus(fake)
+        expected = expected + F.softplus(-real).mean() + fake_terms.mean()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    generator_parameters = list(module.generator.parameters())
+    through_d = torch.autograd.grad(loss, generator_parameters, allow_unused=True)
+    assert all(g is None for g in through_d)  # the discriminator reads the hops detached
+    module._phase_name = "generator"
+    generator_loss = module.generator_loss(batch, ctx)  # the same hops, with their graph
+    assert ctx["hops"][0][0] is hops[0] and hops[0].requires_grad
+    adversarial = weighted_generator_loss(module.discriminator(hops[1], targets[1]))
+    (through_hops,) = torch.autograd.grad(adversarial, [generator_parameters[0]])
+    assert through_hops.abs().sum() > 0 and generator_loss.requires_grad
+
+
 def test_init_refuses_bad_settings(tmp_path):
+    from hydra.errors import InstantiationException
+
     for override, message in (
         ("model.hops=0", "hops must be >= 1"),
         ("model.embedding=null", "AIW needs an embedding"),
         ("model.radius=0", "radius must be > 0"),
+        ("model.max_logit=0", "max_logit clamps"),
     ):
         cfg = compose_run(tmp_path, init_overrides(override))
-        with pytest.raises(Exception, match=message):
+        with pytest.raises(InstantiationException, match=message):
             instantiate(cfg.model)
 
 
@@ -207,6 +251,24 @@ def test_translator_and_discriminators_shapes_and_projection():
     assert adversarial.shape == (2, 1) and classes.shape == (2, 3)
 
 
+def test_stargan_generator_loss_by_hand(tmp_path):
+    overrides = ["experiment=stargan_toyfaces", "model.generator.width=4"]
+    overrides += ["model.generator.n_residual=1", "model.discriminator.width=4"]
+    module = instantiate(compose_run(tmp_path, overrides).model)
+    module._phase_name = "generator"
+    batch = toy_batch()
+    torch.manual_seed(3)
+    loss = module.generator_loss(batch, StepContext(module)).item()
+    torch.manual_seed(3)
+    images, labels = batch["image"], batch["attributes"]
+    targets = module.draw_targets(labels)
+    fake = module.generator(images, targets)
+    scores, logits = module.discriminator(fake)
+    expected = -scores.mean() + attribute_classification_loss(logits, targets)
+    expected = expected + 10 * (module.generator(fake, labels) - images).abs().mean()
+    assert loss == pytest.approx(expected.item(), rel=1e-5)
+
+
 def test_baseline_loss_terms_by_hand():
     logits, attributes = (
         torch.tensor([[0.0, 2.0], [1.0, -1.0]]),
@@ -222,6 +284,21 @@ def test_baseline_loss_terms_by_hand():
     a, b = torch.zeros(1, 1, 2, 2), torch.tensor([1.0, -1.0, 2.0, 0.0]).view(1, 1, 2, 2)
     assert cycle_reconstruction_loss(b, a).item() == pytest.approx(1.0)
     assert attribute_code(torch.tensor([[1.0, 0.0]])).tolist() == [[0.5, -0.5]]
+
+
+def test_the_evaluation_flips_attribute_i_mod_k_of_image_i():
+    from ganlab.evaluation.declarations import one_flip_each
+
+    attributes = torch.tensor([[1.0, 0.0, 0.0, 0.0, 1.0]] * 6)
+    targets = one_flip_each(attributes, list(NAMES))
+    assert targets.tolist() == [
+        [0.0, 0.0, 0.0, 0.0, 1.0],  # 0: black hair off
+        [0.0, 1.0, 0.0, 0.0, 1.0],  # 1: blond on, black off (exclusive)
+        [0.0, 0.0, 1.0, 0.0, 1.0],  # 2: brown on
+        [1.0, 0.0, 0.0, 1.0, 1.0],  # 3: bangs on
+        [1.0, 0.0, 0.0, 0.0, 0.0],  # 4: smiling off
+        [0.0, 0.0, 0.0, 0.0, 1.0],  # 5 = 0 mod 5
+    ]
 
 
 def test_attribute_targets_keep_hair_colours_exclusive():
@@ -258,7 +335,8 @@ def test_init_trains_scores_and_translates_user_images(tmp_path):
         "attribute_accuracy_smiling",
     ):
         assert 0 <= metrics[key] <= 1
-    assert metrics["psnr_ground_truth"] > 0 and metrics["psnr_input"] > 0
+    # the untranslated input differs from its ground truth only in the flipped attribute
+    assert 15 < metrics["psnr_input"] < 60 and metrics["psnr_ground_truth"] < metrics["psnr_input"]
     faces = write_faces(tmp_path / "faces")
     translate = [
         "task=translate",
@@ -325,7 +403,7 @@ def test_init_trains_on_two_domains_and_on_pairs(tmp_path):
     )
     assert domains.flatten().tolist() == [0.0, 0.0, 1.0, 1.0] and images[2:].eq(1).all()
     batch = {"image": torch.ones(2, 3, 32, 32), "attributes": torch.ones(2, 1)}
-    with pytest.raises(ValueError, match="needs paired data"):
+    with pytest.raises(ValueError, match="needs paired two-domain data"):
         module.paired_loss(batch)
 
 
@@ -344,3 +422,11 @@ def test_real_data_experiments_name_the_missing_embedding_weights(
         compose_run(tmp_path, [f"experiment={experiment}", "model.aiw=false", "model.hops=1"]).model
     )
     assert plain.hops == 1 and not hasattr(plain, "embedding")
+
+
+def test_data_whose_labels_are_not_the_models_attributes_is_refused_before_training(tmp_path):
+    from ganlab.run import run_task
+
+    with pytest.raises(ConfigError, match="set model.attribute_names="):
+        run_task(compose_run(tmp_path / "r", init_overrides("model.attribute_names=[smiling]")))
+    assert not (tmp_path / "r" / "checkpoints").exists()

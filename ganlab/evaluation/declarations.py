@@ -391,14 +391,11 @@ class AttributeTranslation(Evaluation):
         batches = list(first_items(dataset, min(budget.n, len(dataset))))
         images = torch.cat([b["image"] for b in batches])
         attributes = torch.cat([b["attributes"] for b in batches]).float()
-        n, k = attributes.shape
+        n = len(attributes)
         described = {"split": budget.split, "n_inputs": n}
         metrics: dict[str, float] = {}
         protocol: dict[str, Any] = {}
-        single = flipped_attribute(attributes, names, 0)
-        for index in range(1, k):
-            rows = torch.arange(n) % k == index
-            single[rows] = flipped_attribute(attributes[rows], names, index)
+        single = one_flip_each(attributes, names)
         outputs = self.translated(module, images, single)
         if tools.classifier is not None:
             accuracies = []
@@ -486,11 +483,16 @@ class AttributeTranslation(Evaluation):
         return metrics, protocol
 
     @staticmethod
+    @torch.no_grad()
     def translated(module: TranslatesAttributes, images: Tensor, targets: Tensor) -> Tensor:
-        chunks = [
-            in_chunks(lambda x, t=t: module.translate_attributes(x, t.to(x)), chunk, module)
-            for chunk, t in zip(images.split(250), targets.split(250), strict=True)
-        ]
+        """Translations of (N, C, H, W) images to their (N, K) targets, in chunks of 250 on the
+        module's device and dtype; float32 on the CPU."""
+        chunks = []
+        for start in range(0, len(images), 250):
+            chunk, target = images[start : start + 250], targets[start : start + 250]
+            device, dtype = module.device, module.dtype
+            outputs = module.translate_attributes(chunk.to(device, dtype), target.to(device, dtype))
+            chunks.append(outputs.float().cpu())
         return torch.cat(chunks)
 
     @staticmethod
@@ -520,6 +522,18 @@ class AttributeTranslation(Evaluation):
             label = f"flip {name}" if len(module.attribute_names) > 1 else "other domain"
             rows[label] = self.translated(module, images, target)
         return rows
+
+
+def one_flip_each(attributes: Tensor, names: list[str]) -> Tensor:
+    """Targets for (N, K) attributes: row i with attribute i mod K flipped (hair colours
+    exclusive), so N translations cover every attribute."""
+    from ganlab.data.attribute_targets import flipped_attribute
+
+    targets = attributes.clone()
+    for index in range(len(names)):
+        rows = torch.arange(len(attributes)) % len(names) == index
+        targets[rows] = flipped_attribute(attributes[rows], names, index)
+    return targets
 
 
 def ground_truth_renders(

@@ -24,6 +24,8 @@ import torch
 from torch import Tensor, nn
 
 from ganlab.data.attribute_targets import apply_target, shuffled_targets
+from ganlab.data.base import TwoDomainDataModule
+from ganlab.errors import ConfigError
 from ganlab.evaluation import AttributeTranslation
 from ganlab.methods.base import (
     AdversarialModule,
@@ -43,6 +45,27 @@ def domain_images(first: Tensor, second: Tensor) -> tuple[Tensor, Tensor]:
     images = torch.cat([first, second])
     domain = torch.cat([torch.zeros(len(first), 1), torch.ones(len(second), 1)])
     return images, domain.to(images)
+
+
+def check_attributes_match(names: tuple[str, ...], datamodule: Any) -> None:
+    """Refuse data whose labels are not the model's attributes (before training starts)."""
+    if datamodule is None:
+        return
+    if isinstance(datamodule, TwoDomainDataModule) or datamodule.name == "edges2shoes":
+        if len(names) != 1:
+            raise ConfigError(
+                f"data={datamodule.name} has two domains, translated as one attribute; the "
+                f"model has {len(names)} ({', '.join(names)}): set model.attribute_names=[<the "
+                "second domain>] (experiment=init_yosemite or init_edges2shoes do)"
+            )
+        return
+    labels = tuple(getattr(datamodule, "attribute_names", ()))
+    if labels != names:
+        raise ConfigError(
+            f"data={datamodule.name} labels {list(labels) or 'no attributes'}; the model "
+            f"translates {list(names)}: set model.attribute_names={list(labels)} or pick "
+            "those attributes with data.attributes"
+        )
 
 
 class AttributeTranslationModule(AdversarialModule):
@@ -114,6 +137,10 @@ class AttributeTranslationModule(AdversarialModule):
     def read_attributes(self, images: Tensor) -> Tensor:
         """(B, K) 0/1 attributes of real images, as the model reads them (for ``translate``)."""
 
+    def on_fit_start(self) -> None:
+        super().on_fit_start()
+        check_attributes_match(self.attribute_names, getattr(self.trainer, "datamodule", None))
+
     # ---- training helpers --------------------------------------------------------------
     @staticmethod
     def labelled(batch: dict[str, Any]) -> tuple[Tensor, Tensor]:
@@ -143,11 +170,12 @@ class AttributeTranslationModule(AdversarialModule):
         net = self.averaged("generator")
         was_training = net.training
         net.eval()
-        outputs = self.generate(
-            net, images.to(self.device, self.dtype), attributes.to(self.device, self.dtype)
-        )
-        net.train(was_training)
-        return outputs
+        try:
+            return self.generate(
+                net, images.to(self.device, self.dtype), attributes.to(self.device, self.dtype)
+            )
+        finally:
+            net.train(was_training)
 
     @torch.no_grad()
     def translate(self, images: Tensor, target: Any, seed: int | None = None) -> Tensor:

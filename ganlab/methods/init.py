@@ -34,7 +34,8 @@ from torch import Tensor, nn
 from ganlab.methods.attribute_translation import AttributeTranslationModule
 from ganlab.methods.base import Frozen, OptimizerFactory, SchedulerFactory, StepContext
 from ganlab.objectives.aiw import (
-    adversarial_importance_weights,
+    embedding_scale,
+    importance_weights,
     multi_hop,
     multi_hop_loss,
     per_sample_logits,
@@ -76,6 +77,10 @@ class INIT(AttributeTranslationModule):
             )
         if radius <= 0:
             raise ValueError(f"the hypersphere radius must be > 0, got {radius}")
+        if max_logit is not None and max_logit <= 0:
+            raise ValueError(
+                f"max_logit clamps D~ to [-max_logit, max_logit]: > 0 or null, not {max_logit}"
+            )
         frozen = {"embedding": Frozen.feature(embedding)} if aiw else {}
         super().__init__(
             {
@@ -107,12 +112,15 @@ class INIT(AttributeTranslationModule):
     def translations(
         self, batch: dict[str, Any], ctx: StepContext
     ) -> tuple[list[Tensor], list[Tensor]]:
-        """(hop images, hop targets) of this step, computed once and shared by both phases."""
+        """(hop images, hop targets) of this step, computed once and shared by both phases
+        (with their graph only on the batches where the generator steps)."""
 
         def compute() -> tuple[list[Tensor], list[Tensor]]:
             images, labels = self.labelled(batch)
             targets = self.hop_targets(labels)
-            return multi_hop(self.generator, images, targets), targets
+            generator_steps = (self.iteration + 1) % self.n_critic == 0
+            with torch.enable_grad() if generator_steps else torch.no_grad():
+                return multi_hop(self.generator, images, targets), targets
 
         return ctx.remember("hops", compute)
 
@@ -123,31 +131,40 @@ class INIT(AttributeTranslationModule):
             images = F.interpolate(images, size=size, mode="bilinear", align_corners=False)
         return self.embedding(images)
 
-    def hop_weights(self, sources: Tensor, hop: Tensor, logits: Tensor) -> Tensor | None:
-        """AIW of one hop's translations (None when AIW is off)."""
-        if not self.aiw:
+    def hop_scales(self, batch: dict[str, Any], ctx: StepContext) -> list[Tensor]:
+        """The embedding factor (1 + dl* - dl)^2 of each hop's translations, once per step
+        (the hops are the same in both phases; only D's logits change between them)."""
+
+        def compute() -> list[Tensor]:
+            images, _ = self.labelled(batch)
+            hops, _ = self.translations(batch, ctx)
+            with torch.no_grad():
+                sources = self.embed(images)
+                return [embedding_scale(sources, self.embed(hop), self.radius) for hop in hops]
+
+        return ctx.remember("aiw_scales", compute)
+
+    def hop_weights(self, scale: Tensor | None, logits: Tensor, hop: int) -> Tensor | None:
+        """AIW of hop ``hop``'s translations from its embedding factor and D~, the mean of
+        D's patch logits (None when AIW is off)."""
+        if scale is None:
             return None
-        with torch.no_grad():
-            weights = adversarial_importance_weights(
-                self.embed(sources),
-                self.embed(hop.detach()),
-                logits,
-                self.radius,
-                self.max_logit,
-                self.normalise_weights,
-            )
-        self.log_step(f"aiw/{self._phase_name}/max_weight", weights.max())
+        weights = importance_weights(
+            scale, per_sample_logits(logits), self.max_logit, self.normalise_weights
+        )
+        self.log_step(f"aiw/{self._phase_name}/max_weight_hop{hop + 1}", weights.max())
         return weights
 
     # ---- the players' losses -------------------------------------------------------------
     def discriminator_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
         images, labels = self.labelled(batch)
         hops, targets = self.translations(batch, ctx)
-        real_logits = per_sample_logits(self.discriminator(images, labels))
+        scales = self.hop_scales(batch, ctx) if self.aiw else [None] * len(hops)
+        real_logits = self.discriminator(images, labels)
         hop_losses = []
-        for hop, target in zip(hops, targets, strict=True):
-            fake_logits = per_sample_logits(self.discriminator(hop.detach(), target))
-            weights = self.hop_weights(images, hop, fake_logits)
+        for index, (hop, target, scale) in enumerate(zip(hops, targets, scales, strict=True)):
+            fake_logits = self.discriminator(hop.detach(), target)
+            weights = self.hop_weights(scale, fake_logits, index)
             hop_losses.append(weighted_discriminator_loss(real_logits, fake_logits, weights))
         reader = F.binary_cross_entropy_with_logits(self.attribute_reader(images), labels)
         return self.weighted_sum(
@@ -157,10 +174,11 @@ class INIT(AttributeTranslationModule):
     def generator_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
         images, labels = self.labelled(batch)
         hops, targets = self.translations(batch, ctx)
+        scales = self.hop_scales(batch, ctx) if self.aiw else [None] * len(hops)
         adversarial, reconstruction = [], []
-        for hop, target in zip(hops, targets, strict=True):
-            fake_logits = per_sample_logits(self.discriminator(hop, target))
-            weights = self.hop_weights(images, hop, fake_logits)
+        for index, (hop, target, scale) in enumerate(zip(hops, targets, scales, strict=True)):
+            fake_logits = self.discriminator(hop, target)
+            weights = self.hop_weights(scale, fake_logits, index)
             adversarial.append(weighted_generator_loss(fake_logits, weights))
             reconstruction.append((self.generator(hop, labels) - images).abs().mean())
         terms = {
@@ -174,8 +192,11 @@ class INIT(AttributeTranslationModule):
 
     def paired_loss(self, batch: dict[str, Any]) -> Tensor:
         """||G(x_A, 1) - x_B||_1 + ||G(x_B, 0) - x_A||_1 on paired data (sec. 4.4's pixel L1)."""
-        if "edges" not in batch:
-            raise ValueError("lambda_paired > 0 needs paired data (items with edges and image)")
+        if "edges" not in batch or "attributes" in batch:
+            raise ValueError(
+                "model.lambda_paired > 0 needs paired two-domain data (items with edges and "
+                "image, e.g. data=edges2shoes); set model.lambda_paired=0 for other data"
+            )
         edges, photos = batch["edges"], batch["image"]
         ones = torch.ones(len(edges), 1, device=edges.device, dtype=edges.dtype)
         return (self.generator(edges, ones) - photos).abs().mean() + (

@@ -36,7 +36,9 @@ def project_to_sphere(embeddings: Tensor, radius: float) -> Tensor:
 
 def distance_matrix(source_embeddings: Tensor, target_embeddings: Tensor) -> Tensor:
     """e_ij = ||phi(x_i^s) - phi(x_j^t)||_2 (eq. 6): (B, B), rows sources, columns translations."""
-    return torch.cdist(source_embeddings, target_embeddings)
+    return torch.cdist(
+        source_embeddings, target_embeddings, compute_mode="donot_use_mm_for_euclid_dist"
+    )
 
 
 def distance_gap(distances: Tensor) -> Tensor:
@@ -66,36 +68,31 @@ def importance_weights(
     return weights / weights.mean() if normalise else weights
 
 
-def adversarial_importance_weights(
-    source_embeddings: Tensor,
-    target_embeddings: Tensor,
-    logits: Tensor,
-    radius: float = 1.0,
-    max_logit: float | None = 5.0,
-    normalise: bool = True,
-) -> Tensor:
-    """AIW(x_j^t) for a batch of translations (eq. 6-8), from the raw embeddings of the
-    sources and translations (projected onto the sphere here) and the discriminator's
-    per-sample logits D~(x_j^t, a_j^t); (B,)."""
+def embedding_scale(source_embeddings: Tensor, target_embeddings: Tensor, radius: float) -> Tensor:
+    """(1 + dl* - dl)^2 per translation from raw embeddings, projected onto the sphere (eq. 6-8)."""
     source = project_to_sphere(source_embeddings, radius)
     target = project_to_sphere(target_embeddings, radius)
-    scale = aiw_scale(distance_gap(distance_matrix(source, target)), radius)
-    return importance_weights(scale, logits, max_logit, normalise)
+    return aiw_scale(distance_gap(distance_matrix(source, target)), radius)
 
 
 def per_sample_logits(logits: Tensor) -> Tensor:
-    """A patch discriminator's (B, 1, h, w) logit map -> (B,) by its mean (a (B,) or (B, 1)
-    output is returned flat)."""
+    """D~ of each sample: a patch discriminator's (B, 1, h, w) logit map averaged to (B,)."""
     return logits.flatten(1).mean(1)
+
+
+def per_sample(weights: Tensor, terms: Tensor) -> Tensor:
+    """Per-sample weights (B,) broadcast over a (B, ...) map of per-patch loss terms."""
+    return weights.view(-1, *([1] * (terms.dim() - 1))) * terms
 
 
 def weighted_discriminator_loss(
     real_logits: Tensor, fake_logits: Tensor, fake_weights: Tensor | None = None
 ) -> Tensor:
-    """-E log D(x, a) - E[AIW * log(1 - D(x^t, a^t))] (eq. 5 with eq. 8's weights), logits (B,)."""
+    """-E log D(x, a) - E[AIW * log(1 - D(x^t, a^t))] (eq. 5 with eq. 8's weights): logits of
+    any shape (B, ...), every patch its own term, the sample's weight on each of its patches."""
     fake_terms = F.softplus(fake_logits)
     if fake_weights is not None:
-        fake_terms = fake_weights * fake_terms
+        fake_terms = per_sample(fake_weights, fake_terms)
     return F.softplus(-real_logits).mean() + fake_terms.mean()
 
 
@@ -103,7 +100,7 @@ def weighted_generator_loss(fake_logits: Tensor, fake_weights: Tensor | None = N
     """-E[AIW * log D(x^t, a^t)]: the non-saturating form of the generator's weighted term."""
     terms = F.softplus(-fake_logits)
     if fake_weights is not None:
-        terms = fake_weights * terms
+        terms = per_sample(fake_weights, terms)
     return terms.mean()
 
 
