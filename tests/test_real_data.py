@@ -71,6 +71,7 @@ SOURCES = {
     "yosemite": "https://efrosgans.eecs.berkeley.edu/cyclegan/datasets/summer2winter_yosemite.zip",
     "edges2shoes": "https://efrosgans.eecs.berkeley.edu/pix2pix/datasets/edges2shoes.tar.gz",
     "mnist": "https://yann.lecun.com/exdb/mnist/",
+    "unaligned": "https://efrosgans.eecs.berkeley.edu/cyclegan/datasets/",
 }
 
 
@@ -303,6 +304,27 @@ def test_yosemite_without_test_b_names_the_missing_folder(tmp_path):
     assert "└── testB/" in str(error.value) and SOURCES["yosemite"] in str(error.value)
 
 
+def test_unaligned_names_the_missing_or_empty_folder_and_the_layout(tmp_path):
+    make_yosemite(tmp_path / "u", ("trainA", "trainB", "testA"))
+    with pytest.raises(ConfigError) as error:
+        load(tmp_path, "unaligned", tmp_path / "u")
+    assert "has no folder testB/" in str(error.value) and "├── trainA/" in str(error.value)
+    make_yosemite(tmp_path / "u", ("testB",))
+    for path in (tmp_path / "u" / "trainA").iterdir():
+        path.unlink()
+    with pytest.raises(ConfigError, match="trainA holds no image files"):
+        load(tmp_path, "unaligned", tmp_path / "u")
+    make_yosemite(tmp_path / "v")
+    data = load(tmp_path, "unaligned", tmp_path / "v", "data.size=16", "data.domains=[horse,zebra]")
+    assert data.domains == ("horse", "zebra")
+    assert (
+        len(data.domain_dataset("train", "zebra")) == 5
+        and len(data.domain_dataset("test", "horse")) == 2
+    )
+    with pytest.raises(ConfigError, match="names the two domains"):
+        load(tmp_path, "unaligned", tmp_path / "v", "data.domains=[a]")
+
+
 def test_edges2shoes_splits_each_file_into_edges_and_photo(tmp_path):
     left, right = 240, 40  # grey levels survive JPEG
     pixels = np.concatenate([np.full((32, 32, 3), left), np.full((32, 32, 3), right)], axis=1)
@@ -385,7 +407,17 @@ def test_mnist_rejects_malformed_idx_files(tmp_path, damage, message):
 
 
 @pytest.mark.parametrize(
-    "option", ["folder", "ffhq", "celebahq", "stanford_cars", "yosemite", "edges2shoes", "mnist"]
+    "option",
+    [
+        "folder",
+        "ffhq",
+        "celebahq",
+        "stanford_cars",
+        "yosemite",
+        "unaligned",
+        "edges2shoes",
+        "mnist",
+    ],
 )
 def test_a_missing_root_shows_the_layout_and_where_to_get_the_data(tmp_path, option):
     with pytest.raises(ConfigError) as error:

@@ -1,4 +1,5 @@
-"""Two-domain real data: unpaired ``yosemite`` (CycleGAN's summer2winter_yosemite) and
+"""Two-domain real data: ``unaligned`` (any trainA/trainB/testA/testB folders), unpaired
+``yosemite`` (CycleGAN's summer2winter_yosemite) and
 paired ``edges2shoes`` (pix2pix), plus ``IndependentPairs``, the sampler that draws two
 domains independently (also used by the UDA splits in ``domains.py``).
 
@@ -19,6 +20,7 @@ from ganlab.data.base import TwoDomainDataModule
 from ganlab.data.images import ImageFiles, ImageReader, SideBySideReader
 from ganlab.data.real import ImageFilesDataModule
 from ganlab.data.samplers import EpochShuffleSampler
+from ganlab.errors import ConfigError
 
 B_STREAM = 1_000_003  # seed offset of the second domain's order, far from seed + epoch
 
@@ -69,25 +71,26 @@ class UnpairedImages(Dataset):
         return {"image_a": image_a, "image_b": image_b, "image": image_a}
 
 
-YOSEMITE_LAYOUT = """\
+UNALIGNED_LAYOUT = """\
 <root>/
-├── trainA/   summer photos (*.jpg)
-├── trainB/   winter photos
-├── testA/    summer photos
-└── testB/    winter photos"""
+├── trainA/   domain A images (jpg, jpeg, png, bmp, webp; searched recursively)
+├── trainB/   domain B images
+├── testA/
+└── testB/"""
 
 
-class YosemiteDataModule(ImageFilesDataModule, TwoDomainDataModule):
-    """summer2winter_yosemite (CycleGAN, Zhu et al. 2017): unpaired summer (A) and winter (B)
-    photos, scaled to cover ``size`` and centre-cropped. Splits: train and test, each
-    ``UnpairedImages``; ``domain_dataset(split, domain)`` gives one domain's images alone."""
+class UnalignedDataModule(ImageFilesDataModule, TwoDomainDataModule):
+    """Two unpaired image folders in CycleGAN's trainA / trainB / testA / testB layout
+    (horse2zebra, summer2winter_yosemite, edges2shoes split into halves, or your own), scaled
+    to cover ``size`` and centre-cropped. ``domains`` names A and B. Splits: train and test,
+    each ``UnpairedImages``; ``domain_dataset(split, domain)`` gives one domain's images
+    alone. A missing or empty folder stops the run naming it and the layout."""
 
-    name = "yosemite"
-    domains = ("summer", "winter")
-    layout = YOSEMITE_LAYOUT
+    name = "unaligned"
+    layout = UNALIGNED_LAYOUT
     source = (
-        "summer2winter_yosemite comes from "
-        "https://efrosgans.eecs.berkeley.edu/cyclegan/datasets/summer2winter_yosemite.zip."
+        "Any two folders of images work; CycleGAN's sets come from "
+        "https://efrosgans.eecs.berkeley.edu/cyclegan/datasets/."
     )
     val_split = "test"
 
@@ -100,8 +103,12 @@ class YosemiteDataModule(ImageFilesDataModule, TwoDomainDataModule):
         shuffle_seed: int = 0,
         strict: bool = False,
         channels: int = 3,
+        domains: Any = ("a", "b"),
     ) -> None:
         self.size = size
+        self.domains = tuple(str(name) for name in domains)
+        if len(self.domains) != 2 or len(set(self.domains)) != 2:
+            raise ConfigError(f"data.domains names the two domains A and B, got {list(domains)}")
         super().__init__(root, batch_size, num_workers, shuffle_seed, strict, channels)
 
     def list_groups(self) -> dict[str, list[Path]]:
@@ -119,19 +126,54 @@ class YosemiteDataModule(ImageFilesDataModule, TwoDomainDataModule):
         }
 
     def domain_dataset(self, split: str, domain: str) -> ImageFiles:
-        """The ``split`` images of one domain (``summer`` = A or ``winter`` = B) alone."""
+        """The ``split`` images of one domain (the first of ``domains`` = A) alone."""
         self.check_domain(domain)
         pairs = self.split_dataset(split)
         return pairs.a if domain == self.domains[0] else pairs.b
 
     def split_settings(self) -> dict[str, Any]:
-        return {}
+        return {"domains": list(self.domains)}
 
     def train_dataloader(self) -> DataLoader:
         self.train_length()
         pairs = self.split_dataset("train")
         sampler = IndependentPairs(len(pairs.a), len(pairs.b), self.shuffle_seed)
         return self.loader(pairs, sampler=sampler, drop_last=True)
+
+
+class YosemiteDataModule(UnalignedDataModule):
+    """summer2winter_yosemite (CycleGAN, Zhu et al. 2017): unpaired summer (A) and winter (B)
+    photos in the unaligned layout."""
+
+    name = "yosemite"
+    source = (
+        "summer2winter_yosemite comes from "
+        "https://efrosgans.eecs.berkeley.edu/cyclegan/datasets/summer2winter_yosemite.zip."
+    )
+
+    def __init__(
+        self,
+        root: Any,
+        size: int = 256,
+        batch_size: int = 1,
+        num_workers: int = 4,
+        shuffle_seed: int = 0,
+        strict: bool = False,
+        channels: int = 3,
+    ) -> None:
+        super().__init__(
+            root,
+            size,
+            batch_size,
+            num_workers,
+            shuffle_seed,
+            strict,
+            channels,
+            domains=("summer", "winter"),
+        )
+
+    def split_settings(self) -> dict[str, Any]:
+        return {}
 
 
 EDGES2SHOES_LAYOUT = """\

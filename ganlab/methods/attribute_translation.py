@@ -49,8 +49,6 @@ def domain_images(first: Tensor, second: Tensor) -> tuple[Tensor, Tensor]:
 
 def check_attributes_match(names: tuple[str, ...], datamodule: Any) -> None:
     """Refuse data whose labels are not the model's attributes (before training starts)."""
-    if datamodule is None:
-        return
     if isinstance(datamodule, TwoDomainDataModule) or datamodule.name == "edges2shoes":
         if len(names) != 1:
             raise ConfigError(
@@ -137,9 +135,8 @@ class AttributeTranslationModule(AdversarialModule):
     def read_attributes(self, images: Tensor) -> Tensor:
         """(B, K) 0/1 attributes of real images, as the model reads them (for ``translate``)."""
 
-    def on_fit_start(self) -> None:
-        super().on_fit_start()
-        check_attributes_match(self.attribute_names, getattr(self.trainer, "datamodule", None))
+    def check_data(self, datamodule: Any) -> None:
+        check_attributes_match(self.attribute_names, datamodule)
 
     # ---- training helpers --------------------------------------------------------------
     @staticmethod

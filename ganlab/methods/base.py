@@ -202,6 +202,10 @@ class AdversarialModule(pl.LightningModule, ABC):
         """Method-specific figures for metrics.json: ``{"metrics": {...}, "protocol": {...}}``."""
         return {"metrics": {}, "protocol": {}}
 
+    def check_data(self, datamodule: Any) -> None:
+        """Refuse data this method cannot train on, before anything is built around it
+        (``task=fit`` calls it); every data set is fine by default."""
+
     def export(self, run_dir: Path, record: dict[str, Any]) -> None:
         """Write artifacts other runs use into ``run_dir`` after fit (e.g. a trained feature
         net); ``record`` holds ``command``, ``seed`` and the final ``metrics``. Most methods

@@ -57,6 +57,7 @@ def fit_until_done_or_preempted(
     datamodule = build_data(cfg.data)
     check_full_batches(datamodule)
     module = build_method(cfg.model)
+    module.check_data(datamodule)
     if cfg.get("init_from") and not cfg.ckpt_path:  # a resumed run has its own weights
         initialise_from(module, cfg.init_from)
     checkpoint = load_compatible(cfg.ckpt_path, module) if cfg.ckpt_path else None

@@ -1,0 +1,135 @@
+"""CycleGAN on the two-domain frame (ganlab.methods.cyclegan, ganlab.methods.two_domain):
+the loss terms by hand, the reference's GAN scaling, the nets' shapes, the linear decay,
+a tiny run with its translation evaluation and translate task, and refusals."""
+
+import json
+
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from ganlab.errors import ConfigError
+from ganlab.methods.base import StepContext
+from ganlab.nets.cyclegan import PatchDiscriminator, ResnetTranslator
+from ganlab.objectives.adversarial import get_game
+from ganlab.objectives.translation import (
+    cycle_consistency_loss,
+    identity_mapping_loss,
+    reference_critic_loss,
+    reference_generator_loss,
+)
+from ganlab.schedules import linear_decay
+from tests.conftest import compose_run
+
+
+def tiny(*extra):
+    overrides = ["experiment=cyclegan_toyfaces", "data.base.n_train=64", "data.base.n_val=16"]
+    overrides += ["data.base.n_test=16", "data.batch_size=2", "eval.n_samples=4", "steps=4"]
+    overrides += ["model.generator_ab.width=4", "model.generator_ab.n_blocks=1"]
+    overrides += ["model.discriminator_a.width=4"]
+    return [*overrides, *extra]
+
+
+def test_reference_gan_scaling_and_l1_terms_by_hand():
+    real, fake = torch.tensor([0.5, 1.0]), torch.tensor([0.0, 2.0])
+    # CycleGAN's LSGAN: D = 1/2 (MSE(D(x), 1) + MSE(D(G), 0)), G = MSE(D(G), 1)
+    lsgan = get_game("lsgan")
+    d_expected = 0.5 * ((0.25 + 0.0) / 2 + (0.0 + 4.0) / 2)
+    assert reference_critic_loss(lsgan, "lsgan", real, fake).item() == pytest.approx(d_expected)
+    assert reference_generator_loss(lsgan, "lsgan", fake).item() == pytest.approx((1 + 1) / 2)
+    # vanilla: D = 1/2 (BCE(D(x), 1) + BCE(D(G), 0)), G = BCE(D(G), 1)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    nsgan = get_game("nsgan")
+    d_vanilla = 0.5 * (bce(real, torch.ones(2)) + bce(fake, torch.zeros(2)))
+    assert reference_critic_loss(nsgan, "nsgan", real, fake).item() == pytest.approx(
+        d_vanilla.item()
+    )
+    assert reference_generator_loss(nsgan, "nsgan", fake).item() == pytest.approx(
+        bce(fake, torch.ones(2)).item()
+    )
+    x, y = torch.zeros(1, 1, 2, 2), torch.tensor([1.0, -1.0, 3.0, 0.0]).view(1, 1, 2, 2)
+    assert cycle_consistency_loss(y, x).item() == pytest.approx(5 / 4)
+    assert identity_mapping_loss(x, y).item() == pytest.approx(5 / 4)
+
+
+def test_the_generator_loss_by_hand(tmp_path):
+    torch.manual_seed(0)
+    module = instantiate(compose_run(tmp_path, tiny()).model)
+    module._phase_name = "generators"
+    a, b = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    ctx = StepContext(module)
+    loss = module.generator_loss({"image_a": a, "image_b": b}, ctx).item()
+    g, f = module.generator_ab, module.generator_ba
+    mse = torch.nn.functional.mse_loss
+    adversarial = mse(module.discriminator_b(g(a)), torch.ones(1, 1, 1, 1).expand(2, 1, 2, 2))
+    adversarial = adversarial + mse(
+        module.discriminator_a(f(b)), torch.ones(1, 1, 1, 1).expand(2, 1, 2, 2)
+    )
+    cycle = (f(g(a)) - a).abs().mean() + (g(f(b)) - b).abs().mean()
+    identity = (g(b) - b).abs().mean() + (f(a) - a).abs().mean()
+    assert loss == pytest.approx((adversarial + 10 * cycle + 5 * identity).item(), rel=1e-5)
+    assert torch.equal(ctx["fake_b"], g(a).detach()) and not ctx["fake_a"].requires_grad
+
+
+def test_nets_have_the_reference_shapes():
+    translator = ResnetTranslator(channels=3, width=4, n_blocks=2, n_down=2)
+    assert translator(torch.zeros(2, 3, 32, 32)).shape == (2, 3, 32, 32)
+    # the 70x70 PatchGAN: 256 px -> 30x30 scores, each seeing a 70x70 patch
+    critic = PatchDiscriminator(channels=3, width=2, n_layers=3)
+    assert critic(torch.zeros(1, 3, 256, 256)).shape == (1, 1, 30, 30)
+    for index, layer in enumerate(critic.body):  # instance norm couples all positions
+        if isinstance(layer, torch.nn.InstanceNorm2d):
+            critic.body[index] = torch.nn.Identity()
+    image = torch.zeros(1, 3, 256, 256, requires_grad=True)
+    critic(image)[0, 0, 15, 15].backward()
+    rows = image.grad.abs().sum((0, 1, 3)).nonzero()
+    assert rows.max() - rows.min() + 1 == 70
+
+
+def test_linear_decay_is_constant_then_falls_to_nearly_zero():
+    weight = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([weight], lr=1.0)
+    schedule = linear_decay(optimizer, total_steps=10, decay_fraction=0.5)
+    rates = []
+    for _ in range(10):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    assert rates[:6] == [1.0] * 6
+    assert rates[6:] == pytest.approx([1 - k / 6 for k in range(1, 5)])
+    with pytest.raises(ValueError, match="decay_fraction"):
+        linear_decay(optimizer, 10, 1.5)
+
+
+def test_cyclegan_trains_scores_both_directions_and_translates(tmp_path):
+    from PIL import Image
+
+    from ganlab.run import run_task
+
+    run_dir = tmp_path / "run"
+    run_task(compose_run(run_dir, tiny()))
+    metrics = json.loads((run_dir / "metrics.json").read_text())["metrics"]
+    for direction in ("a_to_b", "b_to_a"):  # FID of the test images each domain has
+        assert any(k.startswith("fid_domain_") and k.endswith(direction) for k in metrics)
+    assert 0 <= metrics["attribute_accuracy_a_to_b"] <= 1
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    Image.new("RGB", (40, 40), (200, 120, 90)).save(faces / "one.png")
+    checkpoint = run_dir / "checkpoints" / "last.ckpt"
+    out = tmp_path / "translated"
+    task = ["task=translate", f"ckpt_path={checkpoint}", f"input={faces}"]
+    run_task(compose_run(out, [*task, "target=b"], main_defaults=True))
+    assert (out / "translations" / "one_0.png").is_file()
+    with pytest.raises(ConfigError, match="translates to a, b"):
+        run_task(compose_run(tmp_path / "bad", [*task, "target=c"], main_defaults=True))
+
+
+def test_cyclegan_refuses_other_domains_and_games(tmp_path):
+    from hydra.errors import InstantiationException
+
+    from ganlab.run import run_task
+
+    with pytest.raises(ConfigError, match="set model.domains=\\['a', 'b'\\]"):
+        run_task(compose_run(tmp_path / "r", tiny("model.domains=[summer,winter]")))
+    with pytest.raises(InstantiationException, match="plays one of lsgan"):
+        instantiate(compose_run(tmp_path, tiny("loss=wgan_gp")).model)
