@@ -133,3 +133,58 @@ def test_cyclegan_refuses_other_domains_and_games(tmp_path):
         run_task(compose_run(tmp_path / "r", tiny("model.domains=[summer,winter]")))
     with pytest.raises(InstantiationException, match="plays one of lsgan"):
         instantiate(compose_run(tmp_path, tiny("loss=wgan_gp")).model)
+
+
+def test_geometric_transforms_and_their_inverses():
+    from ganlab.objectives.translation import geometric_transform, inverse_geometric_transform
+
+    x = torch.arange(6.0).view(1, 1, 2, 3)
+    rotated = geometric_transform(x, "rot")
+    assert torch.equal(rotated, torch.rot90(x, k=-1, dims=(2, 3)))  # clockwise
+    assert rotated[0, 0].tolist() == [[3.0, 0.0], [4.0, 1.0], [5.0, 2.0]]
+    for name in ("rot", "vflip"):
+        assert torch.equal(inverse_geometric_transform(geometric_transform(x, name), name), x)
+    assert geometric_transform(x, "vflip")[0, 0].tolist() == [[3.0, 4.0, 5.0], [0.0, 1.0, 2.0]]
+    with pytest.raises(ValueError, match="unknown geometric transform"):
+        geometric_transform(x, "shear")
+
+
+@pytest.mark.parametrize("transform", ["rot", "vflip"])
+def test_geometry_consistency_by_hand(transform):
+    from ganlab.objectives.translation import (
+        geometric_transform,
+        geometry_consistency_loss,
+        inverse_geometric_transform,
+    )
+
+    torch.manual_seed(0)
+    g_x = torch.randn(2, 1, 3, 3, requires_grad=True)
+    g_fx = torch.randn(2, 1, 3, 3, requires_grad=True)
+    loss = geometry_consistency_loss(g_x, g_fx, transform)
+    expected = (g_x - inverse_geometric_transform(g_fx, transform)).abs().mean()
+    expected = expected + (g_fx - geometric_transform(g_x, transform)).abs().mean()
+    assert loss.item() == pytest.approx(expected.item())
+    # an equivariant pair (G(f(x)) = f(G(x))) costs nothing
+    assert geometry_consistency_loss(g_x, geometric_transform(g_x, transform), transform) == 0
+    loss.backward()  # each target is detached: G(x)'s gradient comes from its own term only
+    assert g_x.grad.abs().sum().item() == pytest.approx(1.0)  # 18 entries of sign / 18
+
+
+def test_gcgan_is_one_sided_and_trains(tmp_path):
+    from ganlab.run import run_task
+
+    overrides = [
+        arg.replace("cyclegan_toyfaces", "gcgan_toyfaces").replace(
+            "discriminator_a", "discriminator_b"
+        )
+        for arg in tiny()
+    ]
+    module = instantiate(compose_run(tmp_path, overrides).model)
+    names = dict(module.named_children())
+    assert "generator_ba" not in names and "discriminator_a" not in names
+    assert {"generator_ab", "discriminator_b", "discriminator_gc_b"} <= set(names)
+    assert module.translation_targets == ("b",)
+    run_task(compose_run(tmp_path / "run", overrides))
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())["metrics"]
+    assert any(k.endswith("a_to_b") for k in metrics)
+    assert not any(k.endswith("b_to_a") for k in metrics)

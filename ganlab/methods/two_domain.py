@@ -9,7 +9,9 @@ context; the discriminators' phase then reads them through the pools (the refere
 order: G step, then D step). A method writes ``generator_loss`` and stores ``fake_b`` (and
 ``fake_a``) in the context. Batches are ``{"image_a", "image_b"}`` (``data=unaligned``,
 ``data=yosemite``, ``data=toyfaces_domains``). One-sided methods (no ``generator_ba``) never
-build the reverse generator or domain A's discriminator.
+build the reverse generator or domain A's discriminator; ``extra_discriminators`` adds
+more (GcGAN's discriminator of transformed images, with ``real_images`` saying what it
+reads as real).
 """
 
 from abc import abstractmethod
@@ -54,6 +56,7 @@ class TwoDomainTranslation(AdversarialModule):
         ema_decay: float | None = 0.999,
         ema_start_step: int = 0,
         generator_helpers: dict[str, nn.Module] | None = None,
+        extra_discriminators: dict[str, nn.Module] | None = None,
     ) -> None:
         if game not in REFERENCE_GAN_SCALES:
             raise ValueError(
@@ -70,11 +73,13 @@ class TwoDomainTranslation(AdversarialModule):
             nets |= {"generator_ba": generator_ba, "discriminator_a": discriminator_a}
         self.helper_names = tuple(generator_helpers or {})
         nets |= generator_helpers or {}
+        nets |= {f"discriminator_{side}": net for side, net in (extra_discriminators or {}).items()}
         self.ema_nets = tuple(name for name in ("generator_ab", "generator_ba") if name in nets)
         super().__init__(nets, ema_decay, ema_start_step)
         self.two_sided = generator_ba is not None
         self.game_name, self.game = game, get_game(game)
         sides = ("a", "b") if self.two_sided else ("b",)
+        sides += tuple(extra_discriminators or {})
         self.pools = nn.ModuleDict({side: ImagePool(pool_size) for side in sides})
         self.generator_optimizer = generator_optimizer
         self.discriminator_optimizer = discriminator_optimizer
@@ -109,13 +114,18 @@ class TwoDomainTranslation(AdversarialModule):
     def generator_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
         """The generators' loss; stores ``ctx["fake_b"]`` (and ``ctx["fake_a"]``) detached."""
 
+    def real_images(self, side: str, batch: dict[str, Any]) -> Tensor:
+        """What ``discriminator_<side>`` sees as real: domain ``side``'s images."""
+        return batch[f"image_{side}"]
+
     def discriminator_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
-        """Each domain's discriminator on its real images against pooled fakes."""
+        """Each discriminator (``discriminator_<side>``) on its real images against its
+        pooled fakes (``ctx["fake_<side>"]``)."""
         terms = {}
         for side, pool in self.pools.items():
             fake = pool.query(ctx[f"fake_{side}"], *self.rank_and_world)
             critic = self.get_submodule(f"discriminator_{side}")
-            real = batch[f"image_{side}"]
+            real = self.real_images(side, batch)
             terms[side] = reference_critic_loss(
                 self.game, self.game_name, critic(real), critic(fake)
             )

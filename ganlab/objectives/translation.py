@@ -38,3 +38,35 @@ def cycle_consistency_loss(reconstructed: Tensor, original: Tensor) -> Tensor:
 def identity_mapping_loss(mapped: Tensor, original: Tensor) -> Tensor:
     """||G(y) - y||_1 for y of G's target domain (CycleGAN sec. 5.2), one direction."""
     return (mapped - original).abs().mean()
+
+
+GEOMETRIC_TRANSFORMS = ("rot", "vflip")
+
+
+def geometric_transform(images: Tensor, name: str) -> Tensor:
+    """f(x) of GcGAN: ``rot`` turns (B, C, H, W) images 90 degrees clockwise (the reference:
+    transpose H and W, then flip W); ``vflip`` flips them upside down."""
+    if name == "rot":
+        return images.transpose(2, 3).flip(3)
+    if name == "vflip":
+        return images.flip(2)
+    raise ValueError(
+        f"unknown geometric transform {name!r}; known: {', '.join(GEOMETRIC_TRANSFORMS)}"
+    )
+
+
+def inverse_geometric_transform(images: Tensor, name: str) -> Tensor:
+    """f^-1: ``rot`` back (transpose, then flip H); ``vflip`` is its own inverse."""
+    if name == "rot":
+        return images.transpose(2, 3).flip(2)
+    return geometric_transform(images, name)
+
+
+def geometry_consistency_loss(
+    translated: Tensor, translated_transformed: Tensor, name: str
+) -> Tensor:
+    """||G(x) - f^-1(G(f(x)))||_1 + ||G(f(x)) - f(G(x))||_1 (GcGAN eq. 3), each target
+    detached as in the reference code."""
+    back = inverse_geometric_transform(translated_transformed, name).detach()
+    forward = geometric_transform(translated, name).detach()
+    return (translated - back).abs().mean() + (translated_transformed - forward).abs().mean()
