@@ -188,3 +188,57 @@ def test_gcgan_is_one_sided_and_trains(tmp_path):
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())["metrics"]
     assert any(k.endswith("a_to_b") for k in metrics)
     assert not any(k.endswith("b_to_a") for k in metrics)
+
+
+def test_distances_and_their_standardised_loss_by_hand():
+    from ganlab.objectives.translation import (
+        distance_preservation_loss,
+        half_distances,
+        pairwise_distances,
+    )
+
+    x = torch.tensor([0.0, 1.0, 3.0]).view(3, 1, 1, 1)
+    assert pairwise_distances(x).tolist() == [1.0, 3.0, 2.0]  # (0,1), (0,2), (1,2)
+    y = torch.tensor([0.0, 2.0, 2.0]).view(3, 1, 1, 1)
+    stats_x, stats_y = torch.tensor([2.0, 1.0]), torch.tensor([1.0, 2.0])
+    # x: (d - 2) / 1 = -1, 1, 0; y: d = 2, 2, 0 -> (d - 1) / 2 = 0.5, 0.5, -0.5
+    loss = distance_preservation_loss(
+        pairwise_distances(x), pairwise_distances(y), stats_x, stats_y
+    )
+    assert loss.item() == pytest.approx((1.5 + 0.5 + 0.5) / 3)
+    image = torch.tensor([[1.0, 2.0], [4.0, 0.0]]).view(1, 1, 2, 2)
+    assert half_distances(image).tolist() == [pytest.approx((3 + 2) / 2)]
+
+
+def distancegan_overrides(*extra):
+    overrides = [
+        arg.replace("cyclegan_toyfaces", "distancegan_toyfaces").replace(
+            "discriminator_a", "discriminator_b"
+        )
+        for arg in tiny()
+    ]
+    return [*overrides, "model.stats_batches=5", *extra]
+
+
+def test_distancegan_measures_the_domains_distances_and_trains(tmp_path):
+    from ganlab.run import run_task
+
+    module = instantiate(compose_run(tmp_path, distancegan_overrides()).model)
+    assert not hasattr(module, "generator_ba") and not bool(module.stats_ready)
+    torch.manual_seed(0)
+    a = [torch.rand(2, 3, 4, 4) for _ in range(3)]
+    b = [torch.rand(2, 3, 4, 4) * 3 for _ in range(3)]
+    module.measure_distance_stats([{"image_a": x, "image_b": y} for x, y in zip(a, b, strict=True)])
+    distances_b = torch.stack([(y[0] - y[1]).abs().mean() for y in b])
+    torch.testing.assert_close(
+        module.distance_stats[1], torch.stack([distances_b.mean(), distances_b.std()])
+    )
+    run_dir = tmp_path / "run"
+    run_task(
+        compose_run(run_dir, distancegan_overrides("model.cycle=true", "model.self_distance=true"))
+    )
+    from ganlab.checkpoints import read_checkpoint
+
+    state = read_checkpoint(run_dir / "checkpoints" / "last.ckpt")["state_dict"]
+    assert bool(state["stats_ready"]) and state["distance_stats"][:, 1].gt(0).all()
+    assert "generator_ba.body.1.weight" in state  # cycle=true builds the reverse generator

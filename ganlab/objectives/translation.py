@@ -2,6 +2,7 @@
 built on its two-domain frame), as pure functions of tensors. L1 is the mean absolute error.
 """
 
+import torch
 from torch import Tensor
 
 from ganlab.objectives.adversarial import Game
@@ -70,3 +71,28 @@ def geometry_consistency_loss(
     back = inverse_geometric_transform(translated_transformed, name).detach()
     forward = geometric_transform(translated, name).detach()
     return (translated - back).abs().mean() + (translated_transformed - forward).abs().mean()
+
+
+def pairwise_distances(images: Tensor) -> Tensor:
+    """d(x_i, x_j) = mean |x_i - x_j| for every pair i < j of a (B, ...) batch: (B(B-1)/2,)."""
+    flat = images.flatten(1)
+    rows, cols = torch.triu_indices(len(flat), len(flat), offset=1)
+    return (flat[rows] - flat[cols]).abs().mean(1)
+
+
+def half_distances(images: Tensor) -> Tensor:
+    """d(top half, bottom half) of each (B, C, H, W) image (DistanceGAN's self-distance): (B,)."""
+    top, bottom = images[..., : images.shape[-2] // 2, :], images[..., images.shape[-2] // 2 :, :]
+    rows = min(top.shape[-2], bottom.shape[-2])
+    return (top[..., :rows, :] - bottom[..., :rows, :]).abs().flatten(1).mean(1)
+
+
+def distance_preservation_loss(
+    source_distances: Tensor, mapped_distances: Tensor, source_stats: Tensor, target_stats: Tensor
+) -> Tensor:
+    """mean |(d_s - mu_s) / sigma_s - (d_t - mu_t) / sigma_t| (DistanceGAN eq. 5/6): distances
+    between inputs and between their translations, each standardised by its domain's
+    (mu, sigma) = ``*_stats``."""
+    source = (source_distances - source_stats[0]) / source_stats[1]
+    mapped = (mapped_distances - target_stats[0]) / target_stats[1]
+    return (source - mapped).abs().mean()
