@@ -242,3 +242,34 @@ def test_distancegan_measures_the_domains_distances_and_trains(tmp_path):
     state = read_checkpoint(run_dir / "checkpoints" / "last.ckpt")["state_dict"]
     assert bool(state["stats_ready"]) and state["distance_stats"][:, 1].gt(0).all()
     assert "generator_ba.body.1.weight" in state  # cycle=true builds the reverse generator
+
+
+def test_cyclegan_on_two_processes_equals_one_process_with_twice_the_batch(tmp_path):
+    """float64: 2 gloo processes with batch 2 end where 1 process with batch 4 does (both
+    generators, both discriminators, the pools on the global batch, EMA, the LR decay)."""
+    from tests.conftest import final_state, train_on_one_and_two_processes
+
+    common = [
+        "experiment=cyclegan_toyfaces",
+        "data.base.n_train=96",
+        "data.base.n_val=24",
+        "data.base.n_test=24",
+        "steps=6",
+        "trainer.precision=64-true",
+        "logger=csv",
+        "callbacks=default",
+        "callbacks.progress=null",
+        "callbacks.samples=null",
+        "callbacks.evaluation=null",
+        "callbacks.lr_monitor=null",
+        "model.generator_ab.width=4",
+        "model.generator_ab.n_blocks=1",
+        "model.discriminator_a.width=4",
+        "model.pool_size=6",
+        "eval.n_samples=8",
+    ]
+    run_dirs = train_on_one_and_two_processes(tmp_path, common, batch=2)
+    states = {name: final_state(run_dir) for name, run_dir in run_dirs.items()}
+    assert states["two"].keys() == states["one"].keys()
+    torch.testing.assert_close(states["two"], states["one"], rtol=0, atol=1e-9)
+    assert len(states["one"]["pools.b._extra_state"]["images"]) == 6

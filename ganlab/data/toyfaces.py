@@ -804,7 +804,15 @@ class ToyFaces(Dataset):
         shape = (self.n, self.size, self.size, 5)
         frames = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape)
         workers = min(8, len(os.sched_getaffinity(0))) if self.n >= 2000 else 0
-        loader = DataLoader(_Frames(self), batch_size=250, num_workers=workers, collate_fn=np.stack)
+        # its own generator: iterating a DataLoader draws a seed, and rendering the cache must
+        # not move the global RNG (a run's initial weights would depend on whether it exists)
+        loader = DataLoader(
+            _Frames(self),
+            batch_size=250,
+            num_workers=workers,
+            collate_fn=np.stack,
+            generator=torch.Generator(),
+        )
         start = 0
         for batch in loader:
             frames[start : start + len(batch)] = batch
