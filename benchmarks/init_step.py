@@ -1,11 +1,11 @@
 """Cost of INIT's full model (AIW + 2-hop training) over the plain conditional GAN step.
 
-All are `experiment=init_toyfaces` (32 px ToyFaces, batch 16, the experiment's nets): the
-full model as configured, the plain conditional GAN with `model.aiw=false model.hops=1`,
-and each part alone. Each is trained for the same number of batches from the same initial weights, alternating
-rounds, with the progress bar, checkpoints and loggers off. Prints seconds per step of each,
-with the two parts alone (2 hops without AIW; AIW in 1 hop: its frozen embedding), and the
-ratio full / plain (target <= 2.3: two hops double the generator's passes).
+All variants are `experiment=init_toyfaces` (32 px ToyFaces, batch 16, the experiment's
+nets): the full model as configured, the plain conditional GAN with `model.aiw=false
+model.hops=1`, and each part alone (2 hops without AIW; AIW in 1 hop, i.e. its frozen
+embedding). Each is trained for the same number of steps from the same initial weights,
+alternating rounds, with the progress bar, checkpoints and loggers off. Prints ms per step
+of each and the ratio full / plain (target <= 2.3: two hops double the generator's passes).
 
     python benchmarks/init_step.py [--steps 40] [--rounds 3]
 """
