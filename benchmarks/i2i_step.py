@@ -18,24 +18,15 @@ import sys
 import time
 from pathlib import Path
 
-import pytorch_lightning as pl
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from timing import timed_fit  # noqa: E402  (benchmarks/timing.py)
+
 from ganlab.methods.image_pool import ImagePool  # noqa: E402
 from ganlab.run import CONFIG_DIR  # noqa: E402
-
-
-class LoopTimer(pl.Callback):
-    """Times the training loop itself (first batch to last), not Trainer set-up."""
-
-    def on_train_start(self, trainer, module) -> None:
-        self.start = time.perf_counter()
-
-    def on_train_end(self, trainer, module) -> None:
-        self.seconds = time.perf_counter() - self.start
 
 
 def build():
@@ -46,20 +37,8 @@ def build():
 
 
 def time_ganlab(module, datamodule, steps: int) -> float:
-    timer = LoopTimer()
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        max_steps=module.optimizer_steps_for(steps),
-        logger=False,
-        enable_progress_bar=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-        callbacks=[timer],
-    )
-    trainer.fit(module, train_dataloaders=datamodule.train_dataloader())
-    return timer.seconds / module.run_step
+    seconds = timed_fit(module, datamodule.train_dataloader(), module.optimizer_steps_for(steps))
+    return seconds / module.run_step
 
 
 def lsgan(scores: torch.Tensor, real: bool) -> torch.Tensor:

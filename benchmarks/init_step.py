@@ -13,15 +13,15 @@ of each and the ratio full / plain (target <= 2.3: two hops double the generator
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
-import pytorch_lightning as pl
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from timing import timed_fit  # noqa: E402  (benchmarks/timing.py)
+
 from ganlab.run import CONFIG_DIR  # noqa: E402
 
 BATCH = 16  # data.batch_size of experiment=init_toyfaces (checked in seconds_per_step)
@@ -31,16 +31,6 @@ VARIANTS = {
     "AIW, 1 hop": ["model.hops=1"],
     "plain conditional GAN": ["model.aiw=false", "model.hops=1"],
 }
-
-
-class LoopTimer(pl.Callback):
-    """Times the training loop itself (first batch to last), not Trainer set-up."""
-
-    def on_train_start(self, trainer, module) -> None:
-        self.start = time.perf_counter()
-
-    def on_train_end(self, trainer, module) -> None:
-        self.seconds = time.perf_counter() - self.start
 
 
 def build(overrides: list[str]):
@@ -54,20 +44,8 @@ def seconds_per_step(overrides: list[str], steps: int) -> float:
     module, datamodule = build(overrides)
     datamodule.setup("fit")
     assert datamodule.batch_size == BATCH, "update BATCH to the experiment's batch size"
-    timer = LoopTimer()
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        max_steps=module.optimizer_steps_for(steps),
-        logger=False,
-        enable_progress_bar=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-        callbacks=[timer],
-    )
-    trainer.fit(module, train_dataloaders=datamodule.train_dataloader())
-    return timer.seconds / module.run_step
+    seconds = timed_fit(module, datamodule.train_dataloader(), module.optimizer_steps_for(steps))
+    return seconds / module.run_step
 
 
 def main() -> None:

@@ -22,6 +22,8 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from timing import timed_fit  # noqa: E402  (benchmarks/timing.py)
+
 from ganlab.objectives.adversarial import (
     gradient_penalty,
     mean_score_generator_loss,
@@ -36,31 +38,13 @@ def build(overrides: list[str]):
     return instantiate(cfg.model), instantiate(cfg.data)
 
 
-class LoopTimer(pl.Callback):
-    """Times the training loop itself (first batch to last), not Trainer set-up."""
-
-    def on_train_start(self, trainer, module) -> None:
-        self.start = time.perf_counter()
-
-    def on_train_end(self, trainer, module) -> None:
-        self.seconds = time.perf_counter() - self.start
-
-
 def time_ganlab(module, datamodule, batches: int) -> float:
-    timer = LoopTimer()
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        max_steps=module.optimizer_steps_for(batches // module.n_critic),
-        logger=False,
-        enable_progress_bar=False,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-        callbacks=[timer],
+    seconds = timed_fit(
+        module,
+        datamodule.train_dataloader(),
+        module.optimizer_steps_for(batches // module.n_critic),
     )
-    trainer.fit(module, train_dataloaders=datamodule.train_dataloader())
-    return timer.seconds / module.iteration
+    return seconds / module.iteration
 
 
 def time_plain(module, datamodule, batches: int) -> float:

@@ -87,6 +87,7 @@ class UnalignedDataModule(ImageFilesDataModule, TwoDomainDataModule):
     alone. A missing or empty folder stops the run naming it and the layout."""
 
     name = "unaligned"
+    default_domains = ("a", "b")
     layout = UNALIGNED_LAYOUT
     source = (
         "Any two folders of images work; CycleGAN's sets come from "
@@ -103,9 +104,11 @@ class UnalignedDataModule(ImageFilesDataModule, TwoDomainDataModule):
         shuffle_seed: int = 0,
         strict: bool = False,
         channels: int = 3,
-        domains: Any = ("a", "b"),
+        domains: Any = None,
     ) -> None:
         self.size = size
+        if domains is None:
+            domains = self.default_domains
         self.domains = tuple(str(name) for name in domains)
         if len(self.domains) != 2 or len(set(self.domains)) != 2:
             raise ConfigError(f"data.domains names the two domains A and B, got {list(domains)}")
@@ -146,31 +149,11 @@ class YosemiteDataModule(UnalignedDataModule):
     photos in the unaligned layout."""
 
     name = "yosemite"
+    default_domains = ("summer", "winter")
     source = (
         "summer2winter_yosemite comes from "
         "https://efrosgans.eecs.berkeley.edu/cyclegan/datasets/summer2winter_yosemite.zip."
     )
-
-    def __init__(
-        self,
-        root: Any,
-        size: int = 256,
-        batch_size: int = 1,
-        num_workers: int = 4,
-        shuffle_seed: int = 0,
-        strict: bool = False,
-        channels: int = 3,
-    ) -> None:
-        super().__init__(
-            root,
-            size,
-            batch_size,
-            num_workers,
-            shuffle_seed,
-            strict,
-            channels,
-            domains=("summer", "winter"),
-        )
 
     def split_settings(self) -> dict[str, Any]:
         return {}

@@ -23,7 +23,6 @@ from torch import Tensor, nn
 
 from ganlab.methods.attribute_translation import AttributeTranslationModule
 from ganlab.methods.base import OptimizerFactory, SchedulerFactory, StepContext
-from ganlab.objectives.adversarial import gradient_penalty
 
 
 def attribute_code(attributes: Tensor, intensity: float = 0.5) -> Tensor:
@@ -73,21 +72,16 @@ class AttGAN(AttributeTranslationModule):
         images, labels = self.labelled(batch)
         with torch.no_grad():
             fake = self.generate(self.generator, images, self.draw_targets(labels))
-        real_scores, real_logits = self.discriminator(images)
-        fake_scores, _ = self.discriminator(fake)
-        alpha = torch.rand(images.shape[0], device=images.device, dtype=images.dtype)
-        terms = {
-            "adversarial": fake_scores.mean() - real_scores.mean(),
-            "classification": F.binary_cross_entropy_with_logits(real_logits, labels),
-            "gradient_penalty": gradient_penalty(
-                lambda x: self.discriminator(x)[0], images, fake, alpha
-            ),
-        }
-        weights = {
-            "classification": self.lambda_discriminator_cls,
-            "gradient_penalty": self.lambda_gp,
-        }
-        return self.weighted_sum(terms, weights)
+        real_scores, logits = self.discriminator(images)
+        classification = F.binary_cross_entropy_with_logits(logits, labels)
+        return self.wgan_gp_classifier_loss(
+            images,
+            real_scores,
+            fake,
+            classification,
+            self.lambda_discriminator_cls,
+            self.lambda_gp,
+        )
 
     def generator_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
         images, labels = self.labelled(batch)

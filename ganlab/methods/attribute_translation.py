@@ -36,6 +36,7 @@ from ganlab.methods.base import (
     SchedulerFactory,
     StepContext,
 )
+from ganlab.objectives.adversarial import gradient_penalty
 
 DOMAIN_KEYS = (("image_a", "image_b"), ("edges", "image"))  # unpaired, paired
 
@@ -154,6 +155,31 @@ class AttributeTranslationModule(AdversarialModule):
             "attribute translation trains on labelled images (items with 'attributes', e.g. "
             "data=toyfaces or data=celebahq) or on two domains (data=yosemite, "
             f"data=edges2shoes); this batch has {', '.join(batch)}"
+        )
+
+    def wgan_gp_classifier_loss(
+        self,
+        images: Tensor,
+        real_scores: Tensor,
+        fake: Tensor,
+        classification: Tensor,
+        lambda_cls: float,
+        lambda_gp: float,
+    ) -> Tensor:
+        """StarGAN's and AttGAN's discriminator loss: -E D(x) + E D(G(x, c)) + lambda_cls *
+        ``classification`` (of the real images) + lambda_gp * GP, for a discriminator that
+        returns (scores, attribute logits); ``real_scores`` are D's scores of ``images``."""
+        fake_scores = self.discriminator(fake)[0]
+        alpha = torch.rand(images.shape[0], device=images.device, dtype=images.dtype)
+        terms = {
+            "adversarial": fake_scores.mean() - real_scores.mean(),
+            "classification": classification,
+            "gradient_penalty": gradient_penalty(
+                lambda x: self.discriminator(x)[0], images, fake, alpha
+            ),
+        }
+        return self.weighted_sum(
+            terms, {"classification": lambda_cls, "gradient_penalty": lambda_gp}
         )
 
     def draw_targets(self, attributes: Tensor) -> Tensor:

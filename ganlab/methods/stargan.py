@@ -21,7 +21,6 @@ from torch import Tensor, nn
 
 from ganlab.methods.attribute_translation import AttributeTranslationModule
 from ganlab.methods.base import OptimizerFactory, SchedulerFactory, StepContext
-from ganlab.objectives.adversarial import gradient_penalty
 
 
 def attribute_classification_loss(logits: Tensor, attributes: Tensor) -> Tensor:
@@ -69,18 +68,10 @@ class StarGAN(AttributeTranslationModule):
         images, labels = self.labelled(batch)
         with torch.no_grad():
             fake = self.generator(images, self.draw_targets(labels))
-        real_scores, real_logits = self.discriminator(images)
-        fake_scores, _ = self.discriminator(fake)
-        alpha = torch.rand(images.shape[0], device=images.device, dtype=images.dtype)
-        terms = {
-            "adversarial": fake_scores.mean() - real_scores.mean(),
-            "classification": attribute_classification_loss(real_logits, labels),
-            "gradient_penalty": gradient_penalty(
-                lambda x: self.discriminator(x)[0], images, fake, alpha
-            ),
-        }
-        return self.weighted_sum(
-            terms, {"classification": self.lambda_cls, "gradient_penalty": self.lambda_gp}
+        real_scores, logits = self.discriminator(images)
+        classification = attribute_classification_loss(logits, labels)
+        return self.wgan_gp_classifier_loss(
+            images, real_scores, fake, classification, self.lambda_cls, self.lambda_gp
         )
 
     def generator_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
