@@ -273,3 +273,40 @@ def test_cyclegan_on_two_processes_equals_one_process_with_twice_the_batch(tmp_p
     assert states["two"].keys() == states["one"].keys()
     torch.testing.assert_close(states["two"], states["one"], rtol=0, atol=1e-9)
     assert len(states["one"]["pools.b._extra_state"]["images"]) == 6
+
+
+def unit_overrides(*extra):
+    overrides = [arg.replace("cyclegan_toyfaces", "unit_toyfaces") for arg in tiny()]
+    overrides = [arg for arg in overrides if not arg.startswith("model.generator_ab")]
+    return [*overrides, "model.encoder_a.width=4", "model.encoder_a.n_private=1", *extra]
+
+
+def test_unit_shares_its_latent_layers_and_translates_without_noise(tmp_path):
+    from ganlab.objectives.translation import latent_kl
+
+    assert latent_kl(torch.tensor([[1.0, -2.0], [0.0, 3.0]])).item() == pytest.approx(14 / 4)
+    torch.manual_seed(0)
+    module = instantiate(compose_run(tmp_path, unit_overrides()).model)
+    # one shared encoder layer and one shared decoder layer serve both domains
+    trained = dict(module.named_children())
+    assert {"shared_encoder", "shared_decoder", "encoder_a", "decoder_b"} <= set(trained)
+    images = torch.rand(2, 3, 32, 32) * 2 - 1
+    private = module.encoder_a(images)
+    torch.testing.assert_close(module.encode(images, "a"), module.shared_encoder(private))
+    # the generators' player trains every encoder and decoder, the shared ones once
+    generators = module.player_table["generators"].nets
+    assert generators.count("shared_encoder") == 1 and "decoder_a" in generators
+    # unimodal: translating twice gives the same images (diversity 0)
+    assert torch.equal(module.translate(images, "b"), module.translate(images, "b"))
+    module._phase_name = "generators"
+    ctx = StepContext(module)
+    loss = module.generator_loss({"image_a": images, "image_b": images.flip(3)}, ctx)
+    assert loss.requires_grad and ctx["fake_b"].shape == images.shape
+
+
+def test_unit_trains(tmp_path):
+    from ganlab.run import run_task
+
+    run_task(compose_run(tmp_path / "run", unit_overrides()))
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())["metrics"]
+    assert any(k.endswith("b_to_a") for k in metrics) and any(k.endswith("a_to_b") for k in metrics)

@@ -45,14 +45,12 @@ class CycleGAN(TwoDomainTranslation):
         ema_start_step: int = 0,
     ) -> None:
         super().__init__(
-            generator_ab,
-            discriminator_b,
+            {"generator_ab": generator_ab, "generator_ba": generator_ba},
+            {"a": discriminator_a, "b": discriminator_b},
             generator_optimizer,
             discriminator_optimizer,
             game=game,
             domains=domains,
-            generator_ba=generator_ba,
-            discriminator_a=discriminator_a,
             pool_size=pool_size,
             generator_scheduler=generator_scheduler,
             discriminator_scheduler=discriminator_scheduler,

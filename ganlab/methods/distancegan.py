@@ -54,15 +54,16 @@ class DistanceGAN(TwoDomainTranslation):
     ) -> None:
         if cycle and (generator_ba is None or discriminator_a is None):
             raise ValueError("cycle=true needs generator_ba and discriminator_a")
+        generators, discriminators = {"generator_ab": generator_ab}, {"b": discriminator_b}
+        if cycle:
+            generators["generator_ba"], discriminators["a"] = generator_ba, discriminator_a
         super().__init__(
-            generator_ab,
-            discriminator_b,
+            generators,
+            discriminators,
             generator_optimizer,
             discriminator_optimizer,
             game=game,
             domains=domains,
-            generator_ba=generator_ba if cycle else None,
-            discriminator_a=discriminator_a if cycle else None,
             pool_size=pool_size,
             generator_scheduler=generator_scheduler,
             discriminator_scheduler=discriminator_scheduler,

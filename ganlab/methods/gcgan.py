@@ -54,8 +54,8 @@ class GcGAN(TwoDomainTranslation):
                 f"transform must be one of {', '.join(GEOMETRIC_TRANSFORMS)}, got {transform!r}"
             )
         super().__init__(
-            generator_ab,
-            discriminator_b,
+            {"generator_ab": generator_ab},
+            {"b": discriminator_b, "gc_b": discriminator_gc_b},
             generator_optimizer,
             discriminator_optimizer,
             game=game,
@@ -65,7 +65,6 @@ class GcGAN(TwoDomainTranslation):
             discriminator_scheduler=discriminator_scheduler,
             ema_decay=ema_decay,
             ema_start_step=ema_start_step,
-            extra_discriminators={"gc_b": discriminator_gc_b},
         )
         self.transform = transform
         self.lambda_ab, self.lambda_gc, self.lambda_identity = lambda_ab, lambda_gc, lambda_identity

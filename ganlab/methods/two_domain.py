@@ -9,9 +9,9 @@ context; the discriminators' phase then reads them through the pools (the refere
 order: G step, then D step). A method writes ``generator_loss`` and stores ``fake_b`` (and
 ``fake_a``) in the context. Batches are ``{"image_a", "image_b"}`` (``data=unaligned``,
 ``data=yosemite``, ``data=toyfaces_domains``). One-sided methods (no ``generator_ba``) never
-build the reverse generator or domain A's discriminator; ``extra_discriminators`` adds
-more (GcGAN's discriminator of transformed images, with ``real_images`` saying what it
-reads as real).
+build the reverse generator or domain A's discriminator; more discriminators may judge
+other images (GcGAN's of transformed images, with ``real_images`` saying what it reads as
+real).
 """
 
 from abc import abstractmethod
@@ -42,45 +42,38 @@ class TwoDomainTranslation(AdversarialModule):
 
     def __init__(
         self,
-        generator_ab: nn.Module,
-        discriminator_b: nn.Module,
+        generators: dict[str, nn.Module],
+        discriminators: dict[str, nn.Module],
         generator_optimizer: OptimizerFactory,
         discriminator_optimizer: OptimizerFactory,
         game: str = "lsgan",
         domains: Sequence[str] = ("a", "b"),
-        generator_ba: nn.Module | None = None,
-        discriminator_a: nn.Module | None = None,
         pool_size: int = 50,
         generator_scheduler: SchedulerFactory | None = None,
         discriminator_scheduler: SchedulerFactory | None = None,
         ema_decay: float | None = 0.999,
         ema_start_step: int = 0,
-        generator_helpers: dict[str, nn.Module] | None = None,
-        extra_discriminators: dict[str, nn.Module] | None = None,
     ) -> None:
+        """``generators``: the nets the generators' player trains (each gets an EMA copy);
+        ``discriminators``: side -> net, ``b`` (and ``a`` for two-sided methods) judging
+        domain B (A), any other side one more discriminator (``discriminator_<side>``)."""
         if game not in REFERENCE_GAN_SCALES:
             raise ValueError(
                 f"two-domain translation plays one of {', '.join(REFERENCE_GAN_SCALES)}, "
                 f"got loss game {game!r}"
             )
-        if (generator_ba is None) != (discriminator_a is None):
-            raise ValueError("a two-sided method needs both generator_ba and discriminator_a")
+        if "b" not in discriminators:
+            raise ValueError("a two-domain method needs a discriminator of domain B")
         self.domains = tuple(str(name) for name in domains)
         if len(self.domains) != 2:
             raise ValueError(f"domains names A and B, got {list(domains)}")
-        nets = {"generator_ab": generator_ab, "discriminator_b": discriminator_b}
-        if generator_ba is not None:
-            nets |= {"generator_ba": generator_ba, "discriminator_a": discriminator_a}
-        self.helper_names = tuple(generator_helpers or {})
-        nets |= generator_helpers or {}
-        nets |= {f"discriminator_{side}": net for side, net in (extra_discriminators or {}).items()}
-        self.ema_nets = tuple(name for name in ("generator_ab", "generator_ba") if name in nets)
+        nets = dict(generators)
+        nets |= {f"discriminator_{side}": net for side, net in discriminators.items()}
+        self.ema_nets = tuple(generators)
         super().__init__(nets, ema_decay, ema_start_step)
-        self.two_sided = generator_ba is not None
+        self.two_sided = "a" in discriminators
         self.game_name, self.game = game, get_game(game)
-        sides = ("a", "b") if self.two_sided else ("b",)
-        sides += tuple(extra_discriminators or {})
-        self.pools = nn.ModuleDict({side: ImagePool(pool_size) for side in sides})
+        self.pools = nn.ModuleDict({side: ImagePool(pool_size) for side in discriminators})
         self.generator_optimizer = generator_optimizer
         self.discriminator_optimizer = discriminator_optimizer
         self.generator_scheduler = generator_scheduler
@@ -92,7 +85,7 @@ class TwoDomainTranslation(AdversarialModule):
 
     # ---- the game ------------------------------------------------------------------------
     def players(self) -> list[Player]:
-        generators = (*self.ema_nets, *self.helper_names)
+        generators = self.ema_nets
         discriminators = tuple(f"discriminator_{side}" for side in self.pools)
         return [
             Player("generators", generators, self.generator_optimizer, self.generator_scheduler),
@@ -147,19 +140,24 @@ class TwoDomainTranslation(AdversarialModule):
 
     @torch.no_grad()
     def translate(self, images: Tensor, target: str, seed: int | None = None) -> Tensor:
-        """Images of the other domain translated to ``target`` by the EMA generator."""
+        """Images of the other domain translated to ``target`` by the EMA nets, eval mode."""
         if target not in self.translation_targets:
             raise ConfigError(
                 f"target={target}: this model translates to {', '.join(self.translation_targets)}"
             )
-        name = "generator_ab" if target == self.domains[1] else "generator_ba"
-        net = self.averaged(name)
-        was_training = net.training
-        net.eval()
+        nets = [self.averaged(name) for name in self.ema_nets]
+        modes = [net.training for net in nets]
+        for net in nets:
+            net.eval()
         try:
-            return net(images.to(self.device, self.dtype))
+            return self.translation(images.to(self.device, self.dtype), target == self.domains[1])
         finally:
-            net.train(was_training)
+            for net, mode in zip(nets, modes, strict=True):
+                net.train(mode)
+
+    def translation(self, images: Tensor, to_b: bool) -> Tensor:
+        """A -> B (``to_b``) or B -> A with the EMA nets; a method with other nets overrides it."""
+        return self.averaged("generator_ab" if to_b else "generator_ba")(images)
 
     def evaluations(self) -> list[Translation]:
         a, b = self.domains

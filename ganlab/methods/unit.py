@@ -1,0 +1,132 @@
+"""UNIT (Liu, Breuel & Kautz, "Unsupervised Image-to-Image Translation Networks", NIPS 2017):
+a shared latent space for two domains. Each domain has a VAE (encoder E, decoder G) whose
+last encoder layer and first decoder layer are shared (``ganlab.nets.unit``); a code
+z = E(x) + n, n ~ N(0, I), decodes to either domain, and x_ab = G_b(E_a(a) + n) is judged by
+domain B's discriminator. The generators' loss (eq. 2-5):
+
+    lambda_gan (L_GAN(x_ab) + L_GAN(x_ba))
+    + lambda_recon (||G_a(z_a) - a||_1 + ||G_b(z_b) - b||_1) + lambda_kl (KL(z_a) + KL(z_b))
+    + lambda_cycle (||G_a(E_b(x_ab) + n) - a||_1 + ||G_b(E_a(x_ba) + n) - b||_1)
+    + lambda_cycle_kl (KL(E_b(x_ab)) + KL(E_a(x_ba)))
+
+with the weights of the authors' NIPS'17 code (100, 0.1, 100, 0.1, GAN 10), KL = E[mean^2]
+(their reduced VAE). Translation uses the mean code (no noise): UNIT is unimodal. No image
+pool (``pool_size: 0``), as the reference.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ganlab.methods.base import OptimizerFactory, SchedulerFactory, StepContext
+from ganlab.methods.two_domain import TwoDomainTranslation
+from ganlab.nets.unit import shared_residual_block
+from ganlab.objectives.translation import (
+    cycle_consistency_loss,
+    latent_kl,
+    reference_generator_loss,
+)
+
+
+class UNIT(TwoDomainTranslation):
+    def __init__(
+        self,
+        encoder_a: nn.Module,
+        encoder_b: nn.Module,
+        decoder_a: nn.Module,
+        decoder_b: nn.Module,
+        discriminator_a: nn.Module,
+        discriminator_b: nn.Module,
+        generator_optimizer: OptimizerFactory,
+        discriminator_optimizer: OptimizerFactory,
+        game: str = "lsgan",
+        domains: Sequence[str] = ("a", "b"),
+        lambda_gan: float = 10.0,
+        lambda_recon: float = 100.0,
+        lambda_kl: float = 0.1,
+        lambda_cycle: float = 100.0,
+        lambda_cycle_kl: float = 0.1,
+        pool_size: int = 0,
+        generator_scheduler: SchedulerFactory | None = None,
+        discriminator_scheduler: SchedulerFactory | None = None,
+        ema_decay: float | None = 0.999,
+        ema_start_step: int = 0,
+    ) -> None:
+        channels = encoder_a.out_channels
+        generators = {
+            "encoder_a": encoder_a,
+            "encoder_b": encoder_b,
+            "shared_encoder": shared_residual_block(channels),
+            "shared_decoder": shared_residual_block(channels),
+            "decoder_a": decoder_a,
+            "decoder_b": decoder_b,
+        }
+        super().__init__(
+            generators,
+            {"a": discriminator_a, "b": discriminator_b},
+            generator_optimizer,
+            discriminator_optimizer,
+            game=game,
+            domains=domains,
+            pool_size=pool_size,
+            generator_scheduler=generator_scheduler,
+            discriminator_scheduler=discriminator_scheduler,
+            ema_decay=ema_decay,
+            ema_start_step=ema_start_step,
+        )
+        self.lambda_gan, self.lambda_recon, self.lambda_kl = lambda_gan, lambda_recon, lambda_kl
+        self.lambda_cycle, self.lambda_cycle_kl = lambda_cycle, lambda_cycle_kl
+
+    # ---- the shared latent space -------------------------------------------------------------
+    def net(self, name: str, averaged: bool) -> nn.Module:
+        return self.averaged(name) if averaged else self.get_submodule(name)
+
+    def encode(self, images: Tensor, side: str, averaged: bool = False) -> Tensor:
+        """The mean code E(x) of domain ``side``'s images (private layers, then shared)."""
+        private = self.net(f"encoder_{side}", averaged)
+        return self.net("shared_encoder", averaged)(private(images))
+
+    def decode(self, latent: Tensor, side: str, averaged: bool = False) -> Tensor:
+        """Domain ``side``'s image of a code (shared layer, then private)."""
+        shared = self.net("shared_decoder", averaged)(latent)
+        return self.net(f"decoder_{side}", averaged)(shared)
+
+    @staticmethod
+    def with_noise(mean: Tensor) -> Tensor:
+        """z = mean + n, n ~ N(0, I) (the VAE's reparametrised sample)."""
+        return mean + torch.randn_like(mean)
+
+    # ---- the generators' loss ------------------------------------------------------------
+    def generator_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
+        a, b = batch["image_a"], batch["image_b"]
+        mean_a, mean_b = self.encode(a, "a"), self.encode(b, "b")
+        z_a, z_b = self.with_noise(mean_a), self.with_noise(mean_b)
+        fake_b, fake_a = self.decode(z_a, "b"), self.decode(z_b, "a")
+        ctx["fake_a"], ctx["fake_b"] = fake_a.detach(), fake_b.detach()
+        mean_ab, mean_ba = self.encode(fake_b, "b"), self.encode(fake_a, "a")
+        game, name = self.game, self.game_name
+        terms = {
+            "adversarial": reference_generator_loss(game, name, self.discriminator_b(fake_b))
+            + reference_generator_loss(game, name, self.discriminator_a(fake_a)),
+            "reconstruction": cycle_consistency_loss(self.decode(z_a, "a"), a)
+            + cycle_consistency_loss(self.decode(z_b, "b"), b),
+            "kl": latent_kl(mean_a) + latent_kl(mean_b),
+            "cycle": cycle_consistency_loss(self.decode(self.with_noise(mean_ab), "a"), a)
+            + cycle_consistency_loss(self.decode(self.with_noise(mean_ba), "b"), b),
+            "cycle_kl": latent_kl(mean_ab) + latent_kl(mean_ba),
+        }
+        weights = {
+            "adversarial": self.lambda_gan,
+            "reconstruction": self.lambda_recon,
+            "kl": self.lambda_kl,
+            "cycle": self.lambda_cycle,
+            "cycle_kl": self.lambda_cycle_kl,
+        }
+        return self.weighted_sum(terms, weights)
+
+    def translation(self, images: Tensor, to_b: bool) -> Tensor:
+        """G_b(E_a(x)) (or G_a(E_b(x))) of the mean code, with the EMA nets."""
+        source, target = ("a", "b") if to_b else ("b", "a")
+        return self.decode(self.encode(images, source, True), target, True)
