@@ -23,7 +23,9 @@ NEED_FILES += ("init_edges2shoes",)
 
 def small_data(experiment: str) -> list[str]:
     """Overrides that keep an experiment's embedded data small (no 20k-face render)."""
-    if experiment.startswith(("uda_", "psp_", "cyclegan_", "gcgan_", "distancegan_", "unit_")):
+    if experiment.startswith(
+        ("uda_", "psp_", "cyclegan_", "gcgan_", "distancegan_", "unit_", "munit_")
+    ):
         return ["data.base.n_train=128", "data.base.n_val=16", "data.base.n_test=16"]
     return ["data.n_train=128"] if "toyfaces" in experiment else []
 

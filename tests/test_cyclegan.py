@@ -310,3 +310,47 @@ def test_unit_trains(tmp_path):
     run_task(compose_run(tmp_path / "run", unit_overrides()))
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())["metrics"]
     assert any(k.endswith("b_to_a") for k in metrics) and any(k.endswith("a_to_b") for k in metrics)
+
+
+def test_adaptive_instance_norm_by_hand():
+    from ganlab.nets.munit import adaptive_instance_norm
+
+    x = torch.tensor([1.0, 3.0, 5.0, 7.0]).view(1, 1, 2, 2)  # mean 4, std sqrt(5)
+    out = adaptive_instance_norm(x, torch.tensor([[2.0]]), torch.tensor([[1.0]]), eps=0.0)
+    expected = 2 * (torch.tensor([1.0, 3.0, 5.0, 7.0]) - 4) / 5**0.5 + 1
+    torch.testing.assert_close(out.flatten(), expected)
+
+
+def munit_overrides(*extra):
+    overrides = [arg.replace("cyclegan_toyfaces", "munit_toyfaces") for arg in tiny()]
+    overrides = [
+        arg for arg in overrides if not arg.startswith(("model.generator_ab", "model.disc"))
+    ]
+    overrides += ["model.content_encoder_a.width=4", "model.content_encoder_a.n_residual=1"]
+    return [*overrides, "model.decoder_a.mlp_dim=8", "model.discriminator_a.width=4", *extra]
+
+
+def test_munit_draws_a_style_per_seed_where_unit_has_one_output(tmp_path):
+    torch.manual_seed(0)
+    munit = instantiate(compose_run(tmp_path, munit_overrides()).model)
+    images = torch.rand(2, 3, 32, 32) * 2 - 1
+    first, again = munit.translate(images, "b", seed=0), munit.translate(images, "b", seed=0)
+    assert torch.equal(first, again)  # a seed fixes the style
+    assert not torch.allclose(first, munit.translate(images, "b", seed=1), atol=1e-4)
+    scores = munit.discriminator_a(images)
+    assert [s.shape[-1] for s in scores] == [4, 2]  # two scales of a 3-layer patch critic
+    munit._phase_name = "generators"
+    ctx = StepContext(munit)
+    loss = munit.generator_loss({"image_a": images, "image_b": images.flip(3)}, ctx)
+    assert loss.requires_grad and "loss/generators/style" in munit._step_logs
+    assert "loss/generators/cycle" not in munit._step_logs  # weight 0 in the default config
+    unit = instantiate(compose_run(tmp_path, unit_overrides()).model)
+    assert torch.equal(unit.translate(images, "b", seed=0), unit.translate(images, "b", seed=1))
+
+
+def test_munit_trains_and_reports_diversity(tmp_path):
+    from ganlab.run import run_task
+
+    run_task(compose_run(tmp_path / "run", munit_overrides()))
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())["metrics"]
+    assert metrics["lpips_diversity_a_to_b"] > 0 and metrics["lpips_diversity_b_to_a"] > 0

@@ -39,6 +39,7 @@ from ganlab.objectives.translation import REFERENCE_GAN_SCALES, reference_critic
 class TwoDomainTranslation(AdversarialModule):
     step_phase = "generators"
     translation_kind = "target"
+    diversity_outputs = 2  # outputs per input (seeds 0, 1) the LPIPS diversity compares
 
     def __init__(
         self,
@@ -140,7 +141,8 @@ class TwoDomainTranslation(AdversarialModule):
 
     @torch.no_grad()
     def translate(self, images: Tensor, target: str, seed: int | None = None) -> Tensor:
-        """Images of the other domain translated to ``target`` by the EMA nets, eval mode."""
+        """Images of the other domain translated to ``target`` by the EMA nets, eval mode
+        (``seed``: the style draw of a multimodal method)."""
         if target not in self.translation_targets:
             raise ConfigError(
                 f"target={target}: this model translates to {', '.join(self.translation_targets)}"
@@ -150,16 +152,18 @@ class TwoDomainTranslation(AdversarialModule):
         for net in nets:
             net.eval()
         try:
-            return self.translation(images.to(self.device, self.dtype), target == self.domains[1])
+            images = images.to(self.device, self.dtype)
+            return self.translation(images, target == self.domains[1], seed)
         finally:
             for net, mode in zip(nets, modes, strict=True):
                 net.train(mode)
 
-    def translation(self, images: Tensor, to_b: bool) -> Tensor:
-        """A -> B (``to_b``) or B -> A with the EMA nets; a method with other nets overrides it."""
+    def translation(self, images: Tensor, to_b: bool, seed: int | None = None) -> Tensor:
+        """A -> B (``to_b``) or B -> A with the EMA nets (``seed``: the style draw of a
+        multimodal method); a method with other nets overrides it."""
         return self.averaged("generator_ab" if to_b else "generator_ba")(images)
 
     def evaluations(self) -> list[Translation]:
         a, b = self.domains
         directions = ((a, b), (b, a)) if self.two_sided else ((a, b),)
-        return [Translation(directions=directions)]
+        return [Translation(directions=directions, diversity=self.diversity_outputs)]

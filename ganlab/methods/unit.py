@@ -126,7 +126,8 @@ class UNIT(TwoDomainTranslation):
         }
         return self.weighted_sum(terms, weights)
 
-    def translation(self, images: Tensor, to_b: bool) -> Tensor:
-        """G_b(E_a(x)) (or G_a(E_b(x))) of the mean code, with the EMA nets."""
+    def translation(self, images: Tensor, to_b: bool, seed: int | None = None) -> Tensor:
+        """G_b(E_a(x)) (or G_a(E_b(x))) of the mean code with the EMA nets: no noise, so
+        ``seed`` changes nothing (UNIT is unimodal)."""
         source, target = ("a", "b") if to_b else ("b", "a")
         return self.decode(self.encode(images, source, True), target, True)

@@ -2,6 +2,8 @@
 built on its two-domain frame), as pure functions of tensors. L1 is the mean absolute error.
 """
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -19,16 +21,28 @@ REFERENCE_GAN_SCALES = {
 }
 
 
+Scores = Tensor | Sequence[Tensor]  # a discriminator's map, or one map per scale (MUNIT)
+
+
+def per_scale(scores: Scores) -> list[Tensor]:
+    return [scores] if isinstance(scores, Tensor) else list(scores)
+
+
 def reference_critic_loss(
-    game: Game, name: str, real_scores: Tensor, fake_scores: Tensor
+    game: Game, name: str, real_scores: Scores, fake_scores: Scores
 ) -> Tensor:
-    """The discriminator's loss as CycleGAN's code computes it for game ``name``."""
-    return REFERENCE_GAN_SCALES[name][0] * game.critic_loss(real_scores, fake_scores)
+    """The discriminator's loss as CycleGAN's code computes it for game ``name``; a
+    multi-scale discriminator's losses are summed over its scales (MUNIT)."""
+    pairs = zip(per_scale(real_scores), per_scale(fake_scores), strict=True)
+    losses = [game.critic_loss(real, fake) for real, fake in pairs]
+    return REFERENCE_GAN_SCALES[name][0] * torch.stack(losses).sum()
 
 
-def reference_generator_loss(game: Game, name: str, fake_scores: Tensor) -> Tensor:
-    """The generator's adversarial loss as CycleGAN's code computes it for game ``name``."""
-    return REFERENCE_GAN_SCALES[name][1] * game.generator_loss(fake_scores)
+def reference_generator_loss(game: Game, name: str, fake_scores: Scores) -> Tensor:
+    """The generator's adversarial loss as CycleGAN's code computes it for game ``name``
+    (summed over the scales of a multi-scale discriminator)."""
+    losses = [game.generator_loss(fake) for fake in per_scale(fake_scores)]
+    return REFERENCE_GAN_SCALES[name][1] * torch.stack(losses).sum()
 
 
 def cycle_consistency_loss(reconstructed: Tensor, original: Tensor) -> Tensor:
