@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from ganlab.data.attribute_targets import EXCLUSIVE_GROUPS, flipped_attribute
+from ganlab.data.attribute_targets import EXCLUSIVE_GROUPS, flipped_attribute, set_attribute
 from ganlab.data.base import ImageDataModule, TwoDomainDataModule
 from ganlab.errors import ConfigError
 from ganlab.evaluation.tools import Budget, Tools
@@ -247,7 +247,7 @@ class Translation(Evaluation):
     many outputs per input (a multimodal method's ``seed`` 0, 1, ...) by their mean pairwise
     LPIPS distance."""
 
-    needs: ClassVar[tuple[str, ...]] = ("fid", "perceptual", "classifier")
+    needs: ClassVar[tuple[str, ...]] = ("fid", "perceptual", "identity", "classifier")
     protocol: ClassVar[type] = Translates
     directions: tuple[tuple[str, str], ...] = (("a", "b"), ("b", "a"))
     diversity: int = 0
@@ -278,6 +278,18 @@ class Translation(Evaluation):
                 key = f"attribute_accuracy{suffix}"
                 metrics[key] = self.attribute_score(outputs, wanted, data, tools)
                 protocol[key] = {**described, "attributes": wanted}
+            truth = domain_ground_truth(data, dataset, n, wanted)
+            if truth is not None:
+                for kind, compared in (("ground_truth", outputs), ("input", images)):
+                    scores = reconstruction_scores(
+                        compared, truth, tools.perceptual, tools.identity
+                    )
+                    metrics.update({f"{k}_{kind}{suffix}": v for k, v in scores.items()})
+                protocol[f"ground_truth{suffix}"] = {
+                    **described,
+                    "truth": f"the same identity rendered with {wanted}",
+                    "_input": "the untranslated input against the same truth",
+                }
         return metrics, protocol
 
     @staticmethod
@@ -333,6 +345,24 @@ class Translation(Evaluation):
         return rows
 
 
+def domain_ground_truth(
+    data: Any, dataset: Dataset, n: int, wanted: dict[str, int]
+) -> Tensor | None:
+    """The first ``n`` images of a domain rendered with the target domain's attribute values
+    (``wanted``) and their own identities, where the data can render faces (ToyFaces)."""
+    faces = getattr(data, "base", data)  # two domains of ToyFaces render through their base
+    if getattr(faces, "render_face", None) is None or not wanted:
+        return None
+    batches = list(first_items(dataset, n))
+    if "identity" not in batches[0] or "attributes" not in batches[0]:
+        return None
+    names = list(data.attribute_names)
+    targets = torch.cat([b["attributes"] for b in batches]).float()
+    for name, value in wanted.items():
+        targets = set_attribute(targets, names, names.index(name), bool(value))
+    return ground_truth_renders(faces, batches, targets)
+
+
 def two_domains(datamodule: Any) -> TwoDomainDataModule:
     if not isinstance(datamodule, TwoDomainDataModule):
         raise ConfigError(
@@ -369,7 +399,7 @@ class AttributeTranslation(Evaluation):
       the untranslated inputs against it (``_input``, the level a translation must beat).
     """
 
-    needs: ClassVar[tuple[str, ...]] = ("fid", "perceptual", "classifier")
+    needs: ClassVar[tuple[str, ...]] = ("fid", "perceptual", "identity", "classifier")
     protocol: ClassVar[type] = TranslatesAttributes
 
     def score(
