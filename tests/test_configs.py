@@ -23,10 +23,13 @@ NEED_FILES += ("init_edges2shoes",)
 
 def small_data(experiment: str) -> list[str]:
     """Overrides that keep an experiment's embedded data small (no 20k-face render)."""
-    if experiment.startswith(
-        ("uda_", "psp_", "cyclegan_", "gcgan_", "distancegan_", "unit_", "munit_")
-    ):
+    two_domain = ("cyclegan", "gcgan", "distancegan", "unit", "munit")
+    if experiment.startswith(("uda_", "psp_")) or experiment in [
+        f"{m}_toyfaces" for m in two_domain
+    ]:
         return ["data.base.n_train=128", "data.base.n_val=16", "data.base.n_test=16"]
+    if experiment.endswith("_da"):
+        return ["data.n_printed_train=64", "data.n_printed_test=16"]
     return ["data.n_train=128"] if "toyfaces" in experiment else []
 
 

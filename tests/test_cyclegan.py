@@ -358,3 +358,51 @@ def test_munit_trains_and_reports_diversity(tmp_path):
     run_task(compose_run(tmp_path / "run", munit_overrides()))
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())["metrics"]
     assert metrics["lpips_diversity_a_to_b"] > 0 and metrics["lpips_diversity_b_to_a"] > 0
+
+
+def test_printed_digits_are_seeded_labelled_and_white_on_black():
+    from ganlab.data.digit_domains import DigitDomainsDataModule, render_printed_digits
+
+    images, labels = render_printed_digits(20, 32, seed=0, split="train")
+    again, _ = render_printed_digits(20, 32, seed=0, split="train")
+    other, _ = render_printed_digits(20, 32, seed=0, split="test")
+    assert torch.equal(images, again) and not torch.equal(images, other)
+    assert labels.tolist() == [i % 10 for i in range(20)]
+    assert images.shape == (20, 1, 32, 32) and images.min() == -1 and images.max() > 0.9
+    assert images[:, :, 0, :].max() < 0  # the top row is paper (ink stays inside the frame)
+    data = DigitDomainsDataModule(n_printed_train=30, n_printed_test=10, batch_size=4)
+    batch = next(iter(data.train_dataloader()))
+    assert set(batch) == {"image_a", "label_a", "image_b", "label_b", "image"}
+    assert len(data.domain_dataset("test", "handwritten")) == 359  # 20 % of 1,797 scans
+
+
+def da_overrides(*extra):
+    overrides = ["experiment=unit_digits_da", "data.n_printed_train=64", "data.n_printed_test=20"]
+    overrides += ["data.batch_size=4", "steps=3", "eval.n_samples=8", "model.encoder_a.width=4"]
+    return [*overrides, "model.discriminator_a.width=4", *extra]
+
+
+@pytest.mark.parametrize("adaptation", [True, False])
+def test_unit_adapts_a_classifier_on_the_shared_latent(tmp_path, adaptation):
+    from ganlab.run import run_task
+
+    run_dir = tmp_path / "run"
+    run_task(compose_run(run_dir, da_overrides(f"model.adaptation={adaptation}")))
+    report = json.loads((run_dir / "metrics.json").read_text())
+    for domain, labelled in (("printed", True), ("handwritten", False)):
+        assert 0 <= report["metrics"][f"da_accuracy_{domain}"] <= 1
+        protocol = report["protocol"][f"da_accuracy_{domain}"]
+        assert protocol["labelled_in_training"] is labelled
+        # without adaptation the target goes through the labelled domain's encoder
+        expected = "encoder_b" if adaptation and not labelled else "encoder_a"
+        assert protocol["path"] == expected
+    module = instantiate(
+        compose_run(tmp_path, da_overrides(f"model.adaptation={adaptation}")).model
+    )
+    assert [phase.name for phase in module.phase_list] == (
+        ["generators", "discriminators"] if adaptation else ["generators"]
+    )
+    module._phase_name = "generators"
+    batch = {"image_a": torch.zeros(2, 1, 32, 32), "image_b": torch.zeros(2, 1, 32, 32)}
+    with pytest.raises(ValueError, match="trains on the labels of domain a"):
+        module.classification_loss(batch)

@@ -12,15 +12,25 @@ domain B's discriminator. The generators' loss (eq. 2-5):
 with the weights of the authors' NIPS'17 code (100, 0.1, 100, 0.1, GAN 10), KL = E[mean^2]
 (their reduced VAE). Translation uses the mean code (no noise): UNIT is unimodal. No image
 pool (``pool_size: 0``), as the reference.
+
+**Domain adaptation** (the paper's Table 2, ``n_classes > 0``): a classifier on the shared
+latent code (ours: conv3, ReLU, global pooling, linear; the paper attaches it to the
+discriminators' shared high-level layers) learns the classes of the ``labelled_domain``
+(``label_a``/``label_b`` of the batch) with weight ``lambda_class``; the other domain's
+images are classified through their own encoder and the shared layers, and
+``da_accuracy_<domain>`` reports each domain's test accuracy. ``adaptation=false`` trains
+only the labelled domain's encoder, the shared encoder layer and the classifier (the
+source-only baseline) and classifies both domains through the labelled domain's encoder.
 """
 
 from collections.abc import Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganlab.methods.base import OptimizerFactory, SchedulerFactory, StepContext
+from ganlab.methods.base import OptimizerFactory, Phase, SchedulerFactory, StepContext
 from ganlab.methods.two_domain import TwoDomainTranslation
 from ganlab.nets.unit import shared_residual_block
 from ganlab.objectives.translation import (
@@ -28,6 +38,17 @@ from ganlab.objectives.translation import (
     latent_kl,
     reference_generator_loss,
 )
+
+
+def latent_classifier(channels: int, n_classes: int) -> nn.Sequential:
+    """Shared code (B, C, h, w) -> class logits: conv3, ReLU, global average, linear."""
+    return nn.Sequential(
+        nn.Conv2d(channels, channels, 3, padding=1),
+        nn.ReLU(inplace=True),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(channels, n_classes),
+    )
 
 
 class UNIT(TwoDomainTranslation):
@@ -48,12 +69,20 @@ class UNIT(TwoDomainTranslation):
         lambda_kl: float = 0.1,
         lambda_cycle: float = 100.0,
         lambda_cycle_kl: float = 0.1,
+        n_classes: int = 0,
+        labelled_domain: str = "a",
+        lambda_class: float = 1.0,
+        adaptation: bool = True,
         pool_size: int = 0,
         generator_scheduler: SchedulerFactory | None = None,
         discriminator_scheduler: SchedulerFactory | None = None,
         ema_decay: float | None = 0.999,
         ema_start_step: int = 0,
     ) -> None:
+        if labelled_domain not in ("a", "b"):
+            raise ValueError(f"labelled_domain is a or b, got {labelled_domain!r}")
+        if not adaptation and not n_classes:
+            raise ValueError("adaptation=false is the source-only classifier: set n_classes")
         channels = encoder_a.out_channels
         generators = {
             "encoder_a": encoder_a,
@@ -63,6 +92,8 @@ class UNIT(TwoDomainTranslation):
             "decoder_a": decoder_a,
             "decoder_b": decoder_b,
         }
+        if n_classes:
+            generators["classifier"] = latent_classifier(channels, n_classes)
         super().__init__(
             generators,
             {"a": discriminator_a, "b": discriminator_b},
@@ -78,6 +109,8 @@ class UNIT(TwoDomainTranslation):
         )
         self.lambda_gan, self.lambda_recon, self.lambda_kl = lambda_gan, lambda_recon, lambda_kl
         self.lambda_cycle, self.lambda_cycle_kl = lambda_cycle, lambda_cycle_kl
+        self.n_classes, self.labelled_domain = n_classes, labelled_domain
+        self.lambda_class, self.adaptation = lambda_class, adaptation
 
     # ---- the shared latent space -------------------------------------------------------------
     def net(self, name: str, averaged: bool) -> nn.Module:
@@ -99,7 +132,20 @@ class UNIT(TwoDomainTranslation):
         return mean + torch.randn_like(mean)
 
     # ---- the generators' loss ------------------------------------------------------------
+    def classification_loss(self, batch: dict[str, Any]) -> Tensor:
+        """Cross-entropy of the classifier on the labelled domain's shared codes."""
+        side = self.labelled_domain
+        if f"label_{side}" not in batch:
+            raise ValueError(
+                f"n_classes > 0 trains on the labels of domain {side}; the batch has none "
+                "(use data=digit_domains)"
+            )
+        logits = self.classifier(self.encode(batch[f"image_{side}"], side))
+        return F.cross_entropy(logits, batch[f"label_{side}"])
+
     def generator_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
+        if not self.adaptation:  # source only: the labelled path alone, no translation
+            return self.weighted_sum({"classification": self.classification_loss(batch)})
         a, b = batch["image_a"], batch["image_b"]
         mean_a, mean_b = self.encode(a, "a"), self.encode(b, "b")
         z_a, z_b = self.with_noise(mean_a), self.with_noise(mean_b)
@@ -124,7 +170,47 @@ class UNIT(TwoDomainTranslation):
             "cycle": self.lambda_cycle,
             "cycle_kl": self.lambda_cycle_kl,
         }
+        if self.n_classes:
+            terms["classification"] = self.classification_loss(batch)
+            weights["classification"] = self.lambda_class
         return self.weighted_sum(terms, weights)
+
+    def phases(self) -> list[Phase]:
+        phases = super().phases()
+        return phases if self.adaptation else phases[:1]  # source only: no discriminators
+
+    # ---- domain adaptation ---------------------------------------------------------------------
+    @torch.no_grad()
+    def classify(self, images: Tensor, side: str) -> Tensor:
+        """Class predictions for domain ``side``'s images: its own encoder (the labelled
+        domain's without adaptation), the shared layer, the classifier; EMA nets."""
+        path = side if self.adaptation else self.labelled_domain
+        code = self.encode(images.to(self.device, self.dtype), path, averaged=True)
+        return self.averaged("classifier")(code).argmax(1)
+
+    def extra_metrics(
+        self, datamodule: Any, n_samples: int, seed: int
+    ) -> dict[str, dict[str, Any]]:
+        """``da_accuracy_<domain>``: each domain's test accuracy (all of its test images)."""
+        if not self.n_classes:
+            return super().extra_metrics(datamodule, n_samples, seed)
+        metrics, protocol = {}, {}
+        for side, domain in zip(("a", "b"), self.domains, strict=True):
+            dataset = datamodule.domain_dataset(datamodule.val_split, domain)
+            correct = 0
+            for start in range(0, len(dataset), 250):
+                items = [dataset[i] for i in range(start, min(start + 250, len(dataset)))]
+                images = torch.stack([item["image"] for item in items])
+                labels = torch.as_tensor([int(item["label"]) for item in items])
+                correct += int((self.classify(images, side).cpu() == labels).sum())
+            metrics[f"da_accuracy_{domain}"] = correct / len(dataset)
+            protocol[f"da_accuracy_{domain}"] = {
+                "split": datamodule.val_split,
+                "n_images": len(dataset),
+                "labelled_in_training": side == self.labelled_domain,
+                "path": f"encoder_{side if self.adaptation else self.labelled_domain}",
+            }
+        return {"metrics": metrics, "protocol": protocol}
 
     def translation(self, images: Tensor, to_b: bool, seed: int | None = None) -> Tensor:
         """G_b(E_a(x)) (or G_a(E_b(x))) of the mean code with the EMA nets: no noise, so
