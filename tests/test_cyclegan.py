@@ -282,7 +282,7 @@ def test_cyclegan_on_two_processes_equals_one_process_with_twice_the_batch(tmp_p
 def unit_overrides(*extra):
     overrides = [arg.replace("cyclegan_toyfaces", "unit_toyfaces") for arg in tiny()]
     overrides = [arg for arg in overrides if not arg.startswith("model.generator_ab")]
-    return [*overrides, "model.encoder_a.width=4", "model.encoder_a.n_private=1", *extra]
+    return [*overrides, "model.encoder_a.width=4", "model.encoder_a.n_residual=1", *extra]
 
 
 def test_unit_shares_its_latent_layers_and_translates_without_noise(tmp_path):

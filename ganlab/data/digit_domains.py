@@ -25,7 +25,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from ganlab.data.base import TwoDomainDataModule
-from ganlab.data.digits import load_digit_scans, scans_to_images, split_indices
+from ganlab.data.digits import DigitsDataset, load_digit_scans, scans_to_images, split_indices
 from ganlab.data.paired import IndependentPairs
 from ganlab.data.samplers import batch_loader
 from ganlab.errors import ConfigError
@@ -74,24 +74,11 @@ def render_printed_digits(n: int, size: int, seed: int, split: str) -> tuple[Ten
     return torch.from_numpy(images)[:, None], torch.arange(n) % 10
 
 
-class LabelledImages(Dataset):
-    """Items ``{"image", "label"}`` from (N, C, H, W) images and (N,) labels."""
-
-    def __init__(self, images: Tensor, labels: Tensor) -> None:
-        self.images, self.labels = images, labels
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        return {"image": self.images[index], "label": self.labels[index]}
-
-
 class LabelledPairs(Dataset):
     """Items ``{"image_a", "label_a", "image_b", "label_b", "image"}`` indexed by an (a, b)
     pair (training) or an int i: a's item i with b's item i mod len(b) (evaluation)."""
 
-    def __init__(self, a: LabelledImages, b: LabelledImages) -> None:
+    def __init__(self, a: DigitsDataset, b: DigitsDataset) -> None:
         self.a, self.b = a, b
 
     def __len__(self) -> int:
@@ -145,8 +132,8 @@ class DigitDomainsDataModule(TwoDomainDataModule):
         if split not in SPLIT_STREAMS:
             raise ConfigError(f"digit_domains has splits train, test, not {split!r}")
         if split not in self.splits:
-            printed = LabelledImages(*self.printed(split))
-            self.splits[split] = LabelledPairs(printed, LabelledImages(*self.handwritten(split)))
+            printed = DigitsDataset(*self.printed(split))
+            self.splits[split] = LabelledPairs(printed, DigitsDataset(*self.handwritten(split)))
         return self.splits[split]
 
     def printed(self, split: str) -> tuple[Tensor, Tensor]:
@@ -162,7 +149,7 @@ class DigitDomainsDataModule(TwoDomainDataModule):
         images = scans_to_images(scans[chosen], self.size).repeat(1, self.channels, 1, 1)
         return images, labels[chosen]
 
-    def domain_dataset(self, split: str, domain: str) -> LabelledImages:
+    def domain_dataset(self, split: str, domain: str) -> DigitsDataset:
         self.check_domain(domain)
         pairs = self.split_dataset(split)
         return pairs.a if domain == self.domains[0] else pairs.b

@@ -83,9 +83,6 @@ class MUNIT(TwoDomainTranslation):
             "cycle": lambda_cycle,
         }
 
-    def net(self, name: str, averaged: bool) -> nn.Module:
-        return self.averaged(name) if averaged else self.get_submodule(name)
-
     def encode(self, images: Tensor, side: str, averaged: bool = False) -> tuple[Tensor, Tensor]:
         """(content code, style code) of domain ``side``'s images."""
         content = self.net(f"content_encoder_{side}", averaged)(images)

@@ -158,6 +158,10 @@ class TwoDomainTranslation(AdversarialModule):
             for net, mode in zip(nets, modes, strict=True):
                 net.train(mode)
 
+    def net(self, name: str, averaged: bool = False) -> nn.Module:
+        """Net ``name``, or its EMA copy (the one that translates) when ``averaged``."""
+        return self.averaged(name) if averaged else self.get_submodule(name)
+
     def translation(self, images: Tensor, to_b: bool, seed: int | None = None) -> Tensor:
         """A -> B (``to_b``) or B -> A with the EMA nets (``seed``: the style draw of a
         multimodal method); a method with other nets overrides it."""

@@ -113,9 +113,6 @@ class UNIT(TwoDomainTranslation):
         self.lambda_class, self.adaptation = lambda_class, adaptation
 
     # ---- the shared latent space -------------------------------------------------------------
-    def net(self, name: str, averaged: bool) -> nn.Module:
-        return self.averaged(name) if averaged else self.get_submodule(name)
-
     def encode(self, images: Tensor, side: str, averaged: bool = False) -> Tensor:
         """The mean code E(x) of domain ``side``'s images (private layers, then shared)."""
         private = self.net(f"encoder_{side}", averaged)

@@ -37,21 +37,50 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
+def downsampling_stem(
+    channels: int, width: int, n_down: int, kernel: int = 3, padding: int = 1
+) -> tuple[list[nn.Module], int]:
+    """Reflection pad 3, conv7 -> ``width``, instance norm, ReLU, then ``n_down`` stride-2
+    convs (``kernel``) doubling the width, each with norm and ReLU; (layers, final width)."""
+    layers: list[nn.Module] = [
+        nn.ReflectionPad2d(3),
+        nn.Conv2d(channels, width, 7),
+        norm(width),
+        nn.ReLU(inplace=True),
+    ]
+    current = width
+    for _ in range(n_down):
+        layers += [
+            nn.Conv2d(current, current * 2, kernel, 2, padding),
+            norm(current * 2),
+            nn.ReLU(inplace=True),
+        ]
+        current *= 2
+    return layers, current
+
+
+class ResidualEncoder(nn.Module):
+    """``downsampling_stem`` with conv4 layers, then ``n_residual`` residual blocks (UNIT's
+    private encoder layers, MUNIT's content encoder)."""
+
+    def __init__(
+        self, channels: int = 3, width: int = 64, n_down: int = 2, n_residual: int = 4
+    ) -> None:
+        super().__init__()
+        layers, current = downsampling_stem(channels, width, n_down, kernel=4)
+        self.body = nn.Sequential(*layers, *(ResidualBlock(current) for _ in range(n_residual)))
+        self.out_channels = current
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.body(images)
+
+
 class ResnetTranslator(nn.Module):
     def __init__(
         self, channels: int = 3, width: int = 64, n_blocks: int = 9, n_down: int = 2
     ) -> None:
         super().__init__()
-        layers: list[nn.Module] = [
-            nn.ReflectionPad2d(3),
-            nn.Conv2d(channels, width, 7),
-            norm(width),
-            nn.ReLU(inplace=True),
-        ]
-        current = width
-        for _ in range(n_down):
-            layers += [nn.Conv2d(current, current * 2, 3, 2, 1), norm(current * 2), nn.ReLU(True)]
-            current *= 2
+        layers, current = downsampling_stem(channels, width, n_down)
         layers += [ResidualBlock(current) for _ in range(n_blocks)]
         for _ in range(n_down):
             layers += [

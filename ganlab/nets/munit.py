@@ -1,8 +1,8 @@
 """MUNIT's nets (Huang, Liu, Belongie & Kautz, "Multimodal Unsupervised Image-to-Image
 Translation", ECCV 2018; the reference ``networks.py``), per domain:
 
-- ``ContentEncoder``: conv7 -> ``width`` (instance norm, ReLU), ``n_down`` stride-2 conv4
-  layers doubling the width, ``n_residual`` residual blocks: a spatial content code.
+- content encoder: ``ganlab.nets.cyclegan.ResidualEncoder`` (conv7, ``n_down`` stride-2
+  conv4 layers doubling the width, ``n_residual`` residual blocks): a spatial content code.
 - ``StyleEncoder``: conv7 -> ``width``, two stride-2 conv4 layers doubling it, then
   ``n_down - 2`` more at constant width (no normalisation), global average pooling and a
   1x1 conv to ``style_dim``: a style vector (B, style_dim).
@@ -18,8 +18,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganlab.nets.cyclegan import ResidualBlock, norm
-
 
 def adaptive_instance_norm(x: Tensor, scale: Tensor, bias: Tensor, eps: float = 1e-5) -> Tensor:
     """AdaIN(x, s) = scale * (x - mu(x)) / sigma(x) + bias per sample and channel (Huang &
@@ -27,28 +25,6 @@ def adaptive_instance_norm(x: Tensor, scale: Tensor, bias: Tensor, eps: float = 
     mean = x.mean((2, 3), keepdim=True)
     std = (x.var((2, 3), keepdim=True, unbiased=False) + eps).sqrt()
     return scale[:, :, None, None] * (x - mean) / std + bias[:, :, None, None]
-
-
-class ContentEncoder(nn.Module):
-    def __init__(
-        self, channels: int = 3, width: int = 64, n_down: int = 2, n_residual: int = 4
-    ) -> None:
-        super().__init__()
-        layers: list[nn.Module] = [
-            nn.ReflectionPad2d(3),
-            nn.Conv2d(channels, width, 7),
-            norm(width),
-            nn.ReLU(inplace=True),
-        ]
-        current = width
-        for _ in range(n_down):
-            layers += [nn.Conv2d(current, current * 2, 4, 2, 1), norm(current * 2), nn.ReLU(True)]
-            current *= 2
-        layers += [ResidualBlock(current) for _ in range(n_residual)]
-        self.body = nn.Sequential(*layers)
-
-    def forward(self, images: Tensor) -> Tensor:
-        return self.body(images)
 
 
 class StyleEncoder(nn.Module):

@@ -3,8 +3,8 @@
 encoder and a decoder whose high-level encoder layer and low-level decoder layer are shared
 between the domains, so both domains' images meet in one latent space.
 
-- ``UNITEncoder`` (one per domain): conv7 -> ``width`` with instance norm and ReLU,
-  ``n_down`` stride-2 conv4 layers doubling the width, ``n_private`` residual blocks.
+- encoders (one per domain): ``ganlab.nets.cyclegan.ResidualEncoder`` (conv7, ``n_down``
+  stride-2 conv4 layers doubling the width, its private residual blocks).
 - shared encoder / shared decoder: one residual block each (``shared_residual_block``).
 - ``UNITDecoder`` (one per domain): ``n_private`` residual blocks, ``n_down`` x (nearest
   upsampling x2, conv5, instance norm, ReLU) halving the width, conv7 -> channels, tanh.
@@ -14,29 +14,6 @@ Residual blocks are CycleGAN's (reflection padding, instance norm).
 from torch import Tensor, nn
 
 from ganlab.nets.cyclegan import ResidualBlock, norm
-
-
-class UNITEncoder(nn.Module):
-    def __init__(
-        self, channels: int = 3, width: int = 64, n_down: int = 2, n_private: int = 3
-    ) -> None:
-        super().__init__()
-        layers: list[nn.Module] = [
-            nn.ReflectionPad2d(3),
-            nn.Conv2d(channels, width, 7),
-            norm(width),
-            nn.ReLU(inplace=True),
-        ]
-        current = width
-        for _ in range(n_down):
-            layers += [nn.Conv2d(current, current * 2, 4, 2, 1), norm(current * 2), nn.ReLU(True)]
-            current *= 2
-        layers += [ResidualBlock(current) for _ in range(n_private)]
-        self.body = nn.Sequential(*layers)
-        self.out_channels = current
-
-    def forward(self, images: Tensor) -> Tensor:
-        return self.body(images)
 
 
 def shared_residual_block(channels: int) -> ResidualBlock:
