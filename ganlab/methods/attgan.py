@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from ganlab.methods.attribute_translation import AttributeTranslationModule
 from ganlab.methods.base import OptimizerFactory, SchedulerFactory, StepContext
+from ganlab.objectives.translation import cycle_consistency_loss
 
 
 def attribute_code(attributes: Tensor, intensity: float = 0.5) -> Tensor:
@@ -93,7 +94,7 @@ class AttGAN(AttributeTranslationModule):
         terms = {
             "adversarial": -fake_scores.mean(),
             "classification": F.binary_cross_entropy_with_logits(fake_logits, targets),
-            "reconstruction": (reconstructed - images).abs().mean(),
+            "reconstruction": cycle_consistency_loss(reconstructed, images),
         }
         weights = {"classification": self.lambda_generator_cls, "reconstruction": self.lambda_rec}
         return self.weighted_sum(terms, weights)

@@ -35,6 +35,7 @@ from ganlab.methods.base import (
     Player,
     SchedulerFactory,
     StepContext,
+    evaluating,
 )
 from ganlab.objectives.adversarial import gradient_penalty
 
@@ -191,14 +192,10 @@ class AttributeTranslationModule(AdversarialModule):
     def translate_attributes(self, images: Tensor, attributes: Tensor) -> Tensor:
         """The EMA generator's translations of ``images`` to 0/1 ``attributes`` (B, K)."""
         net = self.averaged("generator")
-        was_training = net.training
-        net.eval()
-        try:
+        with evaluating(net):
             return self.generate(
                 net, images.to(self.device, self.dtype), attributes.to(self.device, self.dtype)
             )
-        finally:
-            net.train(was_training)
 
     @torch.no_grad()
     def translate(self, images: Tensor, target: Any, seed: int | None = None) -> Tensor:

@@ -135,6 +135,19 @@ class Frozen:
         return cls(extractor, f"features:{name}", extractor.fingerprint)
 
 
+@contextmanager
+def evaluating(*nets: nn.Module) -> Iterator[None]:
+    """``nets`` in eval mode inside the block, each back in its own mode after it."""
+    modes = [net.training for net in nets]
+    for net in nets:
+        net.eval()
+    try:
+        yield
+    finally:
+        for net, mode in zip(nets, modes, strict=True):
+            net.train(mode)
+
+
 class NonFiniteLossError(RuntimeError):
     """A phase produced a NaN or infinite loss; training stops before the bad step is applied."""
 

@@ -42,6 +42,7 @@ from ganlab.objectives.aiw import (
     weighted_discriminator_loss,
     weighted_generator_loss,
 )
+from ganlab.objectives.translation import cycle_consistency_loss
 
 
 class INIT(AttributeTranslationModule):
@@ -180,7 +181,7 @@ class INIT(AttributeTranslationModule):
             fake_logits = self.discriminator(hop, target)
             weights = self.hop_weights(scale, fake_logits, index)
             adversarial.append(weighted_generator_loss(fake_logits, weights))
-            reconstruction.append((self.generator(hop, labels) - images).abs().mean())
+            reconstruction.append(cycle_consistency_loss(self.generator(hop, labels), images))
         terms = {
             "adversarial": multi_hop_loss(adversarial),
             "reconstruction": multi_hop_loss(reconstruction),
@@ -199,9 +200,9 @@ class INIT(AttributeTranslationModule):
             )
         edges, photos = batch["edges"], batch["image"]
         ones = torch.ones(len(edges), 1, device=edges.device, dtype=edges.dtype)
-        return (self.generator(edges, ones) - photos).abs().mean() + (
-            self.generator(photos, 0 * ones) - edges
-        ).abs().mean()
+        return cycle_consistency_loss(self.generator(edges, ones), photos) + cycle_consistency_loss(
+            self.generator(photos, 0 * ones), edges
+        )
 
     @torch.no_grad()
     def read_attributes(self, images: Tensor) -> Tensor:

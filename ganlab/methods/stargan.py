@@ -21,17 +21,13 @@ from torch import Tensor, nn
 
 from ganlab.methods.attribute_translation import AttributeTranslationModule
 from ganlab.methods.base import OptimizerFactory, SchedulerFactory, StepContext
+from ganlab.objectives.translation import cycle_consistency_loss
 
 
 def attribute_classification_loss(logits: Tensor, attributes: Tensor) -> Tensor:
     """sum_k BCE(logit_k, c_k), averaged over the batch (eq. 3 and 4, multi-label form)."""
     bce = F.binary_cross_entropy_with_logits(logits, attributes, reduction="sum")
     return bce / logits.shape[0]
-
-
-def cycle_reconstruction_loss(reconstructed: Tensor, images: Tensor) -> Tensor:
-    """||x - G(G(x, c), c')||_1, the mean absolute error (eq. 5)."""
-    return (reconstructed - images).abs().mean()
 
 
 class StarGAN(AttributeTranslationModule):
@@ -82,7 +78,8 @@ class StarGAN(AttributeTranslationModule):
         terms = {
             "adversarial": -fake_scores.mean(),
             "classification": attribute_classification_loss(fake_logits, targets),
-            "reconstruction": cycle_reconstruction_loss(self.generator(fake, labels), images),
+            # ||x - G(G(x, c), c')||_1 (eq. 5)
+            "reconstruction": cycle_consistency_loss(self.generator(fake, labels), images),
         }
         return self.weighted_sum(
             terms, {"classification": self.lambda_cls, "reconstruction": self.lambda_rec}

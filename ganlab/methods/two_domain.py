@@ -30,6 +30,7 @@ from ganlab.methods.base import (
     Player,
     SchedulerFactory,
     StepContext,
+    evaluating,
 )
 from ganlab.methods.image_pool import ImagePool
 from ganlab.objectives.adversarial import get_game
@@ -147,16 +148,9 @@ class TwoDomainTranslation(AdversarialModule):
             raise ConfigError(
                 f"target={target}: this model translates to {', '.join(self.translation_targets)}"
             )
-        nets = [self.averaged(name) for name in self.ema_nets]
-        modes = [net.training for net in nets]
-        for net in nets:
-            net.eval()
-        try:
+        with evaluating(*(self.averaged(name) for name in self.ema_nets)):
             images = images.to(self.device, self.dtype)
             return self.translation(images, target == self.domains[1], seed)
-        finally:
-            for net, mode in zip(nets, modes, strict=True):
-                net.train(mode)
 
     def net(self, name: str, averaged: bool = False) -> nn.Module:
         """Net ``name``, or its EMA copy (the one that translates) when ``averaged``."""
