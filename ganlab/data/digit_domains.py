@@ -132,9 +132,15 @@ class DigitDomainsDataModule(TwoDomainDataModule):
         if split not in SPLIT_STREAMS:
             raise ConfigError(f"digit_domains has splits train, test, not {split!r}")
         if split not in self.splits:
-            printed = DigitsDataset(*self.printed(split))
-            self.splits[split] = LabelledPairs(printed, DigitsDataset(*self.handwritten(split)))
+            self.splits[split] = LabelledPairs(
+                DigitsDataset(*self.domain_arrays(split, 0)),
+                DigitsDataset(*self.domain_arrays(split, 1)),
+            )
         return self.splits[split]
+
+    def domain_arrays(self, split: str, side: int) -> tuple[Tensor, Tensor]:
+        """(N, C, size, size) images in [-1, 1] and (N,) labels of domain ``side`` (0: a)."""
+        return self.printed(split) if side == 0 else self.handwritten(split)
 
     def printed(self, split: str) -> tuple[Tensor, Tensor]:
         images, labels = render_printed_digits(
