@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
 from ganlab.errors import ConfigError
@@ -129,8 +130,6 @@ def test_cyclegan_trains_scores_both_directions_and_translates(tmp_path):
 
 
 def test_cyclegan_refuses_other_domains_and_games(tmp_path):
-    from hydra.errors import InstantiationException
-
     from ganlab.run import run_task
 
     with pytest.raises(ConfigError, match="set model.domains=\\['a', 'b'\\]"):
@@ -325,6 +324,21 @@ def test_adaptive_instance_norm_by_hand():
     torch.testing.assert_close(out.flatten(), expected)
 
 
+def test_domain_invariant_perceptual_loss_by_hand():
+    from ganlab.objectives.translation import domain_invariant_perceptual_loss
+
+    # per channel: (x - mean) / std over the map (biased variance, eps 1e-5)
+    translated = torch.tensor([1.0, 3.0, 5.0, 7.0]).view(1, 1, 2, 2)  # mean 4, var 5
+    source = torch.tensor([2.0, 2.0, 0.0, 4.0]).view(1, 1, 2, 2)  # mean 2, var 2
+    normalised_t = (translated.flatten() - 4) / (5 + 1e-5) ** 0.5
+    normalised_s = (source.flatten() - 2) / (2 + 1e-5) ** 0.5
+    expected = ((normalised_t - normalised_s) ** 2).mean()
+    torch.testing.assert_close(domain_invariant_perceptual_loss(translated, source), expected)
+    # a per-channel affine change of the features (a domain's statistics) costs nothing
+    zero = domain_invariant_perceptual_loss(3 * translated + 2, translated)
+    torch.testing.assert_close(zero, torch.tensor(0.0), atol=1e-5, rtol=0)
+
+
 def munit_overrides(*extra):
     overrides = [arg.replace("cyclegan_toyfaces", "munit_toyfaces") for arg in tiny()]
     overrides = [
@@ -350,6 +364,28 @@ def test_munit_draws_a_style_per_seed_where_unit_has_one_output(tmp_path):
     assert "loss/generators/cycle" not in munit._step_logs  # weight 0 in the default config
     unit = instantiate(compose_run(tmp_path, unit_overrides()).model)
     assert torch.equal(unit.translate(images, "b", seed=0), unit.translate(images, "b", seed=1))
+
+
+def test_munit_perceptual_loss_reads_the_frozen_nets_deepest_maps(tmp_path):
+    from ganlab.objectives.translation import domain_invariant_perceptual_loss
+
+    torch.manual_seed(0)
+    overrides = munit_overrides("model.lambda_perceptual=1", "model.perceptual=domain_toyfaces")
+    munit = instantiate(compose_run(tmp_path, overrides).model)
+    assert "perceptual_net" in munit.frozen_sources  # stored by name and fingerprint
+    a, b = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    deepest = munit.perceptual_net.maps(a)[-1]
+    assert deepest.shape[1] == munit.perceptual_net.net.body[-1][0].out_channels
+    expected = domain_invariant_perceptual_loss(deepest, munit.perceptual_net.maps(b)[-1])
+    torch.testing.assert_close(munit.perceptual_loss(a, b), expected)
+    munit._phase_name = "generators"
+    munit.generator_loss({"image_a": a, "image_b": b}, StepContext(munit))
+    assert "loss/generators/perceptual" in munit._step_logs
+    with pytest.raises(InstantiationException, match="needs model.perceptual"):
+        instantiate(compose_run(tmp_path, munit_overrides("model.lambda_perceptual=1")).model)
+    with pytest.raises(InstantiationException, match="pooled features only"):
+        bad = munit_overrides("model.lambda_perceptual=1", "model.perceptual=identity_toyfaces")
+        instantiate(compose_run(tmp_path, bad).model)
 
 
 def test_munit_trains_and_reports_diversity(tmp_path):

@@ -108,6 +108,14 @@ class DomainFeatures(FeatureExtractor):
     def forward(self, images: Tensor) -> Tensor:
         return self.net.features(images)
 
+    def maps(self, images: Tensor) -> list[Tensor]:
+        """The output of each conv stage, shallow to deep (as ``VGGFeatures.maps``)."""
+        out = []
+        for stage in self.net.body:
+            images = stage(images)
+            out.append(images)
+        return out
+
 
 class DomainPerceptual(FeatureExtractor):
     """An LPIPS-style embedding from a domain net, for embedded data where no ImageNet

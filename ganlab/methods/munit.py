@@ -11,8 +11,12 @@ loss (eq. 5):
 x_ab = G_b(c_a, s_b), s_b ~ N(0, I); s_a' = E^s_a(a). Weights from the reference's per-data
 configs (edges2shoes: GAN 1, x 10, s 1, c 1, cycle 0; summer2winter_yosemite: cycle 10);
 multi-scale LSGAN discriminators (3 scales, summed); Adam 1e-4 (0.5, 0.999), weight decay
-1e-4; no image pool. Not in: the optional domain-invariant perceptual loss (VGG16 relu5_3
-after instance norm; the reference's ``vgg_w``, 0 in its edges2shoes and Yosemite configs).
+1e-4; no image pool. Optional (``lambda_perceptual`` > 0, the reference's ``vgg_w``: 0 in its
+edges2shoes and Yosemite configs, 1 in synthia2cityscape): the domain-invariant perceptual
+loss, the mean squared difference of the instance-normalised deepest feature maps of x_ab and
+a (and of x_ba and b) under ``perceptual``, a frozen feature-registry net with feature maps
+(``vgg16``: relu5_3 as the reference, your ImageNet weights; ``domain_toyfaces`` on embedded
+data).
 ``task=translate seeds=[0,1,2]`` draws one style per seed.
 """
 
@@ -22,9 +26,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ganlab.methods.base import OptimizerFactory, SchedulerFactory, StepContext
+from ganlab.methods.base import Frozen, OptimizerFactory, SchedulerFactory, StepContext
 from ganlab.methods.two_domain import TwoDomainTranslation
-from ganlab.objectives.translation import cycle_consistency_loss, reference_generator_loss
+from ganlab.objectives.translation import (
+    cycle_consistency_loss,
+    domain_invariant_perceptual_loss,
+    reference_generator_loss,
+)
 
 
 class MUNIT(TwoDomainTranslation):
@@ -47,6 +55,8 @@ class MUNIT(TwoDomainTranslation):
         lambda_style: float = 1.0,
         lambda_content: float = 1.0,
         lambda_cycle: float = 0.0,
+        lambda_perceptual: float = 0.0,
+        perceptual: str | None = None,
         pool_size: int = 0,
         generator_scheduler: SchedulerFactory | None = None,
         discriminator_scheduler: SchedulerFactory | None = None,
@@ -61,6 +71,19 @@ class MUNIT(TwoDomainTranslation):
             "decoder_a": decoder_a,
             "decoder_b": decoder_b,
         }
+        if lambda_perceptual > 0 and not perceptual:
+            raise ValueError(
+                "model.lambda_perceptual > 0 needs model.perceptual, a feature net with feature "
+                "maps (vgg16 with your ImageNet weights, or domain_toyfaces on embedded data)"
+            )
+        frozen = {}
+        if lambda_perceptual > 0:
+            frozen["perceptual_net"] = Frozen.feature(str(perceptual))
+            if not hasattr(frozen["perceptual_net"].net, "maps"):
+                raise ValueError(
+                    f"model.perceptual={perceptual} gives pooled features only; the perceptual "
+                    "loss needs feature maps (vgg16, vgg19 or domain_<data>)"
+                )
         super().__init__(
             generators,
             {"a": discriminator_a, "b": discriminator_b},
@@ -73,6 +96,7 @@ class MUNIT(TwoDomainTranslation):
             discriminator_scheduler=discriminator_scheduler,
             ema_decay=ema_decay,
             ema_start_step=ema_start_step,
+            frozen=frozen,
         )
         self.style_dim = decoder_a.style_dim
         self.weights = {
@@ -81,6 +105,7 @@ class MUNIT(TwoDomainTranslation):
             "style": lambda_style,
             "content": lambda_content,
             "cycle": lambda_cycle,
+            "perceptual": lambda_perceptual,
         }
 
     def encode(self, images: Tensor, side: str, averaged: bool = False) -> tuple[Tensor, Tensor]:
@@ -122,8 +147,15 @@ class MUNIT(TwoDomainTranslation):
             terms["cycle"] = cycle_consistency_loss(
                 self.decode(content_ab, own_style_a, "a"), a
             ) + cycle_consistency_loss(self.decode(content_ba, own_style_b, "b"), b)
+        if self.weights["perceptual"] > 0:
+            terms["perceptual"] = self.perceptual_loss(fake_b, a) + self.perceptual_loss(fake_a, b)
         weights = {k: v for k, v in self.weights.items() if k in terms}
         return self.weighted_sum(terms, weights)
+
+    def perceptual_loss(self, translated: Tensor, source: Tensor) -> Tensor:
+        """The domain-invariant perceptual loss on the frozen net's deepest feature maps."""
+        maps = self.perceptual_net.maps
+        return domain_invariant_perceptual_loss(maps(translated)[-1], maps(source)[-1])
 
     def translation(self, images: Tensor, to_b: bool, seed: int | None = None) -> Tensor:
         """The content of ``images`` decoded with a style drawn from N(0, I) by ``seed`` (0

@@ -25,6 +25,7 @@ from ganlab.errors import ConfigError
 from ganlab.evaluation import Translation
 from ganlab.methods.base import (
     AdversarialModule,
+    Frozen,
     OptimizerFactory,
     Phase,
     Player,
@@ -55,6 +56,7 @@ class TwoDomainTranslation(AdversarialModule):
         discriminator_scheduler: SchedulerFactory | None = None,
         ema_decay: float | None = 0.999,
         ema_start_step: int = 0,
+        frozen: dict[str, Frozen] | None = None,
     ) -> None:
         """``generators``: the nets the generators' player trains (each gets an EMA copy);
         ``discriminators``: side -> net, ``b`` (and ``a`` for two-sided methods) judging
@@ -72,7 +74,7 @@ class TwoDomainTranslation(AdversarialModule):
         nets = dict(generators)
         nets |= {f"discriminator_{side}": net for side, net in discriminators.items()}
         self.ema_nets = tuple(generators)
-        super().__init__(nets, ema_decay, ema_start_step)
+        super().__init__(nets, ema_decay, ema_start_step, frozen)
         self.two_sided = "a" in discriminators
         self.game_name, self.game = game, get_game(game)
         self.pools = nn.ModuleDict({side: ImagePool(pool_size) for side in discriminators})

@@ -5,6 +5,7 @@ built on its two-domain frame), as pure functions of tensors. L1 is the mean abs
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from ganlab.objectives.adversarial import Game
@@ -116,3 +117,10 @@ def latent_kl(mean: Tensor) -> Tensor:
     """UNIT's KL term for q(z|x) = N(mean, I) against N(0, I): E[mean^2] (the reference's
     reduced form; the exact KL is 1/2 sum mean^2, a constant factor apart)."""
     return mean.pow(2).mean()
+
+
+def domain_invariant_perceptual_loss(translated_maps: Tensor, input_maps: Tensor) -> Tensor:
+    """MUNIT's domain-invariant perceptual loss (sec. 5.1 of the appendix, the reference's
+    ``compute_vgg_loss``): mean squared difference of the instance-normalised feature maps of a
+    translation and of its input, so domain-specific feature statistics do not count."""
+    return F.mse_loss(F.instance_norm(translated_maps), F.instance_norm(input_maps))
