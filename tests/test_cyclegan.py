@@ -114,7 +114,7 @@ def test_cyclegan_trains_scores_both_directions_and_translates(tmp_path):
         assert any(k.startswith("fid_domain_") and k.endswith(direction) for k in metrics)
     assert 0 <= metrics["attribute_accuracy_a_to_b"] <= 1
     # ToyFaces: the translation and the untranslated input against the same face rendered
-    # in the target domain; the input differs from it only in the eyeglasses
+    # in the target domain; the input differs from it only in the skin colour
     assert metrics["psnr_ground_truth_a_to_b"] < metrics["psnr_input_a_to_b"] < 60
     assert -1 <= metrics["identity_similarity_input_b_to_a"] <= 1
     faces = tmp_path / "faces"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every unpaired translation method on one ToyFaces pair (a: no eyeglasses, b: eyeglasses;
+# Every unpaired translation method on one ToyFaces pair (a: not pale, b: pale skin;
 # 32 px, experiment=<method>_toyfaces), the same budget, over SEEDS: one multirun per row.
 #   bash experiments/i2i_toyfaces/sweep.sh
 #   STEPS=2000 SEEDS=0,1,2 LOGGER=wandb bash experiments/i2i_toyfaces/sweep.sh
@@ -14,5 +14,6 @@ ROWS=${ROWS:-"cyclegan gcgan distancegan unit munit"}
 
 for row in ${ROWS}; do
   python -m ganlab.run -m "experiment=${row}_toyfaces" "name=i2i_toyfaces_${row}" \
-    "steps=${STEPS}" "seed=${SEEDS}" "logger=${LOGGER}" "hydra.sweep.dir=${ROOT}/${row}"
+    "steps=${STEPS}" "seed=${SEEDS}" "logger=${LOGGER}" "hydra.sweep.dir=${ROOT}/${row}" \
+    "~callbacks.evaluation"  # scored once, at the end (metrics.json)
 done

@@ -139,9 +139,9 @@ class INIT(AttributeTranslationModule):
         def compute() -> list[Tensor]:
             images, _ = self.labelled(batch)
             hops, _ = self.translations(batch, ctx)
-            with torch.no_grad():
-                sources = self.embed(images)
-                return [embedding_scale(sources, self.embed(hop), self.radius) for hop in hops]
+            with torch.no_grad():  # the sources and every hop in one pass of phi
+                sources, *translated = self.embed(torch.cat([images, *hops])).chunk(len(hops) + 1)
+                return [embedding_scale(sources, hop, self.radius) for hop in translated]
 
         return ctx.remember("aiw_scales", compute)
 
@@ -161,10 +161,13 @@ class INIT(AttributeTranslationModule):
         images, labels = self.labelled(batch)
         hops, targets = self.translations(batch, ctx)
         scales = self.hop_scales(batch, ctx) if self.aiw else [None] * len(hops)
-        real_logits = self.discriminator(images, labels)
+        # the real images and every hop in one pass (D judges each sample alone)
+        logits = self.discriminator(
+            torch.cat([images, *(hop.detach() for hop in hops)]), torch.cat([labels, *targets])
+        )
+        real_logits, *hop_logits = logits.chunk(len(hops) + 1)
         hop_losses = []
-        for index, (hop, target, scale) in enumerate(zip(hops, targets, scales, strict=True)):
-            fake_logits = self.discriminator(hop.detach(), target)
+        for index, (fake_logits, scale) in enumerate(zip(hop_logits, scales, strict=True)):
             weights = self.hop_weights(scale, fake_logits, index)
             hop_losses.append(weighted_discriminator_loss(real_logits, fake_logits, weights))
         reader = F.binary_cross_entropy_with_logits(self.attribute_reader(images), labels)
@@ -176,12 +179,17 @@ class INIT(AttributeTranslationModule):
         images, labels = self.labelled(batch)
         hops, targets = self.translations(batch, ctx)
         scales = self.hop_scales(batch, ctx) if self.aiw else [None] * len(hops)
+        # every hop in one pass of D and one of G (both judge or translate each sample alone)
+        all_hops, n_hops = torch.cat(hops), len(hops)
+        hop_logits = self.discriminator(all_hops, torch.cat(targets)).chunk(n_hops)
+        returned = self.generator(all_hops, labels.repeat(n_hops, 1)).chunk(n_hops)
         adversarial, reconstruction = [], []
-        for index, (hop, target, scale) in enumerate(zip(hops, targets, scales, strict=True)):
-            fake_logits = self.discriminator(hop, target)
+        for index, (fake_logits, back, scale) in enumerate(
+            zip(hop_logits, returned, scales, strict=True)
+        ):
             weights = self.hop_weights(scale, fake_logits, index)
             adversarial.append(weighted_generator_loss(fake_logits, weights))
-            reconstruction.append(cycle_consistency_loss(self.generator(hop, labels), images))
+            reconstruction.append(cycle_consistency_loss(back, images))
         terms = {
             "adversarial": multi_hop_loss(adversarial),
             "reconstruction": multi_hop_loss(reconstruction),
