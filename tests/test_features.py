@@ -222,3 +222,35 @@ def test_shipped_toyfaces_net_matches_its_manifest_and_scores_attributes():
     flipped[:, glasses] = 1 - flipped[:, glasses]
     wrong = classifier_attribute_accuracy(batch["image"], flipped, faces.ATTRIBUTES)
     assert wrong["eyeglasses_accuracy"] == pytest.approx(1 - scores["eyeglasses_accuracy"])
+
+
+def test_32px_judge_reads_small_faces_the_default_net_misses():
+    """ToyFaces at 32 px are judged by the net trained at 32 px (the default 64 px net reads
+    them upsampled and misses smiles); 64 px faces keep the default net."""
+    from ganlab.evaluation.tools import AttributeClassifier
+
+    entry = json.loads((ASSET_DIR / "manifest.json").read_text())["domain_toyfaces_32px.pt"]
+    assert entry["command"] == "python -m ganlab.run experiment=features_toyfaces_32"
+    small, default = AttributeClassifier("toyfaces", 32), AttributeClassifier("toyfaces", 64)
+    assert small.source == "domain_toyfaces_32px.pt" and small.net.config["image_size"] == 32
+    assert default.source == "domain_toyfaces.pt" and default.net.config["image_size"] == 64
+    faces = ToyFaces(32, "val", n=200)
+    batch = next(iter(DataLoader(faces, batch_size=200)))
+    smiling = faces.ATTRIBUTES.index("smiling")
+    truth = batch["attributes"][:, smiling].bool()
+    with torch.no_grad():
+        read_small = small(batch["image"])[:, smiling] > 0
+        read_default = default(batch["image"])[:, smiling] > 0
+    assert (read_small == truth).double().mean() >= 0.95
+    assert (read_default == truth).double().mean() < 0.85
+
+
+def test_sized_asset_is_named_after_its_image_size(tmp_path):
+    run_dir = tmp_path / "run"
+    overrides = ["experiment=features_digits", "steps=2", "model.domain_net.width=4"]
+    run_task(compose_run(run_dir, [*overrides, "data.size=16", "model.sized_asset=true"]))
+    assert list(json.loads((run_dir / "manifest.json").read_text())) == ["domain_digits_16px.pt"]
+    net, _ = load_domain_net("digits", str(run_dir / "domain_digits_16px.pt"))
+    assert net.config["image_size"] == 16
+    with pytest.raises(MissingWeightsError, match="experiment=features_digits_16"):
+        load_domain_net("digits", image_size=16)

@@ -192,17 +192,27 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def load_domain_net(dataset: str, weights_path: str | None = None) -> tuple[DomainNet, str]:
-    """The domain net for ``dataset`` (from ``weights_path`` or ganlab/assets) and its sha256.
+def domain_net_filename(dataset: str, image_size: int | None = None) -> str:
+    """``domain_<dataset>.pt``; ``domain_<dataset>_<size>px.pt`` for a net trained to judge
+    images of a smaller size than the default net's (``experiment=features_<dataset>_<size>``)."""
+    return f"domain_{dataset}_{image_size}px.pt" if image_size else f"domain_{dataset}.pt"
+
+
+def load_domain_net(
+    dataset: str, weights_path: str | None = None, image_size: int | None = None
+) -> tuple[DomainNet, str]:
+    """The domain net for ``dataset`` (from ``weights_path`` or ganlab/assets; the one trained
+    at ``image_size`` when given) and its sha256.
 
     A shipped asset must match the sha256 its manifest records.
     """
-    filename = f"domain_{dataset}.pt"
+    filename = domain_net_filename(dataset, image_size)
     path = Path(weights_path).expanduser() if weights_path else ASSET_DIR / filename
     if not path.is_file():
+        experiment = f"features_{dataset}" + (f"_{image_size}" if image_size else "")
         raise MissingWeightsError(
             f"domain feature net not found: {path} does not exist. ganlab trains it on its own "
-            f"data: `python -m ganlab.run experiment=features_{dataset}`, then "
+            f"data: `python -m ganlab.run experiment={experiment}`, then "
             f"`python -m ganlab.features.publish <run dir>` (or features.weights_path=<run dir>/"
             f"{filename})"
         )

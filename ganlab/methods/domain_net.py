@@ -16,7 +16,13 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from ganlab.features.domain import DomainNet, manifest_entry, save_domain_net, write_manifest
+from ganlab.features.domain import (
+    DomainNet,
+    domain_net_filename,
+    manifest_entry,
+    save_domain_net,
+    write_manifest,
+)
 from ganlab.methods.base import (
     AdversarialModule,
     OptimizerFactory,
@@ -40,10 +46,13 @@ class DomainNetTraining(AdversarialModule):
         max_rotation: float = 8.0,
         max_shift: float = 0.08,
         identity_weight: float = 1.0,
+        sized_asset: bool = False,
     ) -> None:
+        """``sized_asset``: name the exported net after its image size (a judge of images at
+        that size, beside the dataset's default net) instead of the dataset alone."""
         super().__init__({"domain_net": domain_net}, ema_decay=None)
         self.optimizer, self.scheduler, self.dataset = optimizer, scheduler, dataset
-        self.identity_weight = identity_weight
+        self.identity_weight, self.sized_asset = identity_weight, sized_asset
         self.augment = K.RandomAffine(
             degrees=max_rotation, translate=(max_shift, max_shift), padding_mode="border", p=1.0
         )
@@ -111,6 +120,7 @@ class DomainNetTraining(AdversarialModule):
         }
 
     def export(self, run_dir: Path, record: dict[str, Any]) -> None:
-        filename = f"domain_{self.dataset}.pt"
+        size = self.domain_net.config["image_size"] if self.sized_asset else None
+        filename = domain_net_filename(self.dataset, size)
         sha256 = save_domain_net(self.domain_net, self.dataset, run_dir / filename)
         write_manifest(run_dir, {filename: manifest_entry(record, self.dataset, sha256=sha256)})

@@ -219,7 +219,7 @@ class IcGAN(TwoPlayerModule):
         items = [dataset[i] for i in range(count)]
         images = torch.stack([item["image"] for item in items])
         truth = torch.stack([item["attributes"] for item in items]).float()
-        classifier = AttributeClassifier(datamodule.feature_dataset)
+        classifier = AttributeClassifier(datamodule.feature_dataset, datamodule.image_size)
         flipped, unedited = torch.zeros(self.n_attributes), torch.zeros(self.n_attributes)
         encoded = []
         for start in range(0, count, 100):
