@@ -277,7 +277,11 @@ class Translation(Evaluation):
             if wanted and tools.classifier is not None:
                 key = f"attribute_accuracy{suffix}"
                 metrics[key] = self.attribute_score(outputs, wanted, data, tools)
-                protocol[key] = {**described, "attributes": wanted}
+                protocol[key] = {
+                    **described,
+                    "attributes": wanted,
+                    "classifier": tools.classifier.source,
+                }
             truth = domain_ground_truth(data, dataset, n, wanted)
             if truth is not None:
                 for kind, compared in (("ground_truth", outputs), ("input", images)):
@@ -444,7 +448,7 @@ class AttributeTranslation(Evaluation):
             metrics["attribute_accuracy_multi"] = (read == multi.bool()).double().mean().item()
             protocol["attribute_accuracy"] = {
                 **described,
-                "classifier": "the domain net's attribute head (logit > 0)",
+                "classifier": f"{tools.classifier.source}'s attribute head (logit > 0)",
                 "single": "attribute k flipped (hair colours exclusive), every input, every k",
                 "multi": "each input to the attributes of the next input of the split",
             }

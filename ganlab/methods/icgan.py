@@ -241,8 +241,8 @@ class IcGAN(TwoPlayerModule):
         )
         protocol = (
             f"{count} test faces; each attribute k flipped in turn: y = [E_y(x) > 1/2] with y_k "
-            "flipped, x' = G_ema(E_z(x), y); the share of x' the attribute classifier (the "
-            "toyfaces domain net) reads with the flipped value of k. unedited_flip_rate: the "
+            "flipped, x' = G_ema(E_z(x), y); the share of x' the attribute classifier "
+            f"({classifier.source}) reads with the flipped value of k. unedited_flip_rate: the "
             "same reading on G_ema(E_z(x), y) with nothing flipped (the level without an edit)"
         )
         return {"metrics": metrics, "protocol": {"icgan_swap_accuracy": protocol}}
