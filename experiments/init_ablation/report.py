@@ -12,6 +12,7 @@ from ganlab.compare import seed_table
 
 FIGURES = [
     "fid_domain_500",
+    "fid_domain_1k",
     "attribute_accuracy_mean",
     "attribute_accuracy_multi",
     "psnr_ground_truth",
