@@ -5,7 +5,7 @@
 #   bash experiments/i2i_toyfaces/da_sweep.sh
 #   python experiments/i2i_toyfaces/report.py <i2i sweep folder> <this sweep's folder>
 set -euo pipefail
-STEPS=${STEPS:-1500}
+STEPS=${STEPS:-1000}
 SEEDS=${SEEDS:-0,1,2}
 LOGGER=${LOGGER:-csv}
 ROOT=${ROOT:-outputs/i2i_da/$(date +%Y-%m-%d_%H-%M-%S)}  # a new folder per sweep
