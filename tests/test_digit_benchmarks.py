@@ -1,6 +1,7 @@
 """UNIT's real digit benchmarks (data=digits_da): SVHN .mat, MNIST IDX and LIBSVM USPS files
 read from tiny fixtures written here; missing or malformed files stop with one message."""
 
+import bz2
 import json
 
 import numpy as np
@@ -17,21 +18,27 @@ from tests.test_real_data import make_mnist
 
 def make_svhn(root, n_train=10, n_test=4):
     """SVHN format 2: X (32, 32, 3, N) uint8; y (N, 1) in 1..10, 10 standing for the digit 0.
-    Image i is flat grey level 20 i, so the order can be checked."""
+    Pixel X[h, w, c, n] = h + 2 w + 70 c + n, so any mix-up of the axes shows."""
     root.mkdir(parents=True, exist_ok=True)
-    for name, n in (("train_32x32.mat", n_train), ("test_32x32.mat", n_test)):
-        levels = (np.arange(n) * 20).astype(np.uint8)
-        pixels = np.broadcast_to(levels, (32, 32, 3, n)).copy()
-        scipy.io.savemat(root / name, {"X": pixels, "y": (np.arange(n) % 10 + 1)[:, None]})
+    h, w, c, n = np.meshgrid(
+        *(np.arange(k) for k in (32, 32, 3, max(n_train, n_test))), indexing="ij"
+    )
+    pixels = (h + 2 * w + 70 * c + n).astype(np.uint8)
+    for name, count in (("train_32x32.mat", n_train), ("test_32x32.mat", n_test)):
+        labels = (np.arange(count) % 10 + 1)[:, None]
+        scipy.io.savemat(root / name, {"X": pixels[..., :count], "y": labels})
 
 
 def make_usps(root, n_train=10, n_test=4):
-    """LIBSVM USPS: 256 values in [-1, 1] per line, labels 1..10 for the digits 0..9."""
+    """LIBSVM USPS: 256 values in [-1, 1] per line, 1-based feature indices, labels 1..10 for
+    the digits 0..9; the test file bz2-compressed, as LIBSVM ships it."""
     root.mkdir(parents=True, exist_ok=True)
     for name, n in (("usps", n_train), ("usps.t", n_test)):
         values = np.full((n, 256), -1.0)
         values[:, :16] = 1.0  # the top row of the 16x16 scan is ink
-        dump_svmlight_file(values, np.arange(n) % 10 + 1, str(root / name))
+        dump_svmlight_file(values, np.arange(n) % 10 + 1, str(root / name), zero_based=False)
+    (root / "usps.t.bz2").write_bytes(bz2.compress((root / "usps.t").read_bytes()))
+    (root / "usps.t").unlink()
 
 
 def test_svhn_labels_and_pixels_follow_the_format(tmp_path):
@@ -43,15 +50,18 @@ def test_svhn_labels_and_pixels_follow_the_format(tmp_path):
     svhn = data.domain_dataset("train", "svhn")
     # y = 1..10 -> digits 1..9, 0 (label 10 is the digit 0)
     assert svhn.labels.tolist() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 0]
-    assert torch.allclose(svhn.images[3], torch.full((3, 32, 32), 60 / 127.5 - 1))
+    h, w = torch.meshgrid(torch.arange(32), torch.arange(32), indexing="ij")
+    for c in range(3):  # image 3, channel c, row h, column w holds h + 2 w + 70 c + 3
+        expected = (h + 2 * w + 70 * c + 3).float() / 127.5 - 1
+        torch.testing.assert_close(svhn.images[3, c], expected)
     mnist = data.domain_dataset("test", "mnist")
     assert mnist.images.shape == (4, 3, 32, 32)  # grey repeated to SVHN's 3 channels
     assert torch.equal(mnist.images[:, 0], mnist.images[:, 2])
     assert mnist.labels.tolist() == [0, 3, 6, 9]
     batch = next(iter(data.train_dataloader()))
-    assert batch["image_a"].shape == (5, 3, 32, 32) and set(batch["label_b"].tolist()) <= set(
-        range(10)
-    )
+    assert batch["image_a"].shape == (5, 3, 32, 32)
+    index = ((batch["image_a"][:, 0, 0, 0] + 1) * 127.5).round().long()  # pixel (0, 0, 0) is n
+    assert batch["label_a"].tolist() == ((index % 10 + 1) % 10).tolist()  # labels follow images
 
 
 def test_usps_scans_are_resized_and_labels_shifted(tmp_path):

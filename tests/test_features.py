@@ -252,5 +252,5 @@ def test_sized_asset_is_named_after_its_image_size(tmp_path):
     assert list(json.loads((run_dir / "manifest.json").read_text())) == ["domain_digits_16px.pt"]
     net, _ = load_domain_net("digits", str(run_dir / "domain_digits_16px.pt"))
     assert net.config["image_size"] == 16
-    with pytest.raises(MissingWeightsError, match="experiment=features_digits_16"):
+    with pytest.raises(MissingWeightsError, match="features_digits data.size=16 model.sized_asset"):
         load_domain_net("digits", image_size=16)

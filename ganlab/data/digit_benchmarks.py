@@ -34,7 +34,8 @@ from ganlab.errors import ConfigError
 
 SPLITS = ("train", "test")
 LAYOUTS = {
-    "svhn": "<root>/\n├── train_32x32.mat\n└── test_32x32.mat",
+    "svhn": "<root>/\n├── train_32x32.mat\n├── test_32x32.mat\n"
+    "└── extra_32x32.mat  (only with data.svhn_train=extra)",
     "mnist": MNIST_LAYOUT,
     "usps": "<root>/\n├── usps      (or usps.bz2)\n└── usps.t    (or usps.t.bz2)",
 }
@@ -44,7 +45,7 @@ SOURCES = {
     "usps": "USPS comes from https://www.csie.ntu.edu.tw/~cjlin/libsvmtools/datasets/"
     "multiclass.html#usps.",
 }
-SVHN_FILES = {"train": "train_32x32.mat", "test": "test_32x32.mat"}
+SVHN_FILES = {"train": "train_32x32.mat", "test": "test_32x32.mat", "extra": "extra_32x32.mat"}
 USPS_FILES = {"train": "usps", "test": "usps.t"}
 
 
@@ -69,6 +70,7 @@ def one_file(root: Path, name: str, compressed: str | None = None) -> Path:
 
 
 def read_svhn(root: Path, split: str, size: int) -> tuple[Tensor, Tensor]:
+    """``split``: train, test, or extra (the 531,131 extra images, which UNIT trains on)."""
     path = one_file(root, SVHN_FILES[split])
     try:
         arrays = scipy.io.loadmat(path)
@@ -84,10 +86,18 @@ def read_svhn(root: Path, split: str, size: int) -> tuple[Tensor, Tensor]:
 
 def read_mnist(root: Path, split: str, size: int) -> tuple[Tensor, Tensor]:
     images_name, labels_name = MNIST_FILES[split]
-    scans = read_idx(one_file(root, images_name, ".gz"), IMAGES_MAGIC)
-    labels = read_idx(one_file(root, labels_name, ".gz"), LABELS_MAGIC).astype(np.int64)
+    arrays = []
+    for name, magic in ((images_name, IMAGES_MAGIC), (labels_name, LABELS_MAGIC)):
+        path = one_file(root, name, ".gz")
+        try:
+            arrays.append(read_idx(path, magic))
+        except ValueError as error:
+            raise ValueError(f"{path} {error}") from error
+    scans, labels = arrays[0], arrays[1].astype(np.int64)
     if len(scans) != len(labels):
         raise ValueError(f"{images_name} holds {len(scans)} images, {labels_name} {len(labels)}")
+    if labels.size and labels.max() > 9:
+        raise ValueError(f"{labels_name} holds label {labels.max()}, not a digit")
     return uint8_images(scans[:, None], size), torch.from_numpy(labels)
 
 
@@ -123,7 +133,12 @@ class DigitBenchmarkDataModule(DigitDomainsDataModule):
         batch_size: int = 64,
         shuffle_seed: int = 0,
         num_workers: int = 0,
+        svhn_train: str = "train",
     ) -> None:
+        """``svhn_train``: which SVHN file trains (``train``, or ``extra`` as UNIT's Table 2)."""
+        if svhn_train not in ("train", "extra"):
+            raise ConfigError(f"data.svhn_train={svhn_train!r}: use train or extra")
+        self.svhn_train = svhn_train
         for role, name in (("source", source), ("target", target)):
             if name not in READERS:
                 raise ConfigError(f"data.{role}={name!r}: known digit sets are {sorted(READERS)}")
@@ -157,8 +172,9 @@ class DigitBenchmarkDataModule(DigitDomainsDataModule):
 
     def read(self, name: str, split: str) -> tuple[Tensor, Tensor]:
         root = self.roots[name]
+        file_split = self.svhn_train if name == "svhn" and split == "train" else split
         try:
-            images, labels = READERS[name](root, split, self.size)
+            images, labels = READERS[name](root, file_split, self.size)
         except (FileNotFoundError, ValueError) as error:
             raise self.layout_error(name, f"data.roots.{name}={root} {error}") from error
         if not len(labels):
@@ -166,6 +182,13 @@ class DigitBenchmarkDataModule(DigitDomainsDataModule):
         if images.shape[1] not in (1, self.channels):
             raise ConfigError(f"{name} images have {images.shape[1]} channels; set data.channels=3")
         return images.expand(-1, self.channels, -1, -1).contiguous(), labels
+
+    @property
+    def feature_dataset(self) -> str:
+        raise ConfigError(
+            "data=digits_da has no embedded feature net (the digits net reads the scikit-learn "
+            "scans): set features=null eval.perceptual=null, as experiment=unit_svhn_mnist does"
+        )
 
     def domain_arrays(self, split: str, side: int) -> tuple[Tensor, Tensor]:
         return self.arrays[(self.domains[side], split)]
@@ -175,6 +198,7 @@ class DigitBenchmarkDataModule(DigitDomainsDataModule):
             "size": self.size,
             "channels": self.channels,
             "domains": list(self.domains),
+            "svhn_train": self.svhn_train,
             "counts": {
                 f"{name}/{split}": len(labels) for (name, split), (_, labels) in self.arrays.items()
             },

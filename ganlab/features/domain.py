@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganlab.errors import MissingWeightsError
@@ -109,7 +110,11 @@ class DomainFeatures(FeatureExtractor):
         return self.net.features(images)
 
     def maps(self, images: Tensor) -> list[Tensor]:
-        """The output of each conv stage, shallow to deep (as ``VGGFeatures.maps``)."""
+        """The output of each conv stage, shallow to deep (as ``VGGFeatures.maps``), of the
+        images resized (bilinear) to the size the net was trained at."""
+        size = self.net.config["image_size"]
+        if images.shape[-1] != size:
+            images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
         out = []
         for stage in self.net.body:
             images = stage(images)
@@ -194,7 +199,8 @@ def read_manifest(directory: Path) -> dict[str, Any]:
 
 def domain_net_filename(dataset: str, image_size: int | None = None) -> str:
     """``domain_<dataset>.pt``; ``domain_<dataset>_<size>px.pt`` for a net trained to judge
-    images of a smaller size than the default net's (``experiment=features_<dataset>_<size>``)."""
+    images of a smaller size than the default net's (``model.sized_asset=true``, e.g.
+    ``experiment=features_toyfaces_32``)."""
     return f"domain_{dataset}_{image_size}px.pt" if image_size else f"domain_{dataset}.pt"
 
 
@@ -209,15 +215,17 @@ def load_domain_net(
     filename = domain_net_filename(dataset, image_size)
     path = Path(weights_path).expanduser() if weights_path else ASSET_DIR / filename
     if not path.is_file():
-        experiment = f"features_{dataset}" + (f"_{image_size}" if image_size else "")
+        command = f"experiment=features_{dataset}"
+        if image_size:
+            command += f" data.size={image_size} model.sized_asset=true"
         raise MissingWeightsError(
             f"domain feature net not found: {path} does not exist. ganlab trains it on its own "
-            f"data: `python -m ganlab.run experiment={experiment}`, then "
+            f"data: `python -m ganlab.run {command}`, then "
             f"`python -m ganlab.features.publish <run dir>` (or features.weights_path=<run dir>/"
             f"{filename})"
         )
     sha256 = file_sha256(path)
-    recorded = read_manifest(path.parent).get(filename, {}).get("sha256")
+    recorded = read_manifest(path.parent).get(path.name, {}).get("sha256")
     if recorded and recorded != sha256:
         raise MissingWeightsError(
             f"{path} does not match the sha256 in {path.parent / MANIFEST_NAME} (file damaged "

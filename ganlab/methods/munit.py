@@ -76,6 +76,11 @@ class MUNIT(TwoDomainTranslation):
                 "model.lambda_perceptual > 0 needs model.perceptual, a feature net with feature "
                 "maps (vgg16 with your ImageNet weights, or domain_toyfaces on embedded data)"
             )
+        if perceptual and lambda_perceptual <= 0:
+            raise ValueError(
+                f"model.perceptual={perceptual} is used only with model.lambda_perceptual > 0 "
+                "(the reference's vgg_w; 1 in its synthia2cityscape config)"
+            )
         frozen = {}
         if lambda_perceptual > 0:
             frozen["perceptual_net"] = Frozen.feature(str(perceptual))

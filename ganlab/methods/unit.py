@@ -135,7 +135,7 @@ class UNIT(TwoDomainTranslation):
         if f"label_{side}" not in batch:
             raise ValueError(
                 f"n_classes > 0 trains on the labels of domain {side}; the batch has none "
-                "(use data=digit_domains)"
+                "(use data=digit_domains, or data=digits_da for SVHN, MNIST and USPS)"
             )
         logits = self.classifier(self.encode(batch[f"image_{side}"], side))
         return F.cross_entropy(logits, batch[f"label_{side}"])
