@@ -12,6 +12,7 @@ from sklearn.datasets import dump_svmlight_file
 
 from ganlab.data.digit_benchmarks import DigitBenchmarkDataModule
 from ganlab.errors import ConfigError
+from ganlab.features import get_extractor, resolve_name
 from tests.conftest import compose_run
 from tests.test_real_data import make_mnist
 
@@ -62,6 +63,9 @@ def test_svhn_labels_and_pixels_follow_the_format(tmp_path):
     assert batch["image_a"].shape == (5, 3, 32, 32)
     index = ((batch["image_a"][:, 0, 0, 0] + 1) * 127.5).round().long()  # pixel (0, 0, 0) is n
     assert batch["label_a"].tolist() == ((index % 10 + 1) % 10).tolist()  # labels follow images
+    # the digits feature net knows the scikit-learn scans only: none is found for these sets
+    with pytest.raises(ConfigError, match="domain_digits_da"):
+        get_extractor(resolve_name("domain", data.feature_dataset))
 
 
 def test_usps_scans_are_resized_and_labels_shifted(tmp_path):
