@@ -161,11 +161,11 @@ class INIT(AttributeTranslationModule):
         images, labels = self.labelled(batch)
         hops, targets = self.translations(batch, ctx)
         scales = self.hop_scales(batch, ctx) if self.aiw else [None] * len(hops)
-        # the real images and every hop in one pass (D judges each sample alone)
-        logits = self.discriminator(
-            torch.cat([images, *(hop.detach() for hop in hops)]), torch.cat([labels, *targets])
-        )
-        real_logits, *hop_logits = logits.chunk(len(hops) + 1)
+        real_logits = self.discriminator(images, labels)
+        hop_logits = [
+            self.discriminator(hop.detach(), target)
+            for hop, target in zip(hops, targets, strict=True)
+        ]
         hop_losses = []
         for index, (fake_logits, scale) in enumerate(zip(hop_logits, scales, strict=True)):
             weights = self.hop_weights(scale, fake_logits, index)
@@ -179,10 +179,10 @@ class INIT(AttributeTranslationModule):
         images, labels = self.labelled(batch)
         hops, targets = self.translations(batch, ctx)
         scales = self.hop_scales(batch, ctx) if self.aiw else [None] * len(hops)
-        # every hop in one pass of D and one of G (both judge or translate each sample alone)
-        all_hops, n_hops = torch.cat(hops), len(hops)
-        hop_logits = self.discriminator(all_hops, torch.cat(targets)).chunk(n_hops)
-        returned = self.generator(all_hops, labels.repeat(n_hops, 1)).chunk(n_hops)
+        hop_logits = [
+            self.discriminator(hop, target) for hop, target in zip(hops, targets, strict=True)
+        ]
+        returned = [self.generator(hop, labels) for hop in hops]
         adversarial, reconstruction = [], []
         for index, (fake_logits, back, scale) in enumerate(
             zip(hop_logits, returned, scales, strict=True)
