@@ -18,7 +18,7 @@ EXPERIMENTS = sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("*.y
 
 # real data and weights (test_uda and test_bad_inputs check their file lists)
 NEED_FILES = ("uda_ffhq", "uda_cars", "mgi_ffhq", "mgi_celebahq", "init_celebahq", "init_yosemite")
-NEED_FILES += ("init_edges2shoes",)
+NEED_FILES += ("init_edges2shoes", "unit_svhn_mnist")
 
 
 def small_data(experiment: str) -> list[str]:
