@@ -93,3 +93,13 @@ def test_group_options_compose(tmp_path, override):
         assert len(cfg[group]) == 0
     else:
         assert option in cfg.logger
+
+
+def test_a_swapped_optimizer_gets_none_of_the_defaults_settings(tmp_path):
+    """Optimizers are built only when training starts; a swapped optimizer must not receive
+    the default's settings (experiment=wgan_clip_digits: RMSprop with betas: null)."""
+    cfg = compose_run(tmp_path, ["experiment=wgan_clip_digits"])
+    module = instantiate(cfg.model)
+    optimizers, _ = module.configure_optimizers()
+    assert {type(o).__name__ for o in optimizers} == {"RMSprop"}
+    assert all(group["lr"] == 5e-5 for o in optimizers for group in o.param_groups)

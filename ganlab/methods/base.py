@@ -39,6 +39,7 @@ decides what the sample-grid callback draws.
 """
 
 import copy
+import functools
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -133,6 +134,16 @@ class Frozen:
 
         extractor = get_extractor(name)
         return cls(extractor, f"features:{name}", extractor.fingerprint)
+
+
+def without_unset_settings(factory: OptimizerFactory) -> OptimizerFactory:
+    """A config's optimizer partial without its null settings: ``betas: null`` in an
+    experiment that swaps Adam for RMSprop means "not a setting of this optimizer" (Hydra
+    merges the swapped optimizer's keys into the default's and cannot delete one)."""
+    if not isinstance(factory, functools.partial):
+        return factory
+    keywords = {k: v for k, v in factory.keywords.items() if v is not None}
+    return functools.partial(factory.func, *factory.args, **keywords)
 
 
 @contextmanager
@@ -322,7 +333,7 @@ class AdversarialModule(pl.LightningModule, ABC):
         for player in self.player_table.values():
             params = [p for net in player.nets for p in self.get_submodule(net).parameters()]
             self._player_params[player.name] = params
-            optimizer = player.optimizer(params)
+            optimizer = without_unset_settings(player.optimizer)(params)
             optimizers.append(optimizer)
             if player.scheduler is not None:
                 schedulers.append({"scheduler": player.scheduler(optimizer), "name": player.name})
