@@ -28,7 +28,7 @@ from torch import Tensor
 
 from ganlab.data.digit_domains import DigitDomainsDataModule
 from ganlab.data.mnist import FILES as MNIST_FILES
-from ganlab.data.mnist import IMAGES_MAGIC, LABELS_MAGIC, MNIST_LAYOUT, read_idx
+from ganlab.data.mnist import IMAGES_MAGIC, LABELS_MAGIC, MNIST_LAYOUT, read_idx, scans_to_images
 from ganlab.data.real import resolve_root
 from ganlab.errors import ConfigError
 
@@ -72,7 +72,7 @@ def one_file(root: Path, name: str, compressed: str | None = None) -> Path:
 def read_svhn(root: Path, split: str, size: int) -> tuple[Tensor, Tensor]:
     """``split``: train, test, or extra (the 531,131 extra images, which UNIT trains on)."""
     path = one_file(root, SVHN_FILES[split])
-    try:
+    try:  # scipy refuses MATLAB v7.3 (HDF5) files with NotImplementedError
         arrays = scipy.io.loadmat(path)
         pixels, labels = arrays["X"], arrays["y"].reshape(-1).astype(np.int64)
     except (OSError, ValueError, KeyError, NotImplementedError, MatReadError) as error:
@@ -98,7 +98,7 @@ def read_mnist(root: Path, split: str, size: int) -> tuple[Tensor, Tensor]:
         raise ValueError(f"{images_name} holds {len(scans)} images, {labels_name} {len(labels)}")
     if labels.size and labels.max() > 9:
         raise ValueError(f"{labels_name} holds label {labels.max()}, not a digit")
-    return uint8_images(scans[:, None], size), torch.from_numpy(labels)
+    return scans_to_images(torch.from_numpy(scans.copy()), size), torch.from_numpy(labels)
 
 
 def read_usps(root: Path, split: str, size: int) -> tuple[Tensor, Tensor]:

@@ -162,12 +162,9 @@ class INIT(AttributeTranslationModule):
         hops, targets = self.translations(batch, ctx)
         scales = self.hop_scales(batch, ctx) if self.aiw else [None] * len(hops)
         real_logits = self.discriminator(images, labels)
-        hop_logits = [
-            self.discriminator(hop.detach(), target)
-            for hop, target in zip(hops, targets, strict=True)
-        ]
         hop_losses = []
-        for index, (fake_logits, scale) in enumerate(zip(hop_logits, scales, strict=True)):
+        for index, (hop, target, scale) in enumerate(zip(hops, targets, scales, strict=True)):
+            fake_logits = self.discriminator(hop.detach(), target)
             weights = self.hop_weights(scale, fake_logits, index)
             hop_losses.append(weighted_discriminator_loss(real_logits, fake_logits, weights))
         reader = F.binary_cross_entropy_with_logits(self.attribute_reader(images), labels)
@@ -179,17 +176,12 @@ class INIT(AttributeTranslationModule):
         images, labels = self.labelled(batch)
         hops, targets = self.translations(batch, ctx)
         scales = self.hop_scales(batch, ctx) if self.aiw else [None] * len(hops)
-        hop_logits = [
-            self.discriminator(hop, target) for hop, target in zip(hops, targets, strict=True)
-        ]
-        returned = [self.generator(hop, labels) for hop in hops]
         adversarial, reconstruction = [], []
-        for index, (fake_logits, back, scale) in enumerate(
-            zip(hop_logits, returned, scales, strict=True)
-        ):
+        for index, (hop, target, scale) in enumerate(zip(hops, targets, scales, strict=True)):
+            fake_logits = self.discriminator(hop, target)
             weights = self.hop_weights(scale, fake_logits, index)
             adversarial.append(weighted_generator_loss(fake_logits, weights))
-            reconstruction.append(cycle_consistency_loss(back, images))
+            reconstruction.append(cycle_consistency_loss(self.generator(hop, labels), images))
         terms = {
             "adversarial": multi_hop_loss(adversarial),
             "reconstruction": multi_hop_loss(reconstruction),
