@@ -12,6 +12,7 @@ from unittest import mock
 import lpips
 import pytest
 import torch
+import torch.nn.functional as F
 import torchvision
 from torch.utils.data import DataLoader
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
@@ -243,6 +244,28 @@ def test_32px_judge_reads_small_faces_the_default_net_misses():
         read_default = default(batch["image"])[:, smiling] > 0
     assert (read_small == truth).double().mean() >= 0.95
     assert (read_default == truth).double().mean() < 0.85
+
+
+def test_32px_identity_embedding_reads_small_faces_the_default_net_misreads():
+    """INIT's phi on 32 px faces (experiment=init_toyfaces): the 32 px net's identity head
+    predicts the faces' identity parameters; the 64 px net on upsampled faces does worse than
+    predicting their mean."""
+    faces = ToyFaces(32, "val", n=200)
+    batch = next(iter(DataLoader(faces, batch_size=200)))
+    truth = batch["identity"] - 0.5  # the extractor centres the parameters on 0.5
+
+    def relative_error(name: str, size: int) -> float:
+        phi = get_extractor(name)
+        images = F.interpolate(batch["image"], size=(size, size), mode="bilinear")
+        with torch.no_grad():
+            error = (phi(images) - truth).pow(2).mean()
+        return float(error / truth.var(0).mean())
+
+    assert relative_error("identity_toyfaces_32px", 32) < 0.5
+    assert relative_error("identity_toyfaces", 64) > 0.9
+    assert get_extractor("identity_toyfaces_32px").fingerprint != (
+        get_extractor("identity_toyfaces").fingerprint
+    )
 
 
 def test_sized_asset_is_named_after_its_image_size(tmp_path):

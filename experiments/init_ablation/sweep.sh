@@ -5,6 +5,7 @@
 #   bash experiments/init_ablation/sweep.sh
 #   STEPS=1500 SEEDS=0,1,2 LOGGER=wandb bash experiments/init_ablation/sweep.sh
 #   ROWS="e_plain c_full" bash experiments/init_ablation/sweep.sh      # some rows only
+#   bash experiments/init_ablation/sweep.sh eval.n_samples=1000        # more overrides: every row
 #   python experiments/init_ablation/report.py outputs/init_ablation/<the sweep folder>
 set -euo pipefail
 STEPS=${STEPS:-600}
@@ -25,5 +26,5 @@ declare -A OVERRIDES=(
 for row in ${ROWS}; do
   # shellcheck disable=SC2086  # the row's overrides are separate words
   python -m ganlab.run -m ${OVERRIDES[$row]} "name=init_ablation_${row}" "steps=${STEPS}" \
-    "seed=${SEEDS}" "logger=${LOGGER}" "hydra.sweep.dir=${ROOT}/${row}"
+    "seed=${SEEDS}" "logger=${LOGGER}" "hydra.sweep.dir=${ROOT}/${row}" "$@"
 done

@@ -31,6 +31,10 @@ BUILDERS: dict[str, Callable[[str | None], FeatureExtractor]] = {
     "lpips_domain_digits": lambda path: domain_extractor("digits", path, DomainPerceptual),
     "lpips_domain_toyfaces": lambda path: domain_extractor("toyfaces", path, DomainPerceptual),
     "identity_toyfaces": lambda path: domain_extractor("toyfaces", path, DomainIdentity),
+    # the identity head of the net trained on 32 px faces: the 64 px net misreads them (INIT)
+    "identity_toyfaces_32px": lambda path: domain_extractor(
+        "toyfaces", path, DomainIdentity, image_size=32
+    ),
 }
 NAMES = tuple(BUILDERS)
 

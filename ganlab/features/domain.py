@@ -242,8 +242,12 @@ def load_domain_net(
 
 
 def domain_extractor(
-    dataset: str, weights_path: str | None = None, kind: type = DomainFeatures
+    dataset: str,
+    weights_path: str | None = None,
+    kind: type = DomainFeatures,
+    image_size: int | None = None,
 ) -> FeatureExtractor:
-    """The domain net of ``dataset`` as a ``kind`` extractor (features, perceptual, identity)."""
-    net, sha256 = load_domain_net(dataset, weights_path)
+    """The domain net of ``dataset`` as a ``kind`` extractor (features, perceptual, identity);
+    the net trained at ``image_size`` when given."""
+    net, sha256 = load_domain_net(dataset, weights_path, image_size)
     return kind(net, dataset, f"sha256:{sha256[:16]}")
