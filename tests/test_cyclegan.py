@@ -418,27 +418,93 @@ def da_overrides(*extra):
     return [*overrides, "model.discriminator_a.width=4", *extra]
 
 
+DISCRIMINATOR_CLASSIFIER = [
+    "model.classifier=discriminator",
+    "model.discriminator_a._target_=ganlab.nets.unit.DomainDiscriminator",
+    "+model.discriminator_a.n_shared=2",
+    "+model.discriminator_a.n_classes=10",
+]
+
+
+@pytest.mark.parametrize("place", ["latent", "discriminator"])
 @pytest.mark.parametrize("adaptation", [True, False])
-def test_unit_adapts_a_classifier_on_the_shared_latent(tmp_path, adaptation):
+def test_unit_adapts_a_classifier_on_the_latent_or_the_discriminators(tmp_path, adaptation, place):
     from ganlab.run import run_task
 
+    layout = DISCRIMINATOR_CLASSIFIER if place == "discriminator" else []
+    overrides = da_overrides(f"model.adaptation={adaptation}", *layout)
     run_dir = tmp_path / "run"
-    run_task(compose_run(run_dir, da_overrides(f"model.adaptation={adaptation}")))
+    run_task(compose_run(run_dir, overrides))
     report = json.loads((run_dir / "metrics.json").read_text())
-    for domain, labelled in (("printed", True), ("handwritten", False)):
+    for domain, side in (("printed", "a"), ("handwritten", "b")):
         assert 0 <= report["metrics"][f"da_accuracy_{domain}"] <= 1
         protocol = report["protocol"][f"da_accuracy_{domain}"]
-        assert protocol["labelled_in_training"] is labelled
-        # without adaptation the target goes through the labelled domain's encoder
-        expected = "encoder_b" if adaptation and not labelled else "encoder_a"
-        assert protocol["path"] == expected
-    module = instantiate(
-        compose_run(tmp_path, da_overrides(f"model.adaptation={adaptation}")).model
-    )
-    assert [phase.name for phase in module.phase_list] == (
-        ["generators", "discriminators"] if adaptation else ["generators"]
-    )
+        assert protocol["labelled_in_training"] is (side == "a")
+        # without adaptation the target goes through the labelled domain's path
+        path = side if adaptation else "a"
+        net = "discriminator" if place == "discriminator" else "encoder"
+        assert protocol["path"] == f"{net}_{path}"
+    module = instantiate(compose_run(tmp_path, overrides).model)
+    if adaptation:
+        assert [phase.name for phase in module.phase_list] == ["generators", "discriminators"]
+    else:
+        trainer = "discriminators" if place == "discriminator" else "generators"
+        assert [(phase.name, phase.player) for phase in module.phase_list] == [
+            ("source_only", trainer)
+        ]
     module._phase_name = "generators"
     batch = {"image_a": torch.zeros(2, 1, 32, 32), "image_b": torch.zeros(2, 1, 32, 32)}
     with pytest.raises(ValueError, match="trains on the labels of domain a"):
         module.classification_loss(batch)
+
+
+def test_unit_discriminators_share_their_high_level_layers_and_match_translation_features(
+    tmp_path,
+):
+    from ganlab.methods.base import StepContext
+    from ganlab.nets.unit import DomainDiscriminator
+
+    torch.manual_seed(0)
+    module = instantiate(compose_run(tmp_path, da_overrides(*DISCRIMINATOR_CLASSIFIER)).model)
+    d_a, d_b = module.discriminator_a, module.discriminator_b
+    assert d_a.high is d_b.high and d_a.classes is d_b.classes and d_a.low is not d_b.low
+    # one copy of the shared layers in the discriminators' optimizer
+    module.configure_optimizers()
+    params = module._player_params["discriminators"]
+    assert len(params) == len({id(p) for p in params})
+    assert len(params) == len(list(module.get_submodule("discriminator_a").parameters())) + len(
+        list(d_b.low.parameters())
+    )
+    # the feature-consistency term by hand: mean |f_b(x_ab) - f_a(x_aa)| + the other direction
+    x = {k: torch.randn(2, 1, 32, 32) for k in ("fake_a", "fake_b", "recon_a", "recon_b")}
+    labels = torch.tensor([3, 7])
+    batch = {"image_a": torch.randn(2, 1, 32, 32), "label_a": labels}
+    batch["image_b"] = torch.randn(2, 1, 32, 32)
+    ctx = StepContext(module)
+    for key, value in x.items():
+        ctx[key] = value
+    module._phase_name = "discriminators"
+    total = module.discriminator_loss(batch, ctx)
+    logs = module._step_logs
+    by_hand = (d_b.features(x["fake_b"]) - d_a.features(x["recon_a"])).abs().mean() + (
+        d_a.features(x["fake_a"]) - d_b.features(x["recon_b"])
+    ).abs().mean()
+    cross_entropy = torch.nn.functional.cross_entropy(d_a.classify(batch["image_a"]), labels)
+    assert torch.allclose(logs["loss/discriminators/feature_consistency"], by_hand)
+    assert torch.allclose(logs["loss/discriminators/classification"], cross_entropy)
+    adversarial = logs["loss/discriminators/adversarial"]
+    weights = module.lambda_class, module.lambda_feature
+    assert torch.allclose(total, adversarial + weights[0] * cross_entropy + weights[1] * by_hand)
+    assert "loss/discriminators/translated_classification" not in logs  # off by default
+    # ours: the class head also learns the translations x_ab with the labels of a, through D_b
+    module.lambda_translated_class = 2.0
+    again = module.discriminator_loss(batch, ctx)
+    translated = torch.nn.functional.cross_entropy(d_b.classify(x["fake_b"]), labels)
+    logged = module._step_logs["loss/discriminators/translated_classification"]
+    assert torch.allclose(logged, translated)
+    assert torch.allclose(again, total + 2.0 * translated)
+    with pytest.raises(ConfigError, match="n_shared is between 1 and n_layers=3"):
+        DomainDiscriminator(1, 4, n_layers=3, n_shared=4)
+    plain = ["model.classifier=discriminator"]
+    with pytest.raises(InstantiationException, match="DomainDiscriminator with n_classes=10"):
+        instantiate(compose_run(tmp_path, da_overrides(*plain)).model)

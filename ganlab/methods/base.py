@@ -331,7 +331,12 @@ class AdversarialModule(pl.LightningModule, ABC):
         optimizers, schedulers = [], []
         self._player_params: dict[str, list[nn.Parameter]] = {}
         for player in self.player_table.values():
-            params = [p for net in player.nets for p in self.get_submodule(net).parameters()]
+            # a layer two nets share (UNIT's coupled discriminators) is optimised once
+            params = list(
+                dict.fromkeys(
+                    p for net in player.nets for p in self.get_submodule(net).parameters()
+                )
+            )
             self._player_params[player.name] = params
             optimizer = without_unset_settings(player.optimizer)(params)
             optimizers.append(optimizer)

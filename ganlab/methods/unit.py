@@ -13,14 +13,27 @@ with the weights of the authors' NIPS'17 code (100, 0.1, 100, 0.1, GAN 10), KL =
 (their reduced VAE). Translation uses the mean code (no noise): UNIT is unimodal. No image
 pool (``pool_size: 0``), as the reference.
 
-**Domain adaptation** (the paper's Table 2, ``n_classes > 0``): a classifier on the shared
-latent code (ours: conv3, ReLU, global pooling, linear; the paper attaches it to the
-discriminators' shared high-level layers) learns the classes of the ``labelled_domain``
-(``label_a``/``label_b`` of the batch) with weight ``lambda_class``; the other domain's
-images are classified through their own encoder and the shared layers, and
-``da_accuracy_<domain>`` reports each domain's test accuracy. ``adaptation=false`` trains
-only the labelled domain's encoder, the shared encoder layer and the classifier (the
-source-only baseline) and classifies both domains through the labelled domain's encoder.
+**Domain adaptation** (the paper's Table 2, ``n_classes > 0``): a classifier learns the
+classes of the ``labelled_domain`` (``label_a``/``label_b`` of the batch) with weight
+``lambda_class``; each domain's images are classified through its own path, and
+``da_accuracy_<domain>`` reports each domain's test accuracy. Where the classifier sits:
+
+- ``classifier: discriminator`` (the paper's Sec. 5): the discriminators
+  (``ganlab.nets.unit.DomainDiscriminator``) share their high-level layers and a class head;
+  the discriminators' player learns the labelled domain's classes through its
+  discriminator, and a feature-consistency term (weight ``lambda_feature``) asks the shared
+  layers to read a translation as they read its source's reconstruction:
+  ||f_b(G_b(z_a)) - f_a(G_a(z_a))||_1 + ||f_a(G_a(z_b)) - f_b(G_b(z_b))||_1, the pair
+  decoded from one code (the authors' DA trainer matches these features too). Ours, off by
+  default: ``lambda_translated_class`` > 0 also teaches the class head the labelled images'
+  translations, with their source labels, through the other domain's discriminator
+  (pixel-level adaptation, as PixelDA and CyCADA train on translated sources).
+- ``classifier: latent`` (ours): a small net on the shared latent code (conv3, ReLU, global
+  pooling, linear), trained with the generators.
+
+``adaptation=false`` is the source-only baseline with the same classifier: only the labelled
+domain's path (its encoder and the shared layer, or its discriminator) learns the classes,
+nothing translates, and both domains are classified through the labelled domain's path.
 """
 
 from collections.abc import Sequence
@@ -30,11 +43,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ganlab.errors import ConfigError
 from ganlab.methods.base import OptimizerFactory, Phase, SchedulerFactory, StepContext
 from ganlab.methods.two_domain import TwoDomainTranslation
-from ganlab.nets.unit import shared_residual_block
+from ganlab.nets.unit import DomainDiscriminator, shared_residual_block
 from ganlab.objectives.translation import (
     cycle_consistency_loss,
+    feature_consistency_loss,
     latent_kl,
     reference_generator_loss,
 )
@@ -49,6 +64,23 @@ def latent_classifier(channels: int, n_classes: int) -> nn.Sequential:
         nn.Flatten(),
         nn.Linear(channels, n_classes),
     )
+
+
+CLASSIFIER_PLACES = ("latent", "discriminator")
+
+
+def share_discriminator_layers(
+    discriminator_a: nn.Module, discriminator_b: nn.Module, n_classes: int
+) -> None:
+    """Tie domain B's discriminator's high-level layers and heads to domain A's."""
+    for side, net in (("a", discriminator_a), ("b", discriminator_b)):
+        if not isinstance(net, DomainDiscriminator) or net.n_classes != n_classes:
+            raise ConfigError(
+                "model.classifier=discriminator classifies with the discriminators: set "
+                f"model.discriminator_{side}._target_=ganlab.nets.unit.DomainDiscriminator "
+                f"with n_classes={n_classes} (experiment=unit_digits_da does)"
+            )
+    discriminator_b.share_high_level_layers(discriminator_a)
 
 
 class UNIT(TwoDomainTranslation):
@@ -72,6 +104,9 @@ class UNIT(TwoDomainTranslation):
         n_classes: int = 0,
         labelled_domain: str = "a",
         lambda_class: float = 1.0,
+        classifier: str = "latent",
+        lambda_feature: float = 1.0,
+        lambda_translated_class: float = 0.0,
         adaptation: bool = True,
         pool_size: int = 0,
         generator_scheduler: SchedulerFactory | None = None,
@@ -83,6 +118,12 @@ class UNIT(TwoDomainTranslation):
             raise ValueError(f"labelled_domain is a or b, got {labelled_domain!r}")
         if not adaptation and not n_classes:
             raise ValueError("adaptation=false is the source-only classifier: set n_classes")
+        if classifier not in CLASSIFIER_PLACES:
+            raise ConfigError(
+                f"model.classifier is one of {', '.join(CLASSIFIER_PLACES)}, got {classifier!r}"
+            )
+        if n_classes and classifier == "discriminator":
+            share_discriminator_layers(discriminator_a, discriminator_b, n_classes)
         channels = encoder_a.out_channels
         generators = {
             "encoder_a": encoder_a,
@@ -92,7 +133,7 @@ class UNIT(TwoDomainTranslation):
             "decoder_a": decoder_a,
             "decoder_b": decoder_b,
         }
-        if n_classes:
+        if n_classes and classifier == "latent":
             generators["classifier"] = latent_classifier(channels, n_classes)
         super().__init__(
             generators,
@@ -111,6 +152,10 @@ class UNIT(TwoDomainTranslation):
         self.lambda_cycle, self.lambda_cycle_kl = lambda_cycle, lambda_cycle_kl
         self.n_classes, self.labelled_domain = n_classes, labelled_domain
         self.lambda_class, self.adaptation = lambda_class, adaptation
+        self.classifier_place, self.lambda_feature = classifier, lambda_feature
+        self.lambda_translated_class = lambda_translated_class
+        if not adaptation:
+            self.step_phase = "source_only"
 
     # ---- the shared latent space -------------------------------------------------------------
     def encode(self, images: Tensor, side: str, averaged: bool = False) -> Tensor:
@@ -129,32 +174,42 @@ class UNIT(TwoDomainTranslation):
         return mean + torch.randn_like(mean)
 
     # ---- the generators' loss ------------------------------------------------------------
+    def class_logits(self, images: Tensor, side: str, averaged: bool = False) -> Tensor:
+        """Class logits of images through domain ``side``'s path to the classifier."""
+        if self.classifier_place == "discriminator":  # discriminators have no EMA copies
+            return self.get_submodule(f"discriminator_{side}").classify(images)
+        return self.net("classifier", averaged)(self.encode(images, side, averaged))
+
     def classification_loss(self, batch: dict[str, Any]) -> Tensor:
-        """Cross-entropy of the classifier on the labelled domain's shared codes."""
+        """Cross-entropy of the classifier on the labelled domain's images."""
         side = self.labelled_domain
         if f"label_{side}" not in batch:
             raise ValueError(
                 f"n_classes > 0 trains on the labels of domain {side}; the batch has none "
                 "(use data=digit_domains, or data=digits_da for SVHN, MNIST and USPS)"
             )
-        logits = self.classifier(self.encode(batch[f"image_{side}"], side))
-        return F.cross_entropy(logits, batch[f"label_{side}"])
+        return F.cross_entropy(
+            self.class_logits(batch[f"image_{side}"], side), batch[f"label_{side}"]
+        )
+
+    def source_only_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
+        return self.weighted_sum({"classification": self.classification_loss(batch)})
 
     def generator_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
-        if not self.adaptation:  # source only: the labelled path alone, no translation
-            return self.weighted_sum({"classification": self.classification_loss(batch)})
         a, b = batch["image_a"], batch["image_b"]
         mean_a, mean_b = self.encode(a, "a"), self.encode(b, "b")
         z_a, z_b = self.with_noise(mean_a), self.with_noise(mean_b)
         fake_b, fake_a = self.decode(z_a, "b"), self.decode(z_b, "a")
+        recon_a, recon_b = self.decode(z_a, "a"), self.decode(z_b, "b")
         ctx["fake_a"], ctx["fake_b"] = fake_a.detach(), fake_b.detach()
+        ctx["recon_a"], ctx["recon_b"] = recon_a.detach(), recon_b.detach()
         mean_ab, mean_ba = self.encode(fake_b, "b"), self.encode(fake_a, "a")
         game, name = self.game, self.game_name
         terms = {
             "adversarial": reference_generator_loss(game, name, self.discriminator_b(fake_b))
             + reference_generator_loss(game, name, self.discriminator_a(fake_a)),
-            "reconstruction": cycle_consistency_loss(self.decode(z_a, "a"), a)
-            + cycle_consistency_loss(self.decode(z_b, "b"), b),
+            "reconstruction": cycle_consistency_loss(recon_a, a)
+            + cycle_consistency_loss(recon_b, b),
             "kl": latent_kl(mean_a) + latent_kl(mean_b),
             "cycle": cycle_consistency_loss(self.decode(self.with_noise(mean_ab), "a"), a)
             + cycle_consistency_loss(self.decode(self.with_noise(mean_ba), "b"), b),
@@ -167,23 +222,56 @@ class UNIT(TwoDomainTranslation):
             "cycle": self.lambda_cycle,
             "cycle_kl": self.lambda_cycle_kl,
         }
-        if self.n_classes:
+        if self.n_classes and self.classifier_place == "latent":
             terms["classification"] = self.classification_loss(batch)
             weights["classification"] = self.lambda_class
         return self.weighted_sum(terms, weights)
 
+    def discriminator_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
+        adversarial = super().discriminator_loss(batch, ctx)
+        if not (self.n_classes and self.classifier_place == "discriminator"):
+            return adversarial
+        features_a, features_b = self.discriminator_a.features, self.discriminator_b.features
+        terms = {
+            "adversarial": adversarial,
+            "classification": self.classification_loss(batch),
+            "feature_consistency": feature_consistency_loss(
+                features_b(ctx["fake_b"]), features_a(ctx["recon_a"])
+            )
+            + feature_consistency_loss(features_a(ctx["fake_a"]), features_b(ctx["recon_b"])),
+        }
+        weights = {"classification": self.lambda_class, "feature_consistency": self.lambda_feature}
+        if self.lambda_translated_class > 0:
+            source = self.labelled_domain
+            target = "b" if source == "a" else "a"
+            logits = self.class_logits(ctx[f"fake_{target}"], target)
+            terms["translated_classification"] = F.cross_entropy(logits, batch[f"label_{source}"])
+            weights["translated_classification"] = self.lambda_translated_class
+        return self.weighted_sum(terms, weights)
+
     def phases(self) -> list[Phase]:
-        phases = super().phases()
-        return phases if self.adaptation else phases[:1]  # source only: no discriminators
+        if self.adaptation:
+            return super().phases()
+        # source only: the labelled domain's path learns the classes, nothing translates
+        player = "discriminators" if self.classifier_place == "discriminator" else "generators"
+        return [Phase("source_only", player, self.source_only_loss)]
 
     # ---- domain adaptation ---------------------------------------------------------------------
     @torch.no_grad()
     def classify(self, images: Tensor, side: str) -> Tensor:
-        """Class predictions for domain ``side``'s images: its own encoder (the labelled
-        domain's without adaptation), the shared layer, the classifier; EMA nets."""
+        """Class predictions for domain ``side``'s images through its own path (the
+        labelled domain's without adaptation), eval mode; the EMA nets on the latent."""
         path = side if self.adaptation else self.labelled_domain
-        code = self.encode(images.to(self.device, self.dtype), path, averaged=True)
-        return self.averaged("classifier")(code).argmax(1)
+        images = images.to(self.device, self.dtype)
+        if self.classifier_place == "latent":
+            return self.class_logits(images, path, averaged=True).argmax(1)
+        discriminator = self.get_submodule(f"discriminator_{path}")
+        was_training = discriminator.training
+        discriminator.eval()
+        try:
+            return self.class_logits(images, path).argmax(1)
+        finally:
+            discriminator.train(was_training)
 
     def extra_metrics(
         self, datamodule: Any, n_samples: int, seed: int
@@ -205,9 +293,16 @@ class UNIT(TwoDomainTranslation):
                 "split": datamodule.val_split,
                 "n_images": len(dataset),
                 "labelled_in_training": side == self.labelled_domain,
-                "path": f"encoder_{side if self.adaptation else self.labelled_domain}",
+                "path": self.classifier_path(side),
             }
         return {"metrics": metrics, "protocol": protocol}
+
+    def classifier_path(self, side: str) -> str:
+        """The nets domain ``side``'s images pass through to be classified."""
+        path = side if self.adaptation else self.labelled_domain
+        if self.classifier_place == "discriminator":
+            return f"discriminator_{path}"
+        return f"encoder_{path}"
 
     def translation(self, images: Tensor, to_b: bool, seed: int | None = None) -> Tensor:
         """G_b(E_a(x)) (or G_a(E_b(x))) of the mean code with the EMA nets: no noise, so

@@ -97,17 +97,30 @@ class ResnetTranslator(nn.Module):
         return self.body(images)
 
 
+def patch_blocks(channels: int, width: int, n_layers: int) -> list[list[nn.Module]]:
+    """The PatchGAN's blocks before its 1-channel output conv: conv4 stride 2, LeakyReLU; then
+    ``n_layers`` x (conv4, instance norm, LeakyReLU), the last one stride 1, widths doubling
+    up to 8 x ``width``."""
+    blocks = [[nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]]
+    current = width
+    for index in range(1, n_layers + 1):
+        out = width * min(2**index, 8)
+        stride = 2 if index < n_layers else 1
+        blocks.append([nn.Conv2d(current, out, 4, stride, 1), norm(out), nn.LeakyReLU(0.2, True)])
+        current = out
+    return blocks
+
+
+def patch_width(width: int, n_layers: int) -> int:
+    """Channels of the last block of ``patch_blocks``."""
+    return width * min(2**n_layers, 8)
+
+
 class PatchDiscriminator(nn.Module):
     def __init__(self, channels: int = 3, width: int = 64, n_layers: int = 3) -> None:
         super().__init__()
-        layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
-        current = width
-        for index in range(1, n_layers + 1):
-            out = width * min(2**index, 8)
-            stride = 2 if index < n_layers else 1
-            layers += [nn.Conv2d(current, out, 4, stride, 1), norm(out), nn.LeakyReLU(0.2, True)]
-            current = out
-        layers.append(nn.Conv2d(current, 1, 4, 1, 1))
+        layers = [layer for block in patch_blocks(channels, width, n_layers) for layer in block]
+        layers.append(nn.Conv2d(patch_width(width, n_layers), 1, 4, 1, 1))
         self.body = nn.Sequential(*layers)
 
     def forward(self, images: Tensor) -> Tensor:

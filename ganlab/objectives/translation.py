@@ -51,6 +51,12 @@ def cycle_consistency_loss(reconstructed: Tensor, original: Tensor) -> Tensor:
     return (reconstructed - original).abs().mean()
 
 
+def feature_consistency_loss(translated_features: Tensor, source_features: Tensor) -> Tensor:
+    """||f_b(x_ab) - f_a(x_aa)||_1, mean over elements: the discriminators' shared high-level
+    layers read a translation as its source's reconstruction (UNIT's DA, one direction)."""
+    return (translated_features - source_features).abs().mean()
+
+
 def identity_mapping_loss(mapped: Tensor, original: Tensor) -> Tensor:
     """||G(y) - y||_1 for y of G's target domain (CycleGAN sec. 5.2), one direction."""
     return (mapped - original).abs().mean()
