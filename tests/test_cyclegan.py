@@ -418,12 +418,7 @@ def da_overrides(*extra):
     return [*overrides, "model.discriminator_a.width=4", *extra]
 
 
-DISCRIMINATOR_CLASSIFIER = [
-    "model.classifier=discriminator",
-    "model.discriminator_a._target_=ganlab.nets.unit.DomainDiscriminator",
-    "+model.discriminator_a.n_shared=2",
-    "+model.discriminator_a.n_classes=10",
-]
+LATENT_CLASSIFIER = ["model.classifier=latent", "model.lambda_translated_class=0"]
 
 
 @pytest.mark.parametrize("place", ["latent", "discriminator"])
@@ -431,7 +426,7 @@ DISCRIMINATOR_CLASSIFIER = [
 def test_unit_adapts_a_classifier_on_the_latent_or_the_discriminators(tmp_path, adaptation, place):
     from ganlab.run import run_task
 
-    layout = DISCRIMINATOR_CLASSIFIER if place == "discriminator" else []
+    layout = LATENT_CLASSIFIER if place == "latent" else []  # the experiment's: discriminator
     overrides = da_overrides(f"model.adaptation={adaptation}", *layout)
     run_dir = tmp_path / "run"
     run_task(compose_run(run_dir, overrides))
@@ -465,7 +460,8 @@ def test_unit_discriminators_share_their_high_level_layers_and_match_translation
     from ganlab.nets.unit import DomainDiscriminator
 
     torch.manual_seed(0)
-    module = instantiate(compose_run(tmp_path, da_overrides(*DISCRIMINATOR_CLASSIFIER)).model)
+    paper = ["model.lambda_translated_class=0"]  # the paper's losses alone
+    module = instantiate(compose_run(tmp_path, da_overrides(*paper)).model)
     d_a, d_b = module.discriminator_a, module.discriminator_b
     assert d_a.high is d_b.high and d_a.classes is d_b.classes and d_a.low is not d_b.low
     # one copy of the shared layers in the discriminators' optimizer
@@ -495,7 +491,7 @@ def test_unit_discriminators_share_their_high_level_layers_and_match_translation
     adversarial = logs["loss/discriminators/adversarial"]
     weights = module.lambda_class, module.lambda_feature
     assert torch.allclose(total, adversarial + weights[0] * cross_entropy + weights[1] * by_hand)
-    assert "loss/discriminators/translated_classification" not in logs  # off by default
+    assert "loss/discriminators/translated_classification" not in logs
     # ours: the class head also learns the translations x_ab with the labels of a, through D_b
     module.lambda_translated_class = 2.0
     again = module.discriminator_loss(batch, ctx)
@@ -505,6 +501,13 @@ def test_unit_discriminators_share_their_high_level_layers_and_match_translation
     assert torch.allclose(again, total + 2.0 * translated)
     with pytest.raises(ConfigError, match="n_shared is between 1 and n_layers=3"):
         DomainDiscriminator(1, 4, n_layers=3, n_shared=4)
-    plain = ["model.classifier=discriminator"]
+    plain = [
+        "model.discriminator_a._target_=ganlab.nets.cyclegan.PatchDiscriminator",
+        "~model.discriminator_a.n_shared",
+        "~model.discriminator_a.n_classes",
+    ]
     with pytest.raises(InstantiationException, match="DomainDiscriminator with n_classes=10"):
         instantiate(compose_run(tmp_path, da_overrides(*plain)).model)
+    latent = ["model.classifier=latent", "model.lambda_translated_class=1"]
+    with pytest.raises(InstantiationException, match="needs model.classifier=discriminator"):
+        instantiate(compose_run(tmp_path, da_overrides(*latent)).model)

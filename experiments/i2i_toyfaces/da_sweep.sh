@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # The embedded domain-adaptation benchmark (experiment=unit_digits_da): printed digits
-# (labelled) -> handwritten scans and back, UNIT against the source-only classifier, over
-# SEEDS: one multirun per row.
+# (labelled) -> handwritten scans (row suffix _a) and back (_b), over SEEDS, one multirun per
+# row:
+#   unit_*          UNIT, the classifier on the discriminators' shared layers (the paper's
+#                   layout) with our class loss on translated labelled images (the defaults)
+#   paper_*         the same without that loss (the paper's losses alone)
+#   source_only_*   the same classifier, trained on the labelled domain alone
+#   latent_*, latent_source_only_*   the classifier on the shared latent code instead (ours)
 #   bash experiments/i2i_toyfaces/da_sweep.sh
+#   ROWS="unit_b source_only_b" SEEDS=0 bash experiments/i2i_toyfaces/da_sweep.sh
 #   python experiments/i2i_toyfaces/report.py <i2i sweep folder> <this sweep's folder>
 set -euo pipefail
 STEPS=${STEPS:-1000}
@@ -10,14 +16,20 @@ SEEDS=${SEEDS:-0,1,2}
 LOGGER=${LOGGER:-csv}
 ROOT=${ROOT:-outputs/i2i_da/$(date +%Y-%m-%d_%H-%M-%S)}  # a new folder per sweep
 ROWS=${ROWS:-"unit_a source_only_a unit_b source_only_b"}
+LATENT="model.classifier=latent model.lambda_translated_class=0"
 
 for row in ${ROWS}; do
   case ${row} in
-    unit_*) adaptation=true ;;
-    source_only_*) adaptation=false ;;
+    unit_?) overrides="" ;;
+    paper_?) overrides="model.lambda_translated_class=0" ;;
+    source_only_?) overrides="model.adaptation=false" ;;
+    latent_source_only_?) overrides="${LATENT} model.adaptation=false" ;;
+    latent_?) overrides="${LATENT}" ;;
+    *) echo "unknown row ${row}" >&2; exit 2 ;;
   esac
-  python -m ganlab.run -m experiment=unit_digits_da "name=i2i_da_${row}" \
-    "model.adaptation=${adaptation}" "model.labelled_domain=${row: -1}" \
-    "steps=${STEPS}" "seed=${SEEDS}" "logger=${LOGGER}" "hydra.sweep.dir=${ROOT}/${row}" \
+  # shellcheck disable=SC2086  # the row's overrides are separate words
+  python -m ganlab.run -m experiment=unit_digits_da "name=i2i_da_${row}" ${overrides} \
+    "model.labelled_domain=${row: -1}" "steps=${STEPS}" "seed=${SEEDS}" "logger=${LOGGER}" \
+    "hydra.sweep.dir=${ROOT}/${row}" \
     "~callbacks.evaluation"  # scored once, at the end (metrics.json)
 done

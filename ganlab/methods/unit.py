@@ -124,6 +124,11 @@ class UNIT(TwoDomainTranslation):
             )
         if n_classes and classifier == "discriminator":
             share_discriminator_layers(discriminator_a, discriminator_b, n_classes)
+        if lambda_translated_class > 0 and not (n_classes and classifier == "discriminator"):
+            raise ConfigError(
+                "model.lambda_translated_class trains the discriminators' class head: it needs "
+                "model.classifier=discriminator and n_classes > 0 (or set it to 0)"
+            )
         channels = encoder_a.out_channels
         generators = {
             "encoder_a": encoder_a,
