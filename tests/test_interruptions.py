@@ -45,13 +45,14 @@ def test_a_second_interruption_ends_the_process_at_once():
         "    time.sleep(10)\n"
         "    print('still running')\n"
     )
-    started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60
     )
     assert result.stdout == "SIGTERM True\n"  # the first was only noted
-    assert result.returncode == -signal.SIGINT  # the second: its default action, at once
-    assert time.monotonic() - started < 9
+    # the second: its default action, at once: the process dies inside its 10 s sleep, before
+    # it can print "still running" (no wall-time bound: imports alone take seconds on a busy
+    # machine)
+    assert result.returncode == -signal.SIGINT
 
 
 @pytest.fixture(scope="module")
