@@ -45,7 +45,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganlab.errors import ConfigError
-from ganlab.methods.base import OptimizerFactory, Phase, SchedulerFactory, StepContext
+from ganlab.methods.base import (
+    OptimizerFactory,
+    Phase,
+    SchedulerFactory,
+    StepContext,
+    evaluating,
+)
 from ganlab.methods.two_domain import TwoDomainTranslation
 from ganlab.nets.unit import DomainDiscriminator, shared_residual_block
 from ganlab.objectives.translation import (
@@ -263,21 +269,21 @@ class UNIT(TwoDomainTranslation):
         return [Phase("source_only", player, self.source_only_loss)]
 
     # ---- domain adaptation ---------------------------------------------------------------------
+    def classifying_side(self, side: str) -> str:
+        """Whose path classifies domain ``side``'s images: its own, or the labelled domain's
+        without adaptation."""
+        return side if self.adaptation else self.labelled_domain
+
     @torch.no_grad()
     def classify(self, images: Tensor, side: str) -> Tensor:
-        """Class predictions for domain ``side``'s images through its own path (the
-        labelled domain's without adaptation), eval mode; the EMA nets on the latent."""
-        path = side if self.adaptation else self.labelled_domain
+        """Class predictions for domain ``side``'s images through ``classifying_side``'s path,
+        eval mode; the EMA nets on the latent."""
+        path = self.classifying_side(side)
         images = images.to(self.device, self.dtype)
         if self.classifier_place == "latent":
             return self.class_logits(images, path, averaged=True).argmax(1)
-        discriminator = self.get_submodule(f"discriminator_{path}")
-        was_training = discriminator.training
-        discriminator.eval()
-        try:
+        with evaluating(self.get_submodule(f"discriminator_{path}")):
             return self.class_logits(images, path).argmax(1)
-        finally:
-            discriminator.train(was_training)
 
     def extra_metrics(
         self, datamodule: Any, n_samples: int, seed: int
@@ -305,10 +311,8 @@ class UNIT(TwoDomainTranslation):
 
     def classifier_path(self, side: str) -> str:
         """The nets domain ``side``'s images pass through to be classified."""
-        path = side if self.adaptation else self.labelled_domain
-        if self.classifier_place == "discriminator":
-            return f"discriminator_{path}"
-        return f"encoder_{path}"
+        net = "discriminator" if self.classifier_place == "discriminator" else "encoder"
+        return f"{net}_{self.classifying_side(side)}"
 
     def translation(self, images: Tensor, to_b: bool, seed: int | None = None) -> Tensor:
         """G_b(E_a(x)) (or G_a(E_b(x))) of the mean code with the EMA nets: no noise, so

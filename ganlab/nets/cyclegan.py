@@ -111,16 +111,12 @@ def patch_blocks(channels: int, width: int, n_layers: int) -> list[list[nn.Modul
     return blocks
 
 
-def patch_width(width: int, n_layers: int) -> int:
-    """Channels of the last block of ``patch_blocks``."""
-    return width * min(2**n_layers, 8)
-
-
 class PatchDiscriminator(nn.Module):
     def __init__(self, channels: int = 3, width: int = 64, n_layers: int = 3) -> None:
         super().__init__()
-        layers = [layer for block in patch_blocks(channels, width, n_layers) for layer in block]
-        layers.append(nn.Conv2d(patch_width(width, n_layers), 1, 4, 1, 1))
+        blocks = patch_blocks(channels, width, n_layers)
+        layers = [layer for block in blocks for layer in block]
+        layers.append(nn.Conv2d(blocks[-1][0].out_channels, 1, 4, 1, 1))
         self.body = nn.Sequential(*layers)
 
     def forward(self, images: Tensor) -> Tensor:

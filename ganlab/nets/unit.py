@@ -17,7 +17,7 @@ Residual blocks are CycleGAN's (reflection padding, instance norm).
 from torch import Tensor, nn
 
 from ganlab.errors import ConfigError
-from ganlab.nets.cyclegan import ResidualBlock, norm, patch_blocks, patch_width
+from ganlab.nets.cyclegan import ResidualBlock, norm, patch_blocks
 
 
 def shared_residual_block(channels: int) -> ResidualBlock:
@@ -65,7 +65,7 @@ class DomainDiscriminator(nn.Module):
         if not 1 <= n_shared <= n_layers:
             raise ConfigError(f"n_shared is between 1 and n_layers={n_layers}, got {n_shared}")
         blocks = [nn.Sequential(*block) for block in patch_blocks(channels, width, n_layers)]
-        current = patch_width(width, n_layers)
+        current = blocks[-1][0].out_channels
         self.n_classes = n_classes
         self.low = nn.Sequential(*blocks[: len(blocks) - n_shared])
         self.high = nn.Sequential(*blocks[len(blocks) - n_shared :])
