@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ganlab.methods.base import AdversarialModule, NonFiniteLossError, Phase, Player
 from ganlab.methods.gan import GAN
-from ganlab.methods.wgan import WGAN
+from ganlab.methods.wgan import WGAN, CriticBurst, GeneratorSchedule, critic_steps_before
 from ganlab.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 
 
@@ -93,6 +93,30 @@ def test_wgan_schedule_runs_critic_every_batch_and_generator_every_n_critic():
     assert module.phase_steps == {"critic": 15, "generator": 3}
     assert module.iteration == 15
     assert all(p.abs().max() <= 0.01 for p in module.critic.parameters())
+
+
+def test_critic_burst_gives_the_first_and_every_kth_generator_step_more_critic_steps():
+    # Arjovsky et al.'s code: 100 critic steps before generator steps 0..24 and every 500th
+    assert [critic_steps_before(g, 5, CriticBurst()) for g in (0, 24, 25, 499, 500, 1000)] == [
+        100,
+        100,
+        5,
+        5,
+        100,
+        100,
+    ]
+    burst = CriticBurst(steps=3, first=2, every=4)  # lengths 3 3 5 5 3 5 5 5 3 ...
+    schedule = GeneratorSchedule(5, burst)
+    assert [i for i in range(40) if schedule.runs_at(i)] == [2, 5, 10, 15, 18, 23, 28, 33, 36]
+    assert GeneratorSchedule(5, burst).runs_at(36)  # asked out of order, from a fresh schedule
+    module = tiny_wgan(
+        n_critic=5, weight_clip=0.01, critic_burst={"steps": 3, "first": 2, "every": 4}
+    )
+    assert module.optimizer_steps_for(5) == (3 + 3 + 5 + 5 + 3) + 5  # critic + generator
+    fit(module, max_steps=module.optimizer_steps_for(5))
+    assert module.phase_steps == {"critic": 19, "generator": 5}
+    with pytest.raises(ValueError, match="critic_burst needs steps >= 1"):
+        CriticBurst(steps=0)
 
 
 def test_gan_with_one_critic_step_counts_two_optimizer_steps_per_run_step():

@@ -210,6 +210,17 @@ def test_the_discriminator_loss_by_hand_and_the_shared_hops_reach_the_generator(
     assert through_hops.abs().sum() > 0 and generator_loss.requires_grad
 
 
+def test_the_one_hop_warm_up_draws_one_target_until_its_last_step(tmp_path):
+    cfg = compose_run(tmp_path, init_overrides("model.hops=2", "model.one_hop_steps=3"))
+    module = instantiate(cfg.model)
+    labels = toy_batch()["attributes"]
+    counts = []
+    for step in (0, 2, 3, 10):
+        module.phase_steps = {"generator": step}
+        counts.append(len(module.hop_targets(labels)))
+    assert counts == [1, 1, 2, 2]
+
+
 def test_init_refuses_bad_settings(tmp_path):
     from hydra.errors import InstantiationException
 
@@ -218,6 +229,7 @@ def test_init_refuses_bad_settings(tmp_path):
         ("model.embedding=null", "AIW needs an embedding"),
         ("model.radius=0", "radius must be > 0"),
         ("model.max_logit=0", "max_logit clamps"),
+        ("model.one_hop_steps=-1", "one_hop_steps must be >= 0"),
     ):
         cfg = compose_run(tmp_path, init_overrides(override))
         with pytest.raises(InstantiationException, match=message):

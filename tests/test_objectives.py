@@ -73,6 +73,17 @@ def test_clip_weights_bounds_every_parameter():
     assert all(p.abs().max() <= 0.01 for p in net.parameters())
 
 
+def test_clip_weights_can_leave_biases_and_norm_shifts_free():
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Conv2d(2, 1, 3, bias=False))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.fill_(5.0)
+    adv.clip_weights_(net, 0.01, biases=False)
+    clipped = {name for name, p in net.named_parameters() if p.abs().max() <= 0.01}
+    assert clipped == {"0.weight", "1.weight", "2.weight"}  # the BatchNorm scale is clipped
+    assert net[0].bias.eq(5.0).all() and net[1].bias.eq(5.0).all()
+
+
 def test_unknown_game_lists_valid_names():
     with pytest.raises(ValueError, match="valid games: gan, nsgan, hinge, lsgan, wasserstein"):
         adv.get_game("least_squares")

@@ -5,6 +5,7 @@
 #   bash experiments/init_ablation/sweep.sh
 #   STEPS=1500 SEEDS=0,1,2 LOGGER=wandb bash experiments/init_ablation/sweep.sh
 #   ROWS="e_plain c_full" bash experiments/init_ablation/sweep.sh      # some rows only
+#   ROWS=c_warm_up STEPS=1500 bash ...   # not in the default rows: (c) after 500 one-hop steps
 #   bash experiments/init_ablation/sweep.sh eval.n_samples=1000        # more overrides: every row
 #   python experiments/init_ablation/report.py outputs/init_ablation/<the sweep folder>
 set -euo pipefail
@@ -20,6 +21,7 @@ declare -A OVERRIDES=(
   [c_full]="experiment=init_toyfaces"
   [d_aiw_three_hops]="experiment=init_toyfaces model.hops=3"
   [e_plain]="experiment=init_toyfaces model.aiw=false model.hops=1"
+  [c_warm_up]="experiment=init_toyfaces model.one_hop_steps=500"
   [stargan]="experiment=stargan_toyfaces"
   [attgan]="experiment=attgan_toyfaces"
 )

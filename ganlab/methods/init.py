@@ -10,7 +10,9 @@ conditional patch discriminator D(x, a), with
 - **Multi-hop Sample Training** (sec. 3.2, ``hops``): x^{t_n} = G(x^{t_{n-1}}, a^{t_n}),
   n = 1..N; both players' losses sum over the hops (eq. 9-10). Each hop's target is the
   batch's labels in a fresh random order (the intermediate attributes are random, the last
-  is the target). Test time translates in one hop.
+  is the target). Test time translates in one hop. ``one_hop_steps`` (ours, 0 by default)
+  trains one hop for the first generator steps, so the later hops start from a translator
+  that has learnt the first.
 
 The game is the paper's: D minimises -E log D(x, a) - E[AIW log(1 - D(x^t, a^t))] per hop,
 G the non-saturating -E[AIW log D(x^t, a^t)]. Ours where the paper is silent: G also keeps
@@ -58,6 +60,7 @@ class INIT(AttributeTranslationModule):
         embedding_size: int | None = None,
         aiw: bool = True,
         hops: int = 2,
+        one_hop_steps: int = 0,
         lambda_rec: float = 10.0,
         lambda_paired: float = 0.0,
         radius: float = 1.0,
@@ -71,6 +74,8 @@ class INIT(AttributeTranslationModule):
     ) -> None:
         if hops < 1:
             raise ValueError(f"hops must be >= 1 (1: no multi-hop training), got {hops}")
+        if one_hop_steps < 0:
+            raise ValueError(f"one_hop_steps must be >= 0, got {one_hop_steps}")
         if aiw and not embedding:
             raise ValueError(
                 "AIW needs an embedding phi (a feature-registry name, e.g. identity_toyfaces "
@@ -101,14 +106,19 @@ class INIT(AttributeTranslationModule):
             discriminator_nets=("discriminator", "attribute_reader"),
         )
         self.aiw, self.hops, self.lambda_rec = aiw, hops, lambda_rec
+        self.one_hop_steps = one_hop_steps
         self.lambda_paired = lambda_paired
         self.radius, self.max_logit, self.normalise_weights = radius, max_logit, normalise_weights
         self.embedding_size = embedding_size
 
     # ---- the hops --------------------------------------------------------------------------
+    def hops_now(self) -> int:
+        """N at this step: 1 during the one-hop warm-up, then ``hops``."""
+        return 1 if self.run_step < self.one_hop_steps else self.hops
+
     def hop_targets(self, labels: Tensor) -> list[Tensor]:
         """a^{t_1}, ..., a^{t_N}: the batch's labels in N independent random orders."""
-        return [self.draw_targets(labels) for _ in range(self.hops)]
+        return [self.draw_targets(labels) for _ in range(self.hops_now())]
 
     def translations(
         self, batch: dict[str, Any], ctx: StepContext

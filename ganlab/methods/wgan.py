@@ -4,15 +4,25 @@
 The critic takes ``n_critic`` steps, each on a fresh batch of real images, per generator step.
 Its loss is E[C(G(z))] - E[C(x)] (+ lambda * GP); ``critic/wasserstein`` logs the dual
 estimate E[C(x)] - E[C(G(z))] of W1.
+
+``critic_burst`` (off by default) is the schedule of Arjovsky et al.'s reference code: before
+each of the first ``first`` generator steps and every ``every``-th one after, the critic
+takes ``steps`` steps instead of ``n_critic``, so the W1 estimate the generator follows is
+close to converged (the code uses steps 100, first 25, every 500). ``clip_biases=False``
+clips the weights and norm scales only: biases and norm shifts do not enter the critic's
+Lipschitz bound, and clipped with the scales they fix every activation threshold.
 """
 
+from bisect import bisect_left
 from collections.abc import Mapping
+from dataclasses import dataclass
+from itertools import accumulate, count
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from ganlab.methods.base import OptimizerFactory, SchedulerFactory, StepContext
+from ganlab.methods.base import OptimizerFactory, Phase, SchedulerFactory, StepContext
 from ganlab.methods.two_player import Tricks, TwoPlayerModule
 from ganlab.objectives.adversarial import (
     clip_weights_,
@@ -23,6 +33,44 @@ from ganlab.objectives.adversarial import (
 )
 
 BATCH_COUPLED_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+
+
+@dataclass(frozen=True)
+class CriticBurst:
+    """Extra critic steps early and periodically (Arjovsky et al.'s reference code)."""
+
+    steps: int = 100  # critic steps before a burst generator step
+    first: int = 25  # the first ``first`` generator steps are burst steps
+    every: int = 500  # and so is every ``every``-th generator step after them
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.first < 0 or self.every < 1:
+            raise ValueError(
+                f"critic_burst needs steps >= 1, first >= 0 and every >= 1, got {self}"
+            )
+
+
+def critic_steps_before(generator_step: int, n_critic: int, burst: CriticBurst | None) -> int:
+    """Critic steps taken before generator step ``generator_step`` (0-based)."""
+    if burst is not None and (generator_step < burst.first or generator_step % burst.every == 0):
+        return burst.steps
+    return n_critic
+
+
+class GeneratorSchedule:
+    """The batches (0-based iterations) on which the generator steps: the last batch of each
+    generator step's run of critic steps. Extended lazily, so any iteration can be asked."""
+
+    def __init__(self, n_critic: int, burst: CriticBurst | None) -> None:
+        lengths = (critic_steps_before(g, n_critic, burst) for g in count())
+        self._ends = (total - 1 for total in accumulate(lengths))
+        self._known: list[int] = []
+
+    def runs_at(self, iteration: int) -> bool:
+        while not self._known or self._known[-1] < iteration:
+            self._known.append(next(self._ends))
+        position = bisect_left(self._known, iteration)
+        return self._known[position] == iteration
 
 
 class WGAN(TwoPlayerModule):
@@ -39,12 +87,14 @@ class WGAN(TwoPlayerModule):
         n_critic: int = 5,
         gradient_penalty: float = 0.0,
         weight_clip: float | None = 0.01,
+        clip_biases: bool = True,
         generator_scheduler: SchedulerFactory | None = None,
         critic_scheduler: SchedulerFactory | None = None,
         grad_clip_norm: float | None = None,
         ema_decay: float | None = 0.999,
         ema_start_step: int = 0,
         tricks: Tricks | Mapping[str, Any] | None = None,
+        critic_burst: CriticBurst | Mapping[str, int] | None = None,
     ) -> None:
         if game != "wasserstein":
             raise ValueError(
@@ -77,7 +127,16 @@ class WGAN(TwoPlayerModule):
             tricks=tricks,
         )
         self.gradient_penalty_weight = gradient_penalty
-        self.weight_clip = weight_clip
+        self.weight_clip, self.clip_biases = weight_clip, clip_biases
+        if critic_burst is not None and not isinstance(critic_burst, CriticBurst):
+            critic_burst = CriticBurst(**critic_burst)
+        self.critic_burst = critic_burst
+        self.generator_schedule = GeneratorSchedule(n_critic, critic_burst)
+
+    def phase_runs_now(self, phase: Phase, iteration: int) -> bool:
+        if phase.name == "generator":
+            return self.generator_schedule.runs_at(iteration)
+        return super().phase_runs_now(phase, iteration)
 
     def critic_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
         real, fake = batch["image"], self.fake_batch(batch).detach()
@@ -95,7 +154,7 @@ class WGAN(TwoPlayerModule):
 
     def after_critic_step(self) -> None:
         if self.weight_clip is not None:
-            clip_weights_(self.critic, self.weight_clip)
+            clip_weights_(self.critic, self.weight_clip, biases=self.clip_biases)
 
     def generator_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
         return mean_score_generator_loss(self.critic(self.fake_batch(batch)))

@@ -103,10 +103,15 @@ def real_gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor) -> T
 
 
 @torch.no_grad()
-def clip_weights_(module: nn.Module, clip_value: float) -> None:
-    """Clamp every parameter of ``module`` to [-c, c] in place (Arjovsky et al. 2017, Alg. 1)."""
-    for parameter in module.parameters():
-        parameter.clamp_(-clip_value, clip_value)
+def clip_weights_(module: nn.Module, clip_value: float, biases: bool = True) -> None:
+    """Clamp the parameters of ``module`` to [-c, c] in place (Arjovsky et al. 2017, Alg. 1).
+
+    ``biases=False`` leaves biases (and a norm layer's shift) free: they do not enter the
+    critic's Lipschitz constant, and clamped at +-c with the scales they pin every activation
+    threshold to a fixed place."""
+    for name, parameter in module.named_parameters():
+        if biases or name.rsplit(".", 1)[-1] != "bias":
+            parameter.clamp_(-clip_value, clip_value)
 
 
 @dataclass(frozen=True)
