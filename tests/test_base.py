@@ -119,6 +119,23 @@ def test_critic_burst_gives_the_first_and_every_kth_generator_step_more_critic_s
         CriticBurst(steps=0)
 
 
+def test_joint_batch_lets_a_batchnorm_critic_see_a_shift_of_the_fakes():
+    critic = torch.nn.Sequential(
+        torch.nn.BatchNorm2d(1), torch.nn.Conv2d(1, 1, 16), torch.nn.Flatten(0)
+    )
+    adam = partial(torch.optim.Adam, lr=1e-3)
+    generator = DCGANGenerator(8, 16, 1, 4)
+    real = torch.randn(6, 1, 16, 16)
+    fake = real + 3.0  # the same images, shifted
+    separate = WGAN(generator, critic, adam, adam, weight_clip=0.01)
+    real_scores, fake_scores = separate.scores(real, fake)
+    assert torch.allclose(real_scores, fake_scores, atol=1e-5)  # each batch normalised alone
+    joint = WGAN(generator, critic, adam, adam, weight_clip=0.01, joint_batch=True)
+    real_scores, fake_scores = joint.scores(real, fake)
+    assert torch.equal(torch.cat([real_scores, fake_scores]), critic(torch.cat([real, fake])))
+    assert not torch.allclose(real_scores, fake_scores, atol=1e-3)
+
+
 def test_gan_with_one_critic_step_counts_two_optimizer_steps_per_run_step():
     module = tiny_gan()
     trainer = fit(module, max_steps=module.optimizer_steps_for(4))

@@ -40,6 +40,7 @@ def test_loss_group_holds_the_objective_and_the_model_its_optimizers():
     clip = compose_run(REPO / "unused", ["experiment=wgan_clip_digits"])
     assert clip.model.critic_optimizer._target_ == "torch.optim.RMSprop"
     assert clip.model.critic_optimizer.lr == 5e-5 and clip.model.weight_clip == 0.01
+    assert dict(clip.model.critic_burst) == {"steps": 100, "first": 25, "every": 500}
     assert compose_run(REPO / "unused", ["model=wgan"]).loss.game == "wasserstein"
     default = compose_run(REPO / "unused", [])
     assert dict(default.loss) == {"game": "nsgan"} and "divergence" not in default

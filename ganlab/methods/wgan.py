@@ -11,6 +11,12 @@ takes ``steps`` steps instead of ``n_critic``, so the W1 estimate the generator 
 close to converged (the code uses steps 100, first 25, every 500). ``clip_biases=False``
 clips the weights and norm scales only: biases and norm shifts do not enter the critic's
 Lipschitz bound, and clipped with the scales they fix every activation threshold.
+
+``joint_batch=True`` scores real and generated images in one critic call. A BatchNorm critic
+called on each separately (as Arjovsky et al.'s code does) normalises each batch by its own
+statistics, so its layers cannot see a shift of the fakes' feature means, and E[C(x)] and
+E[C(G(z))] come from two different functions; jointly, one function scores both. The
+generator's step then scores its fakes beside a real batch too.
 """
 
 from bisect import bisect_left
@@ -88,6 +94,7 @@ class WGAN(TwoPlayerModule):
         gradient_penalty: float = 0.0,
         weight_clip: float | None = 0.01,
         clip_biases: bool = True,
+        joint_batch: bool = False,
         generator_scheduler: SchedulerFactory | None = None,
         critic_scheduler: SchedulerFactory | None = None,
         grad_clip_norm: float | None = None,
@@ -128,6 +135,7 @@ class WGAN(TwoPlayerModule):
         )
         self.gradient_penalty_weight = gradient_penalty
         self.weight_clip, self.clip_biases = weight_clip, clip_biases
+        self.joint_batch = joint_batch
         if critic_burst is not None and not isinstance(critic_burst, CriticBurst):
             critic_burst = CriticBurst(**critic_burst)
         self.critic_burst = critic_burst
@@ -140,7 +148,7 @@ class WGAN(TwoPlayerModule):
 
     def critic_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
         real, fake = batch["image"], self.fake_batch(batch).detach()
-        real_scores, fake_scores = self.critic(real), self.critic(fake)
+        real_scores, fake_scores = self.scores(real, fake)
         loss = wasserstein_critic_loss(real_scores, fake_scores)
         if self.gradient_penalty_weight > 0:
             alpha = self.draw_per_sample(
@@ -157,4 +165,12 @@ class WGAN(TwoPlayerModule):
             clip_weights_(self.critic, self.weight_clip, biases=self.clip_biases)
 
     def generator_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
-        return mean_score_generator_loss(self.critic(self.fake_batch(batch)))
+        _, fake_scores = self.scores(batch["image"], self.fake_batch(batch))
+        return mean_score_generator_loss(fake_scores)
+
+    def scores(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+        """C(real), C(fake): two critic calls, or one on both (``joint_batch``)."""
+        if not self.joint_batch:
+            return self.critic(real), self.critic(fake)
+        both = self.critic(torch.cat([real, fake]))
+        return both[: len(real)], both[len(real) :]
