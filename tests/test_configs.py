@@ -10,6 +10,7 @@ from ganlab.methods.attribute_translation import AttributeTranslationModule
 from ganlab.methods.base import AdversarialModule
 from ganlab.methods.stylegan2 import StyleGAN2
 from ganlab.methods.two_player import TwoPlayerModule
+from ganlab.methods.wgan import critic_steps_before
 from ganlab.run import CONFIG_DIR
 from tests.conftest import compose_run
 
@@ -47,13 +48,17 @@ def test_experiment_composes_and_builds(tmp_path, experiment):
     assert cfg.trainer.max_steps == -1, "experiments set `steps` (generator steps), not max_steps"
     if isinstance(module, TwoPlayerModule):
         assert module.sample(2).shape[1:] == batch["image"].shape[1:]
-        assert module.optimizer_steps_for(cfg.steps) == cfg.steps * (1 + module.n_critic)
+        burst = getattr(module, "critic_burst", None)  # WGAN: Arjovsky's extra critic steps
+        critic_steps = sum(critic_steps_before(g, module.n_critic, burst) for g in range(cfg.steps))
+        assert module.optimizer_steps_for(cfg.steps) == cfg.steps + critic_steps
     elif isinstance(module, StyleGAN2):  # D and G every batch, lazy R1 every r1_every
         assert module.sample(2).shape[1:] == batch["image"].shape[1:]
         r1_steps = cfg.steps // module.r1_every
         assert module.optimizer_steps_for(cfg.steps) == 2 * cfg.steps + r1_steps
     elif isinstance(module, AttributeTranslationModule):  # D every batch, G every n_critic
-        assert module.optimizer_steps_for(cfg.steps) == cfg.steps * (1 + module.n_critic)
+        burst = getattr(module, "critic_burst", None)  # WGAN: Arjovsky's extra critic steps
+        critic_steps = sum(critic_steps_before(g, module.n_critic, burst) for g in range(cfg.steps))
+        assert module.optimizer_steps_for(cfg.steps) == cfg.steps + critic_steps
     else:  # every phase on every batch (a critic or a net trained alone, UDA's head + encoder)
         assert module.optimizer_steps_for(cfg.steps) == cfg.steps * len(module.phase_list)
 
