@@ -1,5 +1,6 @@
 """AdversarialModule: phases touch only their player's nets, the schedule, EMA, NaN guard."""
 
+import copy
 from functools import partial
 
 import pytest
@@ -109,6 +110,7 @@ def test_critic_burst_gives_the_first_and_every_kth_generator_step_more_critic_s
     schedule = GeneratorSchedule(5, burst)
     assert [i for i in range(40) if schedule.runs_at(i)] == [2, 5, 10, 15, 18, 23, 28, 33, 36]
     assert GeneratorSchedule(5, burst).runs_at(36)  # asked out of order, from a fresh schedule
+    assert copy.deepcopy(schedule).runs_at(36)  # plain data: modules holding it still copy
     module = tiny_wgan(
         n_critic=5, weight_clip=0.01, critic_burst={"steps": 3, "first": 2, "every": 4}
     )

@@ -22,7 +22,6 @@ generator's step then scores its fakes beside a real batch too.
 from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass
-from itertools import accumulate, count
 from typing import Any
 
 import torch
@@ -68,15 +67,15 @@ class GeneratorSchedule:
     generator step's run of critic steps. Extended lazily, so any iteration can be asked."""
 
     def __init__(self, n_critic: int, burst: CriticBurst | None) -> None:
-        lengths = (critic_steps_before(g, n_critic, burst) for g in count())
-        self._ends = (total - 1 for total in accumulate(lengths))
-        self._known: list[int] = []
+        self.n_critic, self.burst = n_critic, burst
+        self._ends: list[int] = []  # plain ints, so the module still pickles and deep-copies
 
     def runs_at(self, iteration: int) -> bool:
-        while not self._known or self._known[-1] < iteration:
-            self._known.append(next(self._ends))
-        position = bisect_left(self._known, iteration)
-        return self._known[position] == iteration
+        while not self._ends or self._ends[-1] < iteration:
+            previous_end = self._ends[-1] if self._ends else -1
+            steps = critic_steps_before(len(self._ends), self.n_critic, self.burst)
+            self._ends.append(previous_end + steps)
+        return self._ends[bisect_left(self._ends, iteration)] == iteration
 
 
 class WGAN(TwoPlayerModule):
