@@ -138,10 +138,13 @@ class WGAN(TwoPlayerModule):
         if critic_burst is not None and not isinstance(critic_burst, CriticBurst):
             critic_burst = CriticBurst(**critic_burst)
         self.critic_burst = critic_burst
-        self.generator_schedule = GeneratorSchedule(n_critic, critic_burst)
+        # without bursts the generator phase's ``every=n_critic`` is the whole schedule
+        self.generator_schedule = (
+            GeneratorSchedule(n_critic, critic_burst) if critic_burst is not None else None
+        )
 
     def phase_runs_now(self, phase: Phase, iteration: int) -> bool:
-        if phase.name == "generator":
+        if phase.name == "generator" and self.generator_schedule is not None:
             return self.generator_schedule.runs_at(iteration)
         return super().phase_runs_now(phase, iteration)
 
