@@ -197,6 +197,25 @@ def test_method_choice_errors():
             gradient_penalty=10.0,
             weight_clip=None,
         )
+    with pytest.raises(ValueError, match="must not have a minibatch layer"):
+        WGAN(
+            DCGANGenerator(8, 16, 1, 4),
+            DCGANDiscriminator(16, 1, 4, norm="layer"),
+            adam,
+            adam,
+            gradient_penalty=10.0,
+            weight_clip=None,
+            tricks={"minibatch_discrimination": 4},
+        )
+    with pytest.raises(ValueError, match="must not have a minibatch layer"):
+        WGAN(
+            DCGANGenerator(8, 16, 1, 4),
+            DCGANDiscriminator(16, 1, 4, norm="layer", minibatch_kernels=4),
+            adam,
+            adam,
+            gradient_penalty=10.0,
+            weight_clip=None,
+        )
     with pytest.raises(ValueError, match="needs a Lipschitz constraint"):
         tiny_wgan(gradient_penalty=0.0, weight_clip=None)
 

@@ -84,6 +84,29 @@ def test_clip_weights_can_leave_biases_and_norm_shifts_free():
     assert net[0].bias.eq(5.0).all() and net[1].bias.eq(5.0).all()
 
 
+def test_clip_weights_can_leave_the_weights_a_norm_layer_rescales_free():
+    conv, activation = nn.Conv2d(1, 2, 3), nn.LeakyReLU()
+    net = nn.Sequential(conv, activation, nn.Conv2d(2, 2, 3), nn.BatchNorm2d(2), nn.Conv2d(2, 1, 1))
+    assert adv.weights_before_norm(net) == {"2.weight"}
+    with torch.no_grad():
+        for p in net.parameters():
+            p.fill_(5.0)
+    adv.clip_weights_(net, 0.01, before_norm=False)
+    free = {name for name, p in net.named_parameters() if p.abs().max() > 0.01}
+    assert free == {"2.weight"}
+
+
+def test_a_norm_layer_makes_its_input_weights_scale_free():
+    """Why they may stay free: scaling them leaves the net's output unchanged."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, bias=False), nn.GroupNorm(1, 4), nn.Conv2d(4, 1, 1))
+    image = torch.randn(3, 1, 6, 6)
+    before = net(image)
+    with torch.no_grad():
+        net[0].weight.mul_(7.0)
+    torch.testing.assert_close(net(image), before, rtol=1e-4, atol=1e-5)
+
+
 def test_unknown_game_lists_valid_names():
     with pytest.raises(ValueError, match="valid games: gan, nsgan, hinge, lsgan, wasserstein"):
         adv.get_game("least_squares")

@@ -61,6 +61,19 @@ def test_minibatch_layer_projects_features_with_its_tensor():
     assert not torch.allclose(critic(images)[:2], critic(images[:2]))
 
 
+def test_a_dcgan_critic_can_be_built_with_its_minibatch_layer():
+    torch.manual_seed(0)
+    built = DCGANDiscriminator(16, 1, 4, "none", minibatch_kernels=3, minibatch_kernel_dim=2)
+    torch.manual_seed(0)
+    added = DCGANDiscriminator(16, 1, 4, "none")
+    added.add_minibatch_discrimination(kernels=3, kernel_dim=2)
+    assert built.head.in_channels == built.feature_channels + 3
+    images = torch.randn(4, 1, 16, 16)
+    torch.testing.assert_close(built(images), added(images))  # the same layer, the same draws
+    with pytest.raises(ValueError, match="has a minibatch layer already"):
+        built.add_minibatch_discrimination(kernels=3, kernel_dim=2)
+
+
 def test_historical_average_is_the_mean_of_past_parameters():
     parameter = torch.nn.Parameter(torch.tensor([0.0, 0.0]))
     average = HistoricalAverage([parameter])

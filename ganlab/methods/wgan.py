@@ -11,6 +11,12 @@ takes ``steps`` steps instead of ``n_critic``, so the W1 estimate the generator 
 close to converged (the code uses steps 100, first 25, every 500). ``clip_biases=False``
 clips the weights and norm scales only: biases and norm shifts do not enter the critic's
 Lipschitz bound, and clipped with the scales they fix every activation threshold.
+``clip_before_norm=False`` leaves unclipped the weights of layers a normalisation layer
+follows: the critic does not depend on their scale, so the clamp only drives them to +-c.
+The loss config also chooses the critic (``conf/loss/wgan_*.yaml``): WGAN-GP's is per sample
+(layer norm, and this module refuses BatchNorm or a minibatch layer under the penalty); the
+clipped one has BatchNorm and a minibatch layer, which lifts it on digits
+(experiments/digits_baselines).
 
 ``joint_batch=True`` scores real and generated images in one critic call. A BatchNorm critic
 called on each separately (as Arjovsky et al.'s code does) normalises each batch by its own
@@ -29,6 +35,7 @@ from torch import Tensor, nn
 
 from ganlab.methods.base import OptimizerFactory, Phase, SchedulerFactory, StepContext
 from ganlab.methods.two_player import Tricks, TwoPlayerModule
+from ganlab.nets.tricks import MinibatchDiscrimination
 from ganlab.objectives.adversarial import (
     clip_weights_,
     gradient_penalty,
@@ -93,6 +100,7 @@ class WGAN(TwoPlayerModule):
         gradient_penalty: float = 0.0,
         weight_clip: float | None = 0.01,
         clip_biases: bool = True,
+        clip_before_norm: bool = True,
         joint_batch: bool = False,
         generator_scheduler: SchedulerFactory | None = None,
         critic_scheduler: SchedulerFactory | None = None,
@@ -132,8 +140,17 @@ class WGAN(TwoPlayerModule):
             ema_start_step=ema_start_step,
             tricks=tricks,
         )
+        if gradient_penalty > 0 and any(
+            isinstance(m, MinibatchDiscrimination) for m in self.critic.modules()
+        ):
+            raise ValueError(
+                "the WGAN-GP critic must not have a minibatch layer (model.critic.minibatch_kernels"
+                " or tricks.minibatch_discrimination): it makes a sample's score depend on the "
+                "batch, and the penalty is per sample"
+            )
         self.gradient_penalty_weight = gradient_penalty
         self.weight_clip, self.clip_biases = weight_clip, clip_biases
+        self.clip_before_norm = clip_before_norm
         self.joint_batch = joint_batch
         if critic_burst is not None and not isinstance(critic_burst, CriticBurst):
             critic_burst = CriticBurst(**critic_burst)
@@ -164,7 +181,12 @@ class WGAN(TwoPlayerModule):
 
     def after_critic_step(self) -> None:
         if self.weight_clip is not None:
-            clip_weights_(self.critic, self.weight_clip, biases=self.clip_biases)
+            clip_weights_(
+                self.critic,
+                self.weight_clip,
+                biases=self.clip_biases,
+                before_norm=self.clip_before_norm,
+            )
 
     def generator_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
         _, fake_scores = self.scores(batch["image"], self.fake_batch(batch))

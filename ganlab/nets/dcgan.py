@@ -78,12 +78,19 @@ class DCGANDiscriminator(nn.Module):
     The score is a logit for the GAN games and an unbounded critic value for WGAN.
     ``features`` exposes the body's (B, feature_channels, 4, 4) maps for heads that share
     it (InfoGAN's Q head) and for feature matching. ``input_noise`` (identity unless its std
-    is set: instance noise) perturbs the image first; ``add_minibatch_discrimination`` puts
-    Salimans et al.'s minibatch layer between the features and the score.
+    is set: instance noise) perturbs the image first; ``minibatch_kernels`` (or
+    ``add_minibatch_discrimination``) puts Salimans et al.'s minibatch layer between the
+    features and the score.
     """
 
     def __init__(
-        self, size: int = 32, channels: int = 1, width: int = 64, norm: str = "batch"
+        self,
+        size: int = 32,
+        channels: int = 1,
+        width: int = 64,
+        norm: str = "batch",
+        minibatch_kernels: int = 0,
+        minibatch_kernel_dim: int = 5,
     ) -> None:
         super().__init__()
         steps = resolution_steps(size)
@@ -104,10 +111,17 @@ class DCGANDiscriminator(nn.Module):
         self.head = nn.Conv2d(widths[-1], 1, 4, 1, 0)  # 4x4 -> 1x1
         self.minibatch: MinibatchDiscrimination | None = None
         init_dcgan_weights(self)
+        if minibatch_kernels:
+            self.add_minibatch_discrimination(minibatch_kernels, minibatch_kernel_dim)
 
     def add_minibatch_discrimination(self, kernels: int, kernel_dim: int) -> None:
         """Score [features, o(features)]: the B closeness values as constant 4x4 maps beside
         the features, read by a new head (Salimans et al. 2016, sec. 3.2)."""
+        if self.minibatch is not None:
+            raise ValueError(
+                "the critic has a minibatch layer already (its minibatch_kernels); "
+                "set tricks.minibatch_discrimination=0"
+            )
         flat = self.feature_channels * 16
         self.minibatch = MinibatchDiscrimination(flat, kernels, kernel_dim)
         self.head = nn.Conv2d(self.feature_channels + kernels, 1, 4, 1, 0)

@@ -103,15 +103,34 @@ def real_gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor) -> T
 
 
 @torch.no_grad()
-def clip_weights_(module: nn.Module, clip_value: float, biases: bool = True) -> None:
+def clip_weights_(
+    module: nn.Module, clip_value: float, biases: bool = True, before_norm: bool = True
+) -> None:
     """Clamp the parameters of ``module`` to [-c, c] in place (Arjovsky et al. 2017, Alg. 1).
 
     ``biases=False`` leaves biases (and a norm layer's shift) free: they do not enter the
     critic's Lipschitz constant, and clamped at +-c with the scales they pin every activation
-    threshold to a fixed place."""
+    threshold to a fixed place. ``before_norm=False`` leaves free the weights of layers whose
+    output a normalisation layer rescales (``weights_before_norm``): the critic's function does
+    not depend on their scale, so clamping them only pushes them to +-c."""
+    free = set() if before_norm else weights_before_norm(module)
     for name, parameter in module.named_parameters():
-        if biases or name.rsplit(".", 1)[-1] != "bias":
-            parameter.clamp_(-clip_value, clip_value)
+        if name in free or (not biases and name.rsplit(".", 1)[-1] == "bias"):
+            continue
+        parameter.clamp_(-clip_value, clip_value)
+
+
+NORM_LAYERS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d, nn.LayerNorm)
+
+
+def weights_before_norm(module: nn.Module) -> set[str]:
+    """Names of the weights of linear/conv layers whose next layer is a normalisation layer."""
+    leaves = [(n, m) for n, m in module.named_modules() if not list(m.children())]
+    return {
+        f"{name}.weight" if name else "weight"
+        for (name, layer), (_, following) in zip(leaves[:-1], leaves[1:], strict=True)
+        if isinstance(layer, nn.Linear | nn.Conv2d) and isinstance(following, NORM_LAYERS)
+    }
 
 
 @dataclass(frozen=True)
