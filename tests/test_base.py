@@ -187,35 +187,21 @@ def test_nan_loss_stops_before_the_step_is_applied():
 def test_method_choice_errors():
     with pytest.raises(ValueError, match="use model=wgan"):
         tiny_gan(game="wasserstein")
+    adam = partial(torch.optim.Adam, lr=1e-3)
+
+    def wgan_gp(critic, **options):
+        generator = DCGANGenerator(8, 16, 1, 4)
+        return WGAN(
+            generator, critic, adam, adam, gradient_penalty=10.0, weight_clip=None, **options
+        )
+
     with pytest.raises(ValueError, match="must not use BatchNorm"):
-        adam = partial(torch.optim.Adam, lr=1e-3)
-        WGAN(
-            DCGANGenerator(8, 16, 1, 4),
-            DCGANDiscriminator(16, 1, 4, norm="batch"),
-            adam,
-            adam,
-            gradient_penalty=10.0,
-            weight_clip=None,
-        )
+        wgan_gp(DCGANDiscriminator(16, 1, 4, norm="batch"))
+    # a minibatch layer, from the trick or built into the critic
     with pytest.raises(ValueError, match="must not have a minibatch layer"):
-        WGAN(
-            DCGANGenerator(8, 16, 1, 4),
-            DCGANDiscriminator(16, 1, 4, norm="layer"),
-            adam,
-            adam,
-            gradient_penalty=10.0,
-            weight_clip=None,
-            tricks={"minibatch_discrimination": 4},
-        )
+        wgan_gp(DCGANDiscriminator(16, 1, 4, norm="layer"), tricks={"minibatch_discrimination": 4})
     with pytest.raises(ValueError, match="must not have a minibatch layer"):
-        WGAN(
-            DCGANGenerator(8, 16, 1, 4),
-            DCGANDiscriminator(16, 1, 4, norm="layer", minibatch_kernels=4),
-            adam,
-            adam,
-            gradient_penalty=10.0,
-            weight_clip=None,
-        )
+        wgan_gp(DCGANDiscriminator(16, 1, 4, norm="layer", minibatch_kernels=4))
     with pytest.raises(ValueError, match="needs a Lipschitz constraint"):
         tiny_wgan(gradient_penalty=0.0, weight_clip=None)
 
