@@ -40,18 +40,21 @@ def test_loss_group_holds_the_objective_and_the_model_its_optimizers():
         "weight_clip": None,
         "critic_norm": "layer",
         "critic_minibatch_kernels": 0,
-        "adam_lr": 2e-4,
+        "generator_adam_lr": 2e-4,
+        "critic_adam_lr": 2e-4,
     }
     assert gp.model.critic.norm == "layer" and gp.model.critic.minibatch_kernels == 0
-    # the clipped critic: the paper's BatchNorm, our minibatch layer, its own Adam lr
+    # the clipped critic: the paper's BatchNorm, our minibatch layer, two Adam time scales
     clipped = compose_run(REPO / "unused", ["experiment=wgan_digits", "loss=wgan_clip"])
     assert clipped.model.critic.norm == "batch" and clipped.model.critic.minibatch_kernels == 16
-    assert clipped.model.critic_optimizer.lr == 5e-4 and clipped.model.weight_clip == 0.01
+    assert clipped.model.critic_optimizer.lr == 1e-3 and clipped.model.weight_clip == 0.01
+    assert clipped.model.generator_optimizer.lr == 5e-4
     assert gp.model.critic_optimizer._target_ == "torch.optim.Adam"
     assert list(gp.model.critic_optimizer.betas) == [0.5, 0.9] and gp.model.n_critic == 5
     clip = compose_run(REPO / "unused", ["experiment=wgan_clip_digits"])
     assert clip.model.critic_optimizer._target_ == "torch.optim.RMSprop"
     assert clip.model.critic_optimizer.lr == 5e-5 and clip.model.weight_clip == 0.01
+    assert clip.model.generator_optimizer._target_ == "torch.optim.RMSprop"
     assert dict(clip.model.critic_burst) == {"steps": 100, "first": 25, "every": 500}
     assert clip.model.critic.norm == "batch" and clip.model.critic.minibatch_kernels == 0
     assert compose_run(REPO / "unused", ["model=wgan"]).loss.game == "wasserstein"
