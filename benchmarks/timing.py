@@ -2,6 +2,7 @@
 loggers or validation) whose training loop is timed from its first batch to its last."""
 
 import time
+from typing import Any
 
 import pytorch_lightning as pl
 
@@ -16,8 +17,11 @@ class LoopTimer(pl.Callback):
         self.seconds = time.perf_counter() - self.start
 
 
-def timed_fit(module: pl.LightningModule, train_loader, max_steps: int) -> float:
-    """Seconds the training loop of ``module`` takes for ``max_steps`` optimizer steps."""
+def timed_fit(
+    module: pl.LightningModule, train_loader, max_steps: int, **trainer_options: Any
+) -> float:
+    """Seconds the training loop of ``module`` takes for ``max_steps`` optimizer steps;
+    ``trainer_options`` go to the Trainer (e.g. ``precision="bf16-mixed"``)."""
     timer = LoopTimer()
     trainer = pl.Trainer(
         accelerator="cpu",
@@ -29,6 +33,7 @@ def timed_fit(module: pl.LightningModule, train_loader, max_steps: int) -> float
         num_sanity_val_steps=0,
         limit_val_batches=0,
         callbacks=[timer],
+        **trainer_options,
     )
     trainer.fit(module, train_dataloaders=train_loader)
     return timer.seconds

@@ -21,7 +21,7 @@ from torchmetrics.image.fid import FrechetInceptionDistance, NoTrainInceptionV3
 from ganlab.data.digits import DigitsDataModule
 from ganlab.data.toyfaces import ToyFaces
 from ganlab.errors import ConfigError, MissingWeightsError
-from ganlab.features import NAMES, get_extractor
+from ganlab.features import NAMES, get_extractor, resolve_name, short_name
 from ganlab.features import vgg as vgg_module
 from ganlab.features.domain import ASSET_DIR, DomainNet, domain_extractor, load_domain_net
 from ganlab.features.inception import INCEPTION_FILE, InceptionFeatures, to_uint8
@@ -277,3 +277,26 @@ def test_sized_asset_is_named_after_its_image_size(tmp_path):
     assert net.config["image_size"] == 16
     with pytest.raises(MissingWeightsError, match="features_digits data.size=16 model.sized_asset"):
         load_domain_net("digits", image_size=16)
+
+
+def test_names_of_own_nets_for_a_data_set_and_their_metric_tags():
+    assert resolve_name("domain", "toyfaces") == "domain_toyfaces"
+    assert resolve_name("domain_32px", "toyfaces") == "domain_toyfaces_32px"
+    assert resolve_name("identity_32px", "toyfaces") == "identity_toyfaces_32px"
+    assert resolve_name("inception", "toyfaces") == "inception"
+    assert short_name("domain_toyfaces") == "domain"
+    assert short_name("domain_toyfaces_32px") == "domain32px"
+    assert short_name("lpips_domain_toyfaces") == "lpips_domain"
+    assert short_name("inception") == "inception"
+
+
+def test_32px_fid_judge_reads_64px_faces_at_its_own_size():
+    """The second FID judge of toyfaces (``eval.check_features=[domain_32px]``): 64 px faces
+    are read as the same faces downsampled to 32 px, by a net other than the default one."""
+    judge = get_extractor("domain_toyfaces_32px")
+    faces = next(iter(DataLoader(ToyFaces(64, "val", n=8), batch_size=8)))["image"]
+    small = F.interpolate(faces, size=(32, 32), mode="bilinear")
+    with torch.no_grad():
+        torch.testing.assert_close(judge(faces), judge.net.features(small))
+    assert judge.name == "domain_toyfaces_32px" and judge.num_features == 128
+    assert judge.fingerprint != get_extractor("domain_toyfaces").fingerprint

@@ -12,7 +12,7 @@ from skimage.metrics import structural_similarity as skimage_ssim
 from ganlab.compare import main as compare_main
 from ganlab.data.digits import DigitsDataModule
 from ganlab.features import get_extractor
-from ganlab.metrics.attributes import attribute_accuracy
+from ganlab.metrics.attributes import attribute_accuracy, decisive_share, frequency_gaps
 from ganlab.metrics.distribution import frechet_distance, kernel_distance
 from ganlab.metrics.evaluation import Evaluator, count_label
 from ganlab.metrics.reconstruction import mse, psnr, reconstruction_scores, ssim
@@ -114,6 +114,24 @@ def test_attribute_accuracy_per_attribute_and_mean():
     }
     with pytest.raises(ValueError, match="attributes"):
         attribute_accuracy(logits, targets, ["smiling"])
+
+
+def test_decisive_share_counts_samples_read_decisively_on_every_attribute():
+    probabilities = torch.tensor(
+        [[0.05, 0.95], [0.02, 0.5], [0.91, 0.09], [0.1, 0.99]]
+    )  # decisive, undecided on one, decisive, 0.1 is not below 0.1
+    assert decisive_share(probabilities, margin=0.1) == 0.5
+    assert decisive_share(probabilities, margin=0.2) == 0.75
+    with pytest.raises(ValueError, match="margin"):
+        decisive_share(probabilities, margin=0.5)
+
+
+def test_frequency_gaps_compare_shares_read_present_with_the_reference():
+    probabilities = torch.tensor([[0.9, 0.2], [0.8, 0.7], [0.1, 0.3], [0.6, 0.4]])
+    reference = torch.tensor([[1, 0], [0, 0], [0, 0], [0, 1]])  # shares 0.25, 0.25
+    torch.testing.assert_close(frequency_gaps(probabilities, reference), torch.tensor([0.5, 0.0]))
+    with pytest.raises(ValueError, match="same attributes"):
+        frequency_gaps(probabilities, reference[:, :1])
 
 
 def test_count_labels():

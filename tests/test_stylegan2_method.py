@@ -9,10 +9,12 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ganlab.errors import ConfigError
 from ganlab.features.domain import ASSET_DIR, load_domain_net, read_manifest
 from ganlab.features.weights import file_sha256
 from ganlab.methods.stylegan2 import (
     StyleGAN2,
+    ema_half_life_images,
     lazy_regularization_factor,
     path_length_penalty,
     path_lengths,
@@ -176,3 +178,40 @@ def test_shipped_toyfaces_generator_makes_faces_with_varied_attributes():
     rates = predicted.float().mean(0)
     varied = ((rates > 0.05) & (rates < 0.95)).sum().item()
     assert varied >= 9, rates  # (512 samples: every attribute in 16-68% of the faces)
+
+
+def test_ada_ema_half_life_ramps_up_with_the_images_seen():
+    assert ema_half_life_images(10, None, 0) == 10_000
+    assert ema_half_life_images(10, 0.05, 32_000) == pytest.approx(1_600)
+    assert ema_half_life_images(10, 0.05, 1_000_000) == 10_000
+    module = tiny_module(ema_half_life_kimg=10, ema_rampup=0.05)
+    module.generator_batch, module.phase_steps = 32, {"generator": 1000}  # 32k images seen
+    assert module.ema_decay_now() == pytest.approx(0.5 ** (32 / 1_600))
+    module.phase_steps = {"generator": 10**6}
+    assert module.ema_decay_now() == pytest.approx(0.5 ** (32 / 10_000))
+    with pytest.raises(ValueError, match="ema_rampup needs ema_half_life_kimg"):
+        tiny_module(ema_rampup=0.05)
+
+
+def test_task_eval_scores_a_bare_generator_file_against_the_run_data(tmp_path):
+    """A generator file (rosinality layout) is scored as StyleGAN2 samples: FID with both
+    toyfaces judges and the attribute classifier's figures; a file of another size than the
+    run's data is refused."""
+    from ganlab.run import run_task
+
+    generator = Generator(32, 16, 2, channels={4: 16, 8: 16, 16: 8, 32: 8})
+    save_stylegan2(generator, tmp_path / "g.pt")
+    data = ["data.n_test=64", "data.n_train=64", "eval.n_samples=32", "eval.kid_subsets=2"]
+    args = ["experiment=stylegan2_toyfaces", "task=eval", f"ckpt_path={tmp_path / 'g.pt'}", *data]
+    run_task(compose_run(tmp_path / "eval", [*args, "data.size=32"]))
+    report = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    metrics, protocol = report["metrics"], report["protocol"]
+    assert {"fid_domain_32", "fid_domain32px_32", "attributes_decisive"} <= set(metrics)
+    assert 0.0 <= metrics["attributes_decisive"] <= 1.0
+    assert 0.0 <= metrics["attribute_frequency_gap"] <= 1.0
+    assert protocol["fid_domain32px_32"]["extractor"] == "domain_toyfaces_32px"
+    assert protocol["fid_domain_32"]["generator"] == "generator_ema"
+    gaps = protocol["attribute_frequency_gap"]["per_attribute"]
+    assert max(gaps.values()) == pytest.approx(metrics["attribute_frequency_gap"])
+    with pytest.raises(ConfigError, match="makes 32 px images but data=toyfaces holds 64 px"):
+        run_task(compose_run(tmp_path / "wrong", args))

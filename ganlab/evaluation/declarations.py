@@ -31,6 +31,7 @@ from ganlab.data.attribute_targets import EXCLUSIVE_GROUPS, flipped_attribute, s
 from ganlab.data.base import ImageDataModule, TwoDomainDataModule
 from ganlab.errors import ConfigError
 from ganlab.evaluation.tools import Budget, Tools
+from ganlab.metrics.attributes import decisive_share, frequency_gaps
 from ganlab.metrics.reconstruction import lpips_distance, reconstruction_scores
 
 Scores = tuple[dict[str, float], dict[str, Any]]  # (metrics, protocol)
@@ -141,7 +142,7 @@ def generate(module: SamplesNoise, n: int, seed: int, batch_size: int = 250) -> 
 
 @dataclass(frozen=True)
 class Generation(Evaluation):
-    needs: ClassVar[tuple[str, ...]] = ("fid",)
+    needs: ClassVar[tuple[str, ...]] = ("fid", "sample_attributes")
     rows: ClassVar[bool] = False
     protocol: ClassVar[type] = SamplesNoise
 
@@ -153,16 +154,49 @@ class Generation(Evaluation):
             "latent_seed": budget.seed,
             "generator": module.sampled_by,
         }
-        if tools.fid is not None:
-            scores, score_protocol = tools.fid.score_images(images, module.device, budget.seed)
+        for fid in (tools.fid, *tools.check_fids):
+            if fid is None:
+                continue
+            scores, score_protocol = fid.score_images(images, module.device, budget.seed)
             metrics.update(scores)
             for entry in score_protocol.values():
                 entry.update(latent_seed=budget.seed, generator=module.sampled_by)
             protocol.update(score_protocol)
+        if tools.classifier is not None:
+            judged, judged_protocol = self.attribute_scores(images, datamodule, tools)
+            metrics.update(judged)
+            protocol.update(judged_protocol)
         if isinstance(datamodule, ImageDataModule):
             judged, judged_protocol = datamodule.sample_scores(images)
             metrics.update(judged)
             protocol.update(judged_protocol)
+        return metrics, protocol
+
+    @staticmethod
+    def attribute_scores(images: Tensor, datamodule: Any, tools: Tools) -> Scores:
+        """How legibly the attribute classifier reads the samples: the share whose every
+        attribute it reads with probability < 0.1 or > 0.9, and how far the share of samples
+        read as having each attribute lies from its share among the training images."""
+        probabilities = torch.cat([tools.classifier(c) for c in images.split(250)]).sigmoid()
+        reference = datamodule.attribute_table("train")
+        gaps = frequency_gaps(probabilities, reference)
+        names = list(datamodule.attribute_names)
+        metrics = {
+            "attributes_decisive": decisive_share(probabilities, margin=0.1),
+            "attribute_frequency_gap": gaps.max().item(),
+        }
+        protocol = {
+            "attributes_decisive": {
+                "classifier": tools.classifier.source,
+                "rule": "every attribute read with probability < 0.1 or > 0.9",
+            },
+            "attribute_frequency_gap": {
+                "classifier": tools.classifier.source,
+                "reference": f"{datamodule.name} train split ({len(reference)} labels)",
+                "rule": "max over attributes of |share read with p > 0.5 - share in reference|",
+                "per_attribute": dict(zip(names, gaps.tolist(), strict=True)),
+            },
+        }
         return metrics, protocol
 
     def preview_inputs(self, module: SamplesNoise, datamodule: Any, n: int, seed: int) -> Tensor:

@@ -58,6 +58,7 @@ class AttributeClassifier(nn.Module):
 @dataclass
 class Tools:
     fid: Evaluator | None = None
+    check_fids: tuple[Evaluator, ...] = ()  # FID/KID with more nets (``eval.check_features``)
     perceptual: FeatureExtractor | None = None
     identity: FeatureExtractor | None = None
     classifier: AttributeClassifier | None = None
@@ -85,6 +86,12 @@ def build_tools(
         chosen = OmegaConf.to_container(features)
         chosen["name"] = resolve_name(chosen["name"], dataset)
         tools.fid = Evaluator.from_config(OmegaConf.create(chosen), eval_cfg, datamodule)
+        tools.check_fids = tuple(
+            Evaluator.from_config(
+                OmegaConf.create({"name": resolve_name(name, dataset)}), eval_cfg, datamodule
+            )
+            for name in eval_cfg.get("check_features") or ()
+        )
     if "perceptual" in needs and eval_cfg.get("perceptual"):
         name = resolve_name(eval_cfg.perceptual, dataset)
         if name not in NAMES:
@@ -100,7 +107,14 @@ def build_tools(
         else:
             tools.identity = get_extractor(name)
     classifier = eval_cfg.get("attribute_classifier")
-    if "classifier" in needs and classifier:
+    # generated samples are judged when the data has attributes and ganlab ships its net;
+    # translations to target attributes always need the judge
+    judges_samples = (
+        "sample_attributes" in needs
+        and bool(getattr(datamodule, "attribute_names", ()))
+        and (ASSET_DIR / domain_net_filename(dataset)).is_file()
+    )
+    if classifier and ("classifier" in needs or judges_samples):
         if classifier != "domain":
             raise ConfigError(
                 f"eval.attribute_classifier={classifier}: the attribute classifier is ganlab's "

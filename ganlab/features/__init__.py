@@ -5,6 +5,7 @@ features, frozen and in eval mode. Pretrained weights come from configured paths
 standard caches and are never downloaded; see each module for the file it needs.
 """
 
+import re
 from collections.abc import Callable
 
 from ganlab.errors import ConfigError
@@ -13,6 +14,7 @@ from ganlab.features.base import FeatureExtractor
 from ganlab.features.domain import (
     DomainIdentity,
     DomainPerceptual,
+    SizedDomainFeatures,
     domain_extractor,
 )
 from ganlab.features.inception import InceptionFeatures
@@ -30,6 +32,10 @@ BUILDERS: dict[str, Callable[[str | None], FeatureExtractor]] = {
     "domain_toyfaces": lambda weights_path: domain_extractor("toyfaces", weights_path),
     "lpips_domain_digits": lambda path: domain_extractor("digits", path, DomainPerceptual),
     "lpips_domain_toyfaces": lambda path: domain_extractor("toyfaces", path, DomainPerceptual),
+    # the net trained on 32 px faces, reading images at 32 px: a second FID judge for toyfaces
+    "domain_toyfaces_32px": lambda path: domain_extractor(
+        "toyfaces", path, SizedDomainFeatures, image_size=32
+    ),
     "identity_toyfaces": lambda path: domain_extractor("toyfaces", path, DomainIdentity),
     # the identity head of the net trained on 32 px faces: the 64 px net misreads them (INIT)
     "identity_toyfaces_32px": lambda path: domain_extractor(
@@ -46,19 +52,27 @@ def get_extractor(name: str, weights_path: str | None = None) -> FeatureExtracto
     return BUILDERS[name](weights_path)
 
 
+OWN_NETS = ("domain", "lpips_domain", "identity")  # ganlab's nets, named per data set
+
+
 def short_name(name: str) -> str:
     """The name metrics carry: ``domain`` for any ``domain_<dataset>`` (``lpips_domain``,
-    ``identity``), else ``name``."""
-    for prefix in ("domain_", "lpips_domain_", "identity_"):
+    ``identity``), ``domain32px`` for ``domain_<dataset>_32px``, else ``name``."""
+    for prefix in (f"{own}_" for own in OWN_NETS):
         if name.startswith(prefix):
-            return prefix[:-1]
+            sized = re.search(r"_(\d+px)$", name)
+            return prefix[:-1] + (sized.group(1) if sized else "")
     return name
 
 
 def resolve_name(name: str, dataset: str) -> str:
     """A config's extractor name for ``dataset``: ``domain`` -> ``domain_<dataset>``,
-    ``lpips_domain`` -> ``lpips_domain_<dataset>``, ``identity`` -> ``identity_<dataset>``."""
-    return f"{name}_{dataset}" if name in ("domain", "lpips_domain", "identity") else name
+    ``lpips_domain`` -> ``lpips_domain_<dataset>``, ``identity`` -> ``identity_<dataset>``,
+    ``domain_32px`` -> ``domain_<dataset>_32px``."""
+    if name in OWN_NETS:
+        return f"{name}_{dataset}"
+    sized = re.fullmatch(r"(domain|identity)_(\d+px)", name)
+    return f"{sized.group(1)}_{dataset}_{sized.group(2)}" if sized else name
 
 
 __all__ = ["NAMES", "FeatureExtractor", "get_extractor", "resolve_name", "short_name"]

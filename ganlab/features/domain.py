@@ -109,6 +109,22 @@ class DomainFeatures(FeatureExtractor):
     def forward(self, images: Tensor) -> Tensor:
         return self.net.features(images)
 
+
+class SizedDomainFeatures(DomainFeatures):
+    """The features of a domain net trained at a size of its own (``domain_<dataset>_<S>px``),
+    of the images resized (bilinear) to that size: a second FID judge, trained apart from the
+    default net, that reads each image at the scale it learnt."""
+
+    def __init__(self, net: DomainNet, dataset: str, fingerprint: str) -> None:
+        super().__init__(net, dataset, fingerprint)
+        self.size = net.config["image_size"]
+        self.name = f"domain_{dataset}_{self.size}px"
+
+    def forward(self, images: Tensor) -> Tensor:
+        if images.shape[-1] != self.size:
+            images = F.interpolate(images, size=(self.size, self.size), mode="bilinear")
+        return self.net.features(images)
+
     def maps(self, images: Tensor) -> list[Tensor]:
         """The output of each conv stage, shallow to deep (as ``VGGFeatures.maps``), of the
         images resized (bilinear) to the size the net was trained at."""

@@ -17,6 +17,7 @@ correction lazy regularization needs (Appendix B). The EMA generator is ``genera
 (``g_ema``, ``latent_avg``, ``config``), which ``ganlab.nets.stylegan2.load_stylegan2`` reads.
 """
 
+import functools
 import time
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,15 @@ def with_lazy_regularization(factory: OptimizerFactory, every: int) -> Optimizer
     return build
 
 
+def ema_half_life_images(half_life_kimg: float, rampup: float | None, images_seen: float) -> float:
+    """The EMA half-life in images: ``half_life_kimg`` * 1000, during ramp-up at most
+    ``rampup`` * the images seen (stylegan2-ada's ema_kimg and ema_rampup)."""
+    half_life = half_life_kimg * 1000.0
+    if rampup is not None:
+        half_life = min(half_life, images_seen * rampup)
+    return max(half_life, 1e-8)
+
+
 def path_lengths(images: Tensor, latents: Tensor) -> Tensor:
     """||J_w^T y||_2 per sample, y ~ N(0, I) / sqrt(H W) (Karras 2020, Eq. 4), averaged over
     the W+ layers as in the official code. ``latents``: (B, n_latent, D) with a graph to
@@ -92,6 +102,8 @@ class StyleGAN2(NoiseSampling, AdversarialModule):
         mixing_prob: float = 0.9,
         ema_decay: float | None = 0.998,
         ema_start_step: int = 0,
+        ema_half_life_kimg: float | None = None,
+        ema_rampup: float | None = None,
     ) -> None:
         if r1_every < 1 or path_length_every < 1 or path_length_batch_shrink < 1:
             raise ValueError(
@@ -99,6 +111,10 @@ class StyleGAN2(NoiseSampling, AdversarialModule):
             )
         if not 0.0 <= mixing_prob <= 1.0:
             raise ValueError(f"mixing_prob must be in [0, 1], got {mixing_prob}")
+        if ema_half_life_kimg is not None and ema_half_life_kimg <= 0:
+            raise ValueError(f"ema_half_life_kimg must be > 0 or null, got {ema_half_life_kimg}")
+        if ema_rampup is not None and (ema_half_life_kimg is None or ema_rampup <= 0):
+            raise ValueError("ema_rampup needs ema_half_life_kimg and must be > 0")
         super().__init__(
             {"generator": generator, "discriminator": discriminator}, ema_decay, ema_start_step
         )
@@ -110,7 +126,20 @@ class StyleGAN2(NoiseSampling, AdversarialModule):
         self.path_length_batch_shrink = path_length_batch_shrink
         self.path_length_decay = path_length_decay
         self.mixing_prob = mixing_prob
+        self.ema_half_life_kimg, self.ema_rampup = ema_half_life_kimg, ema_rampup
         self.register_buffer("mean_path_length", torch.zeros(()))
+        self.generator_batch = 0  # images of the last generator step, over all processes
+
+    @classmethod
+    def for_sampling(cls, generator: Generator, dataset: str) -> "StyleGAN2":
+        """A StyleGAN2 whose generator and EMA generator are ``generator`` (a trained one, e.g.
+        from a generator file), to sample and score it; its discriminator is a fresh one that
+        nothing trains."""
+        discriminator = Discriminator(generator.size, channels=dict(generator.channels))
+        adam = functools.partial(torch.optim.Adam, lr=2e-3, betas=(0.0, 0.99))
+        module = cls(generator, discriminator, adam, adam, dataset=dataset)
+        module.generator_ema.load_state_dict(generator.state_dict())
+        return module.eval()
 
     # ---- the game ----------------------------------------------------------------------
     def players(self) -> list[Player]:
@@ -164,13 +193,27 @@ class StyleGAN2(NoiseSampling, AdversarialModule):
         return gan_critic_loss(real_logits, fake_logits)
 
     def r1_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
-        penalty = real_gradient_penalty(self.discriminator, batch["image"])
+        # in float32 under mixed precision too: a double backward, every r1_every batches only
+        with torch.autocast(self.device.type, enabled=False):
+            penalty = real_gradient_penalty(self.discriminator, batch["image"].float())
         self.log_step("reg/r1", penalty)
         return self.r1_gamma / 2 * penalty * self.r1_every
 
     def generator_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
-        fake, _ = self.fake_images(batch["image"].shape[0])
+        batch_size = batch["image"].shape[0]
+        self.generator_batch = batch_size * self.rank_and_world[1]
+        fake, _ = self.fake_images(batch_size)
         return nonsaturating_generator_loss(self.discriminator(fake))
+
+    def ema_decay_now(self) -> float:
+        """With ``ema_half_life_kimg``, stylegan2-ada's EMA: beta = 0.5 ** (batch / h), h the
+        half-life in images, during ramp-up at most ``ema_rampup`` times the images seen so
+        far (Karras et al. 2020a, training_loop.py); else the engine's warmed-up decay."""
+        if self.ema_half_life_kimg is None:
+            return super().ema_decay_now()
+        images_seen = self.run_step * self.generator_batch  # called after the step counted
+        half_life = ema_half_life_images(self.ema_half_life_kimg, self.ema_rampup, images_seen)
+        return 0.5 ** (self.generator_batch / half_life)
 
     def path_length_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
         n = max(1, batch["image"].shape[0] // self.path_length_batch_shrink)

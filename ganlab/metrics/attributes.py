@@ -44,3 +44,24 @@ def classifier_attribute_accuracy(
         raise ValueError(f"the domain net of {dataset} has no attribute head")
     logits = torch.cat([net(chunk)["attribute_logits"] for chunk in images.split(batch_size)])
     return attribute_accuracy(logits, targets, names)
+
+
+def decisive_share(probabilities: Tensor, margin: float = 0.1) -> float:
+    """Share of samples whose every attribute probability lies below ``margin`` or above
+    ``1 - margin``: (B, A) probabilities -> a fraction (how legible generated faces are to
+    the attribute classifier)."""
+    if not 0.0 < margin < 0.5:
+        raise ValueError(f"margin must lie in (0, 0.5), got {margin}")
+    decisive = (probabilities < margin) | (probabilities > 1.0 - margin)
+    return decisive.all(dim=1).float().mean().item()
+
+
+def frequency_gaps(probabilities: Tensor, reference: Tensor) -> Tensor:
+    """|share of samples read as having each attribute (p > 0.5) - its share in the
+    reference|: (B, A) probabilities and (N, A) 0/1 reference labels -> (A,)."""
+    if probabilities.shape[1] != reference.shape[1]:
+        raise ValueError(
+            f"probabilities {tuple(probabilities.shape)} and reference labels "
+            f"{tuple(reference.shape)} must have the same attributes"
+        )
+    return ((probabilities > 0.5).float().mean(0) - reference.float().mean(0)).abs()
