@@ -109,6 +109,18 @@ class DomainFeatures(FeatureExtractor):
     def forward(self, images: Tensor) -> Tensor:
         return self.net.features(images)
 
+    def maps(self, images: Tensor) -> list[Tensor]:
+        """The output of each conv stage, shallow to deep (as ``VGGFeatures.maps``), of the
+        images resized (bilinear) to the size the net was trained at."""
+        size = self.net.config["image_size"]
+        if images.shape[-1] != size:
+            images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
+        out = []
+        for stage in self.net.body:
+            images = stage(images)
+            out.append(images)
+        return out
+
 
 class SizedDomainFeatures(DomainFeatures):
     """The features of a domain net trained at a size of its own (``domain_<dataset>_<S>px``),
@@ -124,18 +136,6 @@ class SizedDomainFeatures(DomainFeatures):
         if images.shape[-1] != self.size:
             images = F.interpolate(images, size=(self.size, self.size), mode="bilinear")
         return self.net.features(images)
-
-    def maps(self, images: Tensor) -> list[Tensor]:
-        """The output of each conv stage, shallow to deep (as ``VGGFeatures.maps``), of the
-        images resized (bilinear) to the size the net was trained at."""
-        size = self.net.config["image_size"]
-        if images.shape[-1] != size:
-            images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
-        out = []
-        for stage in self.net.body:
-            images = stage(images)
-            out.append(images)
-        return out
 
 
 class DomainPerceptual(FeatureExtractor):
