@@ -1,50 +1,89 @@
 """INIT (Cao, Huang, Li, He & Sun, "Informative Sample Mining Network for Multi-Domain
 Image-to-Image Translation", ECCV 2020): a conditional translator G(x^s, a^t) against a
-conditional patch discriminator D(x, a), with
+conditional patch discriminator D(x, a), trained as the paper's Algorithm 1 reads:
 
-- **Adversarial Importance Weighting** (sec. 3.1, ``aiw``): each translation's fake term is
-  weighted by AIW(x^t) = (1 + dl* - dl)^2 exp(D~(x^t)) (eq. 5-8), dl from a frozen embedding
-  phi of sources and translations (``embedding``: a feature-registry net, the ToyFaces
-  identity net on embedded data, VGG with the user's weights on real faces). The weights
-  and their normalisation: ``ganlab.objectives.aiw``.
-- **Multi-hop Sample Training** (sec. 3.2, ``hops``): x^{t_n} = G(x^{t_{n-1}}, a^{t_n}),
-  n = 1..N; both players' losses sum over the hops (eq. 9-10). Each hop's target is the
-  batch's labels in a fresh random order (the intermediate attributes are random, the last
-  is the target). Test time translates in one hop. ``one_hop_steps`` (ours, 0 by default)
-  trains one hop for the first generator steps, so the later hops start from a translator
-  that has learnt the first.
+    1. G makes the 1-hop targets x^{t_1} = G(x^s, a^{t_1}); D scores them     (lines 6-7)
+    2. AIW(x^t) = ||1 + (dl* - dl)||^2 exp(D~(x^t)) from them, once           (line 8, eq. 6-7)
+    3. intermediate attributes drawn, G makes the n-hop targets, D scores      (lines 9-11, eq. 9)
+    4. L = L_data + L_g, L_g = sum_{n=1..N} E[AIW E_{n-hop}[sum_{i<=n}
+       log(1 - D(x^{t_i}, a^{t_i}))]]                                          (lines 12-14, eq. 10)
+    5. G minimises L, then D maximises it                                      (lines 15-16)
 
-The game is the paper's: D minimises -E log D(x, a) - E[AIW log(1 - D(x^t, a^t))] per hop,
-G the non-saturating -E[AIW log D(x^t, a^t)]. Ours where the paper is silent: G also keeps
-content with a cycle L1 lambda_rec ||G(x^{t_n}, a^s) - x^s||_1 per hop (as StarGAN and AttGAN
-do); the hops are computed once per step and shared by both phases (the discriminator reads
-them detached); an ``attribute_reader`` (a small classifier, outside the game) learns the
-attributes of real images so ``task=translate attributes=[...]`` can keep the ones a user
-does not name. On two-domain data (Yosemite's seasons, edges2shoes) the domain is the one
-attribute; ``lambda_paired`` adds the pixel L1 of paired data (edges2shoes, sec. 4.4).
-With ``aiw=false, hops=1`` this is the plain conditional GAN of the paper's
-ablation.
+The math is in ``ganlab.objectives.aiw``. Every hop's target is the batch's labels in a fresh
+random order; the N chains of eq. 10 are one chain here, the n-hop chain its first n hops, so
+hop i counts N - i + 1 times (the N chains drawn with common random numbers; in expectation
+the same as independent chains, every hop's target being an independent draw). dl comes from
+a frozen embedding phi (``embedding``): VGG-Face on faces as in the paper (``vggface``, the
+file ``vgg_face_dag.pth``), ImageNet VGG-16 on other photos (``vgg16``), ganlab's own
+identity net on the embedded ToyFaces. Test time translates in one hop. D reads the image
+concatenated with the replicated attributes (``ganlab.nets.stargan``, ``conditioning``).
+
+Each choice is an option, the default first (the paper's form; for ``max_logit`` a clamp for
+numerical safety only, the paper has none) and the pre-change default second: ``aiw_gap``
+batch | per_sample, ``normalise_weights`` false | true, ``max_logit`` 50 | 5,
+``aiw_per_hop`` false | true, ``hop_weighting`` nested | uniform, ``real_term_per_hop`` false |
+true, ``generator_objective`` saturating | non_saturating, ``generator_first`` true | false,
+``discriminator.conditioning`` concat | projection.
+
+Ours where the paper is silent: AIW weights are constants (no gradient through them); a
+patch discriminator's D~ of a sample is the mean of its patch logits; G also keeps content
+with a cycle L1 lambda_rec ||G(x^{t_n}, a^s) - x^s||_1, once per hop (as StarGAN and AttGAN
+do); the hops are computed once per step and shared by both phases (D reads them detached),
+which with G first is Algorithm 1's one forward pass for both updates; ``one_hop_steps`` (0
+by default) trains one hop for the first generator steps; an ``attribute_reader`` (a small
+classifier, outside the game) learns the attributes of real images so ``task=translate
+attributes=[...]`` can keep the ones a user does not name. On two-domain data (Yosemite's
+seasons, edges2shoes) the domain is the one attribute; ``lambda_paired`` adds the pixel L1 of
+paired data (edges2shoes, sec. 4.4). With ``aiw=false, hops=1`` this is the plain
+conditional GAN of the paper's ablation.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ganlab.features import get_extractor
 from ganlab.methods.attribute_translation import AttributeTranslationModule
-from ganlab.methods.base import Frozen, OptimizerFactory, SchedulerFactory, StepContext
+from ganlab.methods.base import Frozen, OptimizerFactory, Phase, SchedulerFactory, StepContext
+from ganlab.nets.vggface import VGGFACE_FILE, VGGFaceFeatures
 from ganlab.objectives.aiw import (
+    GAPS,
+    discriminator_fake_loss,
+    discriminator_real_loss,
     embedding_scale,
     importance_weights,
     multi_hop,
     multi_hop_loss,
+    nested_hop_weights,
+    non_saturating_generator_loss,
     per_sample_logits,
-    weighted_discriminator_loss,
-    weighted_generator_loss,
+    saturating_generator_loss,
 )
 from ganlab.objectives.translation import cycle_consistency_loss
+
+GENERATOR_OBJECTIVES: dict[str, Callable[[Tensor, Tensor | None], Tensor]] = {
+    "saturating": saturating_generator_loss,  # eq. 8 / 10
+    "non_saturating": non_saturating_generator_loss,  # ours, pre-change
+}
+HOP_WEIGHTINGS = ("nested", "uniform")  # eq. 10's N - i + 1 per hop; each hop once (pre-change)
+
+
+def embedding_net(name: str, weights_path: str | None = None) -> Frozen:
+    """phi of AIW: VGG-Face (``vggface``) from its file, or the feature-registry net ``name``;
+    ``weights_path`` is its weight file (or a folder holding it), else the torch hub cache."""
+    if name == "vggface":
+        net = VGGFaceFeatures(weights_path)
+        return Frozen.from_file(net, net.path, shown_as=f"vggface:{VGGFACE_FILE}")
+    extractor = get_extractor(name, weights_path)
+    return Frozen(extractor, f"features:{name}", extractor.fingerprint)
+
+
+def check_choice(name: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
 
 
 class INIT(AttributeTranslationModule):
@@ -58,14 +97,21 @@ class INIT(AttributeTranslationModule):
         attribute_names: Sequence[str],
         embedding: str | None = None,
         embedding_size: int | None = None,
+        embedding_weights: str | None = None,
         aiw: bool = True,
+        aiw_gap: str = "batch",
+        aiw_per_hop: bool = False,
+        normalise_weights: bool = False,
+        max_logit: float | None = 50.0,
+        radius: float = 1.0,
         hops: int = 2,
+        hop_weighting: str = "nested",
         one_hop_steps: int = 0,
+        real_term_per_hop: bool = False,
+        generator_objective: str = "saturating",
+        generator_first: bool = True,
         lambda_rec: float = 10.0,
         lambda_paired: float = 0.0,
-        radius: float = 1.0,
-        max_logit: float | None = 5.0,
-        normalise_weights: bool = True,
         n_critic: int = 1,
         generator_scheduler: SchedulerFactory | None = None,
         discriminator_scheduler: SchedulerFactory | None = None,
@@ -78,8 +124,8 @@ class INIT(AttributeTranslationModule):
             raise ValueError(f"one_hop_steps must be >= 0, got {one_hop_steps}")
         if aiw and not embedding:
             raise ValueError(
-                "AIW needs an embedding phi (a feature-registry name, e.g. identity_toyfaces "
-                "or vgg16); or set aiw=false"
+                "AIW needs an embedding phi (vggface, or a feature-registry name, e.g. "
+                "identity_toyfaces or vgg16); or set aiw=false"
             )
         if radius <= 0:
             raise ValueError(f"the hypersphere radius must be > 0, got {radius}")
@@ -87,7 +133,10 @@ class INIT(AttributeTranslationModule):
             raise ValueError(
                 f"max_logit clamps D~ to [-max_logit, max_logit]: > 0 or null, not {max_logit}"
             )
-        frozen = {"embedding": Frozen.feature(embedding)} if aiw else {}
+        check_choice("aiw_gap", aiw_gap, tuple(GAPS))
+        check_choice("hop_weighting", hop_weighting, HOP_WEIGHTINGS)
+        check_choice("generator_objective", generator_objective, tuple(GENERATOR_OBJECTIVES))
+        frozen = {"embedding": embedding_net(embedding, embedding_weights)} if aiw else {}
         super().__init__(
             {
                 "generator": generator,
@@ -105,11 +154,19 @@ class INIT(AttributeTranslationModule):
             frozen=frozen,
             discriminator_nets=("discriminator", "attribute_reader"),
         )
-        self.aiw, self.hops, self.lambda_rec = aiw, hops, lambda_rec
-        self.one_hop_steps = one_hop_steps
-        self.lambda_paired = lambda_paired
+        self.aiw, self.aiw_gap, self.aiw_per_hop = aiw, aiw_gap, aiw_per_hop
         self.radius, self.max_logit, self.normalise_weights = radius, max_logit, normalise_weights
         self.embedding_size = embedding_size
+        self.hops, self.hop_weighting, self.one_hop_steps = hops, hop_weighting, one_hop_steps
+        self.real_term_per_hop = real_term_per_hop
+        self.generator_objective = generator_objective
+        self.generator_first = generator_first
+        self.lambda_rec, self.lambda_paired = lambda_rec, lambda_paired
+
+    def phases(self) -> list[Phase]:
+        """Algorithm 1 optimises G, then D (``generator_first``); else D, then G."""
+        discriminator, generator = super().phases()
+        return [generator, discriminator] if self.generator_first else [discriminator, generator]
 
     # ---- the hops --------------------------------------------------------------------------
     def hops_now(self) -> int:
@@ -135,6 +192,11 @@ class INIT(AttributeTranslationModule):
 
         return ctx.remember("hops", compute)
 
+    def hop_loss_weights(self, n_hops: int) -> list[float]:
+        """Each hop's weight in the adversarial loss: N - i + 1 (eq. 10) or 1 (``uniform``)."""
+        return nested_hop_weights(n_hops) if self.hop_weighting == "nested" else [1.0] * n_hops
+
+    # ---- AIW ----------------------------------------------------------------------------------
     def embed(self, images: Tensor) -> Tensor:
         """phi(x), the frozen embedding, at its own input size when ``embedding_size`` is set."""
         if self.embedding_size and images.shape[-1] != self.embedding_size:
@@ -142,64 +204,89 @@ class INIT(AttributeTranslationModule):
             images = F.interpolate(images, size=size, mode="bilinear", align_corners=False)
         return self.embedding(images)
 
-    def hop_scales(self, batch: dict[str, Any], ctx: StepContext) -> list[Tensor]:
-        """The embedding factor (1 + dl* - dl)^2 of each hop's translations, once per step
-        (the hops are the same in both phases; only D's logits change between them)."""
+    def aiw_scales(self, batch: dict[str, Any], ctx: StepContext) -> list[Tensor]:
+        """The embedding factor ||1 + (dl* - dl)||^2 of the 1-hop targets (Algorithm 1 line
+        8), or of every hop with ``aiw_per_hop``; once per step (only D's logits change
+        between the phases)."""
 
         def compute() -> list[Tensor]:
             images, _ = self.labelled(batch)
             hops, _ = self.translations(batch, ctx)
-            with torch.no_grad():  # the sources and every hop in one pass of phi
-                sources, *translated = self.embed(torch.cat([images, *hops])).chunk(len(hops) + 1)
-                return [embedding_scale(sources, hop, self.radius) for hop in translated]
+            scored = hops if self.aiw_per_hop else hops[:1]
+            with torch.no_grad():  # the sources and the scored hops in one pass of phi
+                sources, *translated = self.embed(torch.cat([images, *scored])).chunk(
+                    len(scored) + 1
+                )
+                return [
+                    embedding_scale(sources, hop, self.radius, self.aiw_gap) for hop in translated
+                ]
 
         return ctx.remember("aiw_scales", compute)
 
-    def hop_weights(self, scale: Tensor | None, logits: Tensor, hop: int) -> Tensor | None:
-        """AIW of hop ``hop``'s translations from its embedding factor and D~, the mean of
-        D's patch logits (None when AIW is off)."""
-        if scale is None:
-            return None
-        weights = importance_weights(
-            scale, per_sample_logits(logits), self.max_logit, self.normalise_weights
-        )
-        self.log_step(f"aiw/{self._phase_name}/max_weight_hop{hop + 1}", weights.max())
-        return weights
+    def hop_importance_weights(
+        self, batch: dict[str, Any], ctx: StepContext, hop_logits: list[Tensor]
+    ) -> list[Tensor | None]:
+        """AIW of each hop's translations from D's logits ``hop_logits`` in this phase: the
+        1-hop targets' weights for every hop (Algorithm 1), or each hop's own with
+        ``aiw_per_hop``; None for every hop when AIW is off."""
+        if not self.aiw:
+            return [None] * len(hop_logits)
+        scales = self.aiw_scales(batch, ctx)
+        weights = [
+            importance_weights(
+                scale, per_sample_logits(logits), self.max_logit, self.normalise_weights
+            )
+            for scale, logits in zip(scales, hop_logits[: len(scales)], strict=True)
+        ]
+        for hop, hop_weights in enumerate(weights):
+            self.log_step(f"aiw/{self._phase_name}/max_weight_hop{hop + 1}", hop_weights.max())
+        return weights if self.aiw_per_hop else weights * len(hop_logits)
 
     # ---- the players' losses -------------------------------------------------------------
     def discriminator_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
+        """-L: -E log D(x^s, a^s) once (N times with ``real_term_per_hop``) - eq. 10's L_g."""
         images, labels = self.labelled(batch)
         hops, targets = self.translations(batch, ctx)
-        scales = self.hop_scales(batch, ctx) if self.aiw else [None] * len(hops)
-        real_logits = self.discriminator(images, labels)
-        hop_losses = []
-        for index, (hop, target, scale) in enumerate(zip(hops, targets, scales, strict=True)):
-            fake_logits = self.discriminator(hop.detach(), target)
-            weights = self.hop_weights(scale, fake_logits, index)
-            hop_losses.append(weighted_discriminator_loss(real_logits, fake_logits, weights))
+        fake_logits = [
+            self.discriminator(hop.detach(), target)
+            for hop, target in zip(hops, targets, strict=True)
+        ]
+        weights = self.hop_importance_weights(batch, ctx, fake_logits)
+        fake = [
+            discriminator_fake_loss(logits, hop_weights)
+            for logits, hop_weights in zip(fake_logits, weights, strict=True)
+        ]
+        real = discriminator_real_loss(self.discriminator(images, labels))
+        real_count = len(hops) if self.real_term_per_hop else 1
+        adversarial = real_count * real + multi_hop_loss(fake, self.hop_loss_weights(len(hops)))
         reader = F.binary_cross_entropy_with_logits(self.attribute_reader(images), labels)
-        return self.weighted_sum(
-            {"adversarial": multi_hop_loss(hop_losses), "attribute_reader": reader}
-        )
+        return self.weighted_sum({"adversarial": adversarial, "attribute_reader": reader})
 
     def generator_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
+        """eq. 10's L_g (or its non-saturating form) + lambda_rec * the cycle L1 of every hop."""
         images, labels = self.labelled(batch)
         hops, targets = self.translations(batch, ctx)
-        scales = self.hop_scales(batch, ctx) if self.aiw else [None] * len(hops)
-        adversarial, reconstruction = [], []
-        for index, (hop, target, scale) in enumerate(zip(hops, targets, scales, strict=True)):
-            fake_logits = self.discriminator(hop, target)
-            weights = self.hop_weights(scale, fake_logits, index)
-            adversarial.append(weighted_generator_loss(fake_logits, weights))
-            reconstruction.append(cycle_consistency_loss(self.generator(hop, labels), images))
+        fake_logits = [
+            self.discriminator(hop, target) for hop, target in zip(hops, targets, strict=True)
+        ]
+        weights = self.hop_importance_weights(batch, ctx, fake_logits)
+        objective = GENERATOR_OBJECTIVES[self.generator_objective]
+        adversarial = [
+            objective(logits, hop_weights)
+            for logits, hop_weights in zip(fake_logits, weights, strict=True)
+        ]
+        reconstruction = [
+            cycle_consistency_loss(self.generator(hop, labels), images) for hop in hops
+        ]
         terms = {
-            "adversarial": multi_hop_loss(adversarial),
+            "adversarial": multi_hop_loss(adversarial, self.hop_loss_weights(len(hops))),
             "reconstruction": multi_hop_loss(reconstruction),
         }
-        weights = {"reconstruction": self.lambda_rec}
+        weights_of_terms = {"reconstruction": self.lambda_rec}
         if self.lambda_paired > 0:
-            terms["paired"], weights["paired"] = self.paired_loss(batch), self.lambda_paired
-        return self.weighted_sum(terms, weights)
+            terms["paired"] = self.paired_loss(batch)
+            weights_of_terms["paired"] = self.lambda_paired
+        return self.weighted_sum(terms, weights_of_terms)
 
     def paired_loss(self, batch: dict[str, Any]) -> Tensor:
         """||G(x_A, 1) - x_B||_1 + ||G(x_B, 0) - x_A||_1 on paired data (sec. 4.4's pixel L1)."""
@@ -218,3 +305,14 @@ class INIT(AttributeTranslationModule):
     def read_attributes(self, images: Tensor) -> Tensor:
         """The attribute reader's verdict (logit > 0) on real images."""
         return (self.attribute_reader(images.to(self.device, self.dtype)) > 0).to(images)
+
+    def extra_metrics(
+        self, datamodule: Any, n_samples: int, seed: int
+    ) -> dict[str, dict[str, Any]]:
+        """No figures of its own; the protocol names the embedding phi AIW used."""
+        if not self.aiw:
+            return {"metrics": {}, "protocol": {"aiw_embedding": "none (model.aiw=false)"}}
+        source, fingerprint = self.frozen_sources["embedding"]
+        size = f"{self.embedding_size} px" if self.embedding_size else "the images' own size"
+        described = f"{source} ({fingerprint}), read at {size}"
+        return {"metrics": {}, "protocol": {"aiw_embedding": described}}

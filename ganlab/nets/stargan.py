@@ -11,9 +11,12 @@ shared by ``model=stargan`` and ``model=init``.
   normalisation (StarGAN's D), widths doubling from ``width``.
 - ``StarGANDiscriminator``: the trunk with StarGAN's two heads: a conv3 patch map of
   real/fake scores and a conv over the whole remaining map to K attribute logits.
-- ``ConditionalPatchDiscriminator`` D(x, a) of INIT: the trunk's patch features h scored by
-  conv3(h) + <h, W a> at every patch (projection conditioning, Miyato & Koyama 2018; ours,
-  the paper names a conditional patch discriminator without its form).
+- ``ConditionalPatchDiscriminator`` D(x, a) of INIT, a conv3 patch map of logits over the
+  trunk. ``conditioning="concat"`` (the paper's, sec. 3: "the inputs of G and D are the
+  concatenation of an image and an attribute vector", spatially replicated): the trunk reads
+  the image with the K attribute maps as extra channels. ``"projection"`` (ours, the
+  pre-change default; Miyato & Koyama 2018): the trunk reads the image alone and each patch
+  scores conv3(h) + <h, W a>.
 """
 
 import torch
@@ -132,6 +135,9 @@ class StarGANDiscriminator(nn.Module):
         return self.source_head(h), self.class_head(h).flatten(1)
 
 
+CONDITIONINGS = ("concat", "projection")
+
+
 class ConditionalPatchDiscriminator(nn.Module):
     def __init__(
         self,
@@ -140,17 +146,35 @@ class ConditionalPatchDiscriminator(nn.Module):
         channels: int = 3,
         width: int = 64,
         n_layers: int = 6,
+        conditioning: str = "concat",
     ) -> None:
         super().__init__()
+        if conditioning not in CONDITIONINGS:
+            raise ValueError(
+                f"conditioning must be 'concat' (the paper's: attribute maps as input channels) "
+                f"or 'projection' (ours: <h, W a> per patch), got {conditioning!r}"
+            )
         check_patch_size(size, n_layers)
-        self.trunk = PatchTrunk(channels, width, n_layers)
+        self.n_attributes, self.conditioning = n_attributes, conditioning
+        concat = conditioning == "concat"
+        in_channels = channels + (n_attributes if concat else 0)
+        self.trunk = PatchTrunk(in_channels, width, n_layers)
         self.source_head = nn.Conv2d(self.trunk.out_channels, 1, 3, 1, 1)
-        self.attribute_embedding = nn.Linear(n_attributes, self.trunk.out_channels, bias=False)
+        if not concat:
+            self.attribute_embedding = nn.Linear(n_attributes, self.trunk.out_channels, bias=False)
 
     def forward(self, images: Tensor, attributes: Tensor) -> Tensor:
-        """(B, 1, h, w) patch logits of D(x, a)."""
+        """(B, C, S, S) images, (B, K) attributes -> (B, 1, h, w) patch logits of D(x, a)."""
+        if attributes.shape[1] != self.n_attributes:
+            raise ValueError(
+                f"the discriminator takes {self.n_attributes} attributes, got {attributes.shape[1]}"
+            )
+        attributes = attributes.to(images)
+        if self.conditioning == "concat":
+            maps = attribute_maps(attributes, images.shape[-2:])
+            return self.source_head(self.trunk(torch.cat([images, maps], 1)))
         h = self.trunk(images)
-        projection = (h * self.attribute_embedding(attributes.to(h))[:, :, None, None]).sum(1)
+        projection = (h * self.attribute_embedding(attributes)[:, :, None, None]).sum(1)
         return self.source_head(h) + projection[:, None]
 
 
