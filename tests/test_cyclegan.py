@@ -167,10 +167,41 @@ def test_geometry_consistency_by_hand(transform):
     expected = (g_x - inverse_geometric_transform(g_fx, transform)).abs().mean()
     expected = expected + (g_fx - geometric_transform(g_x, transform)).abs().mean()
     assert loss.item() == pytest.approx(expected.item())
+    detached = geometry_consistency_loss(g_x, g_fx, transform, detach_targets=True)
+    assert detached.item() == pytest.approx(expected.item())  # the same value
     # an equivariant pair (G(f(x)) = f(G(x))) costs nothing
     assert geometry_consistency_loss(g_x, geometric_transform(g_x, transform), transform) == 0
-    loss.backward()  # each target is detached: G(x)'s gradient comes from its own term only
-    assert g_x.grad.abs().sum().item() == pytest.approx(1.0)  # 18 entries of sign / 18
+    (paper_grad,) = torch.autograd.grad(loss, g_x)  # both terms: 2 x sign / 18 per entry
+    assert paper_grad.abs().sum().item() == pytest.approx(2.0)
+    (detached_grad,) = torch.autograd.grad(detached, g_x)  # its own term only: sign / 18
+    assert detached_grad.abs().sum().item() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("transform", "detached_gradient"),
+    [("vflip", [[-0.5, -0.5], [0.5, 0.5]]), ("rot", [[-0.5, 0.0], [0.0, 0.5]])],
+)
+def test_the_paper_geometry_loss_gives_a_linear_generator_twice_the_detached_gradient(
+    transform, detached_gradient
+):
+    from ganlab.objectives.translation import geometric_transform, geometry_consistency_loss
+
+    # G(x) = W * x, a gain per pixel: linear, equivariant only where W = f(W)
+    gain = torch.tensor([[1.0, 2.0], [3.0, 4.0]]).view(1, 1, 2, 2).requires_grad_()
+    x = torch.ones(1, 1, 2, 2)  # f(x) = x, so G(x) = G(f(x)) = W
+
+    def gradient(detach_targets):
+        loss = geometry_consistency_loss(
+            gain * x, gain * geometric_transform(x, transform), transform, detach_targets
+        )
+        return torch.autograd.grad(loss, gain)[0].view(2, 2)
+
+    # L_geo = mean |W - f^-1(W)| + mean |W - f(W)|. Detached, W gets only the non-target
+    # sides: (sign(W - f^-1(W)) + sign(W - f(W))) / 4. vflip: f^-1(W) = f(W) = [[3, 4], [1, 2]];
+    # rot: f^-1(W) = [[2, 4], [1, 3]], f(W) = [[3, 1], [4, 2]]
+    torch.testing.assert_close(gradient(True), torch.tensor(detached_gradient))
+    # the paper's L_geo: each target's gradient adds as much again, so lambda_geo acts twice
+    torch.testing.assert_close(gradient(False), 2 * torch.tensor(detached_gradient))
 
 
 def test_gcgan_is_one_sided_and_trains(tmp_path):
@@ -187,6 +218,10 @@ def test_gcgan_is_one_sided_and_trains(tmp_path):
     assert "generator_ba" not in names and "discriminator_a" not in names
     assert {"generator_ab", "discriminator_b", "discriminator_gc_b"} <= set(names)
     assert module.translation_targets == ("b",)
+    assert module.geometry_target == "paper"  # the reference's detached targets: an option
+    bad = [*overrides, "model.geometry_target=stopped"]
+    with pytest.raises(InstantiationException, match="one of paper, detached, got 'stopped'"):
+        instantiate(compose_run(tmp_path, bad).model)
     run_task(compose_run(tmp_path / "run", overrides))
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())["metrics"]
     assert any(k.endswith("a_to_b") for k in metrics)
@@ -418,7 +453,7 @@ def da_overrides(*extra):
     return [*overrides, "model.discriminator_a.width=4", *extra]
 
 
-LATENT_CLASSIFIER = ["model.classifier=latent", "model.lambda_translated_class=0"]
+LATENT_CLASSIFIER = ["model.classifier=latent"]
 
 
 @pytest.mark.parametrize("place", ["latent", "discriminator"])
@@ -453,6 +488,39 @@ def test_unit_adapts_a_classifier_on_the_latent_or_the_discriminators(tmp_path, 
         module.classification_loss(batch)
 
 
+def test_the_unit_da_experiments_train_on_units_own_losses_alone(tmp_path):
+    for experiment in ("unit_digits_da", "unit_svhn_mnist"):
+        cfg = compose_run(tmp_path, [f"experiment={experiment}"])
+        assert cfg.model.lambda_translated_class == 0, experiment  # ours is an extension row
+    torch.manual_seed(0)
+    module = instantiate(compose_run(tmp_path, da_overrides()).model)
+    images = torch.linspace(-1, 1, 4 * 32 * 32).view(4, 1, 32, 32)
+    batch = {"image_a": images, "image_b": images.flip(3), "label_a": torch.tensor([0, 1, 2, 3])}
+    weights = {
+        "generators": {
+            "adversarial": 10.0,  # UNIT's NIPS'17 weights
+            "reconstruction": 100.0,
+            "kl": 0.1,
+            "cycle": 100.0,
+            "cycle_kl": 0.1,
+        },
+        "discriminators": {"adversarial": 1.0, "classification": 10.0, "feature_consistency": 1.0},
+    }
+    ctx = StepContext(module)
+    for phase, loss in (
+        ("generators", module.generator_loss),
+        ("discriminators", module.discriminator_loss),
+    ):
+        module._phase_name, module._step_logs = phase, {}
+        total = loss(batch, ctx)
+        logged = {k.split("/")[-1]: v for k, v in module._step_logs.items()}
+        # the discriminators' adversarial term also logs its two domains' parts, a and b
+        terms = {k: v for k, v in logged.items() if k not in ("a", "b")}
+        assert set(terms) == set(weights[phase]), phase  # no translated_classification
+        by_name = sum(weights[phase][name] * value for name, value in terms.items())
+        torch.testing.assert_close(total.detach(), by_name)
+
+
 def test_unit_discriminators_share_their_high_level_layers_and_match_translation_features(
     tmp_path,
 ):
@@ -460,8 +528,7 @@ def test_unit_discriminators_share_their_high_level_layers_and_match_translation
     from ganlab.nets.unit import DomainDiscriminator
 
     torch.manual_seed(0)
-    paper = ["model.lambda_translated_class=0"]  # the paper's losses alone
-    module = instantiate(compose_run(tmp_path, da_overrides(*paper)).model)
+    module = instantiate(compose_run(tmp_path, da_overrides()).model)  # the paper's losses
     d_a, d_b = module.discriminator_a, module.discriminator_b
     assert d_a.high is d_b.high and d_a.classes is d_b.classes and d_a.low is not d_b.low
     # one copy of the shared layers in the discriminators' optimizer

@@ -26,7 +26,8 @@ from ganlab.objectives.tricks import (
     historical_average_penalty,
     instance_noise_std,
     minibatch_closeness,
-    one_sided_smoothed_gan_critic_loss,
+    smoothed_gan_critic_loss,
+    smoothed_lsgan_critic_loss,
     virtual_batch_normalize,
 )
 from ganlab.run import check_config, run_task
@@ -86,23 +87,70 @@ def test_historical_average_is_the_mean_of_past_parameters():
     assert penalty.item() == pytest.approx(2.0**2 + 4.0**2)
 
 
+def softplus(x):
+    return math.log1p(math.exp(x))
+
+
+REAL, FAKE = torch.tensor([2.0, -1.0]), torch.tensor([0.5, -3.0])
+
+
 def test_one_sided_label_smoothing_moves_only_the_real_target():
-    real, fake = torch.tensor([2.0, -1.0]), torch.tensor([0.5, -3.0])
     torch.testing.assert_close(
-        one_sided_smoothed_gan_critic_loss(real, fake, 1.0), gan_critic_loss(real, fake)
+        smoothed_gan_critic_loss(REAL, FAKE, 1.0), gan_critic_loss(REAL, FAKE)
     )
-
-    def softplus(x):
-        return math.log1p(math.exp(x))
-
+    # -log D = softplus(-logit), -log(1 - D) = softplus(logit); real target 0.9, fake 0
     by_hand = (0.9 * softplus(-2.0) + 0.1 * softplus(2.0)) / 2
     by_hand += (0.9 * softplus(1.0) + 0.1 * softplus(-1.0)) / 2
     by_hand += (softplus(0.5) + softplus(-3.0)) / 2
-    assert one_sided_smoothed_gan_critic_loss(real, fake, 0.9).item() == pytest.approx(by_hand)
+    assert smoothed_gan_critic_loss(REAL, FAKE, 0.9).item() == pytest.approx(by_hand)
+    assert get_game("nsgan", 0.9).critic_loss(REAL, FAKE).item() == pytest.approx(by_hand)
+    # LSGAN: 1/2 mean (D(x) - 0.9)^2 + 1/2 mean D(G(z))^2
+    lsgan = 0.5 * (1.1**2 + 1.9**2) / 2 + 0.5 * (0.5**2 + 3.0**2) / 2
+    assert get_game("lsgan", 0.9).critic_loss(REAL, FAKE).item() == pytest.approx(lsgan)
     assert get_game("nsgan", 0.9).generator_loss is GAMES["nsgan"].generator_loss
     assert get_game("nsgan") is GAMES["nsgan"]
     with pytest.raises(ValueError, match="label smoothing needs a game with labels"):
         get_game("hinge", 0.9)
+
+
+def test_two_sided_label_smoothing_moves_the_fake_target_too():
+    # the lecture's real 0.9 and fake 0.1
+    by_hand = (0.9 * softplus(-2.0) + 0.1 * softplus(2.0)) / 2
+    by_hand += (0.9 * softplus(1.0) + 0.1 * softplus(-1.0)) / 2
+    by_hand += (0.1 * softplus(-0.5) + 0.9 * softplus(0.5)) / 2
+    by_hand += (0.1 * softplus(3.0) + 0.9 * softplus(-3.0)) / 2
+    assert smoothed_gan_critic_loss(REAL, FAKE, 0.9, 0.1).item() == pytest.approx(by_hand)
+    assert get_game("gan", 0.9, 0.1).critic_loss(REAL, FAKE).item() == pytest.approx(by_hand)
+    # LSGAN: 1/2 mean (D(x) - 0.9)^2 + 1/2 mean (D(G(z)) - 0.1)^2
+    lsgan = 0.5 * (1.1**2 + 1.9**2) / 2 + 0.5 * (0.4**2 + 3.1**2) / 2
+    assert smoothed_lsgan_critic_loss(REAL, FAKE, 0.9, 0.1).item() == pytest.approx(lsgan)
+    assert get_game("lsgan", 0.9, 0.1).critic_loss(REAL, FAKE).item() == pytest.approx(lsgan)
+    # a fake target alone smooths too; the generator's loss never changes
+    fake_only = (softplus(-2.0) + softplus(1.0)) / 2 + (
+        0.1 * softplus(-0.5) + 0.9 * softplus(0.5) + 0.1 * softplus(3.0) + 0.9 * softplus(-3.0)
+    ) / 2
+    assert get_game("nsgan", 1.0, 0.1).critic_loss(REAL, FAKE).item() == pytest.approx(fake_only)
+    assert get_game("nsgan", 0.9, 0.1).generator_loss is GAMES["nsgan"].generator_loss
+    with pytest.raises(ValueError, match="label smoothing needs a game with labels"):
+        get_game("hinge", 1.0, 0.1)
+
+
+def test_the_tricks_config_gives_the_discriminator_both_targets(tmp_path):
+    cfg = compose_run(tmp_path, ["experiment=gan_digits"])
+    assert cfg.tricks.label_smoothing is None and cfg.tricks.label_smoothing_fake is None
+    one_sided = module_with(tmp_path, ["tricks.label_smoothing=0.9"])
+    assert (one_sided.real_label, one_sided.fake_label) == (0.9, 0.0)
+    two_sided = ["tricks.label_smoothing=0.9", "tricks.label_smoothing_fake=0.1"]
+    module = module_with(tmp_path, two_sided)
+    assert (module.real_label, module.fake_label) == (0.9, 0.1)
+    expected = smoothed_gan_critic_loss(REAL, FAKE, 0.9, 0.1)
+    torch.testing.assert_close(module.game.critic_loss(REAL, FAKE), expected)
+    assert module.tricks.switched_on() == ["label_smoothing", "label_smoothing_fake"]
+    with pytest.raises(InstantiationException, match=r"in \[0, 0.9\) \(below the real label\)"):
+        module_with(tmp_path, ["tricks.label_smoothing=0.9", "tricks.label_smoothing_fake=0.9"])
+    wgan = ["experiment=wgan_digits", "tricks.label_smoothing_fake=0.1"]
+    with pytest.raises(InstantiationException, match="label_smoothing_fake smooths"):
+        instantiate(compose_run(tmp_path, wgan).model)
 
 
 def test_virtual_batch_normalisation_by_hand():

@@ -1,12 +1,15 @@
-"""UDA-Inversion: the discrepancy's math, which net each phase trains, the frozen nets, the
-no-adaptation ablation's gradients, the encoders' checkpoint layouts, the real-data
-experiments' file list, and an end-to-end run on toyfaces."""
+"""UDA-Inversion: the discrepancy's math (eq. 19 per sample and the official code's form, the
+layers' calibration), which net each phase trains, the frozen nets, the no-adaptation
+ablation's gradients, the encoders' checkpoint layouts, the real-data experiments' file list,
+and an end-to-end run on toyfaces."""
 
 import json
+import math
 
 import pytest
 import pytorch_lightning as pl
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from PIL import Image
 from torch.utils.data import DataLoader
@@ -22,7 +25,14 @@ from ganlab.nets.encoders import (
     load_net_weights,
 )
 from ganlab.nets.stylegan2 import load_stylegan2
-from ganlab.objectives.discrepancy import domain_discrepancy, feature_distance
+from ganlab.objectives.discrepancy import (
+    balanced_layer_weights,
+    discrepancy_of_means,
+    discrepancy_per_sample,
+    domain_discrepancy,
+    feature_distance,
+    layer_distances,
+)
 from ganlab.objectives.divergences import get_divergence
 from ganlab.run import run_task
 from tests.conftest import (
@@ -67,21 +77,71 @@ def test_feature_distance_is_lpips_between_unit_normalised_maps():
     head = [torch.tensor([3.0, 0.0]).view(1, 2, 1, 1), torch.ones(1, 1, 2, 2)]
     frozen = [torch.tensor([0.0, 0.5]).view(1, 2, 1, 1), torch.ones(1, 1, 2, 2)]
     # layer 1: unit (1, 0) vs (0, 1): squared difference 1 + 1 = 2; layer 2: equal maps: 0
-    assert feature_distance(head, frozen).item() == pytest.approx(2.0)
+    assert layer_distances(head, frozen).tolist() == [[pytest.approx(2.0), 0.0]]
+    assert feature_distance(layer_distances(head, frozen)).item() == pytest.approx(2.0)
     weights = [torch.tensor([0.5, 1.5]).view(1, 2, 1, 1), torch.ones(1, 1, 1, 1)]
-    assert feature_distance(head, frozen, weights).item() == pytest.approx(0.5 + 1.5)
+    weighted = feature_distance(layer_distances(head, frozen, weights))
+    assert weighted.item() == pytest.approx(0.5 + 1.5)
 
 
-def test_pearson_discrepancy_equals_the_hand_computed_value():
-    source, target = torch.tensor([0.2, 0.4]), torch.tensor([0.5, 0.7])
-    # d_st = mean_s - phi*(mean_t), phi*(t) = t^2 / 4 + t: 0.3 - (0.09 + 0.6)
-    d_st = domain_discrepancy(source, target, get_divergence("pearson"))
-    assert d_st.item() == pytest.approx(0.3 - (0.6**2 / 4 + 0.6))
+SOURCE, TARGET = torch.tensor([0.2, 0.4]), torch.tensor([0.5, 0.7])
+
+
+def softplus(x):
+    return math.log1p(math.exp(x))
+
+
+def test_eq_19_takes_f_star_of_each_target_sample():
+    pearson, js = get_divergence("pearson"), get_divergence("js")
+    # Pearson, g_f(v) = v, f*(t) = t^2/4 + t: mean_s ℓ̂ - mean_t (ℓ̂^2/4 + ℓ̂)
+    # = 0.3 - ((0.0625 + 0.5) + (0.1225 + 0.7)) / 2 = 0.3 - 0.6925
+    assert discrepancy_per_sample(SOURCE, TARGET, pearson).item() == pytest.approx(-0.3925)
+    # JS, g_f(v) = log 2 - softplus(-v), f*(g_f(v)) = softplus(v) - log 2:
+    # mean_s (log 2 - softplus(-ℓ̂)) - mean_t (softplus(ℓ̂) - log 2)
+    source = (2 * math.log(2) - softplus(-0.2) - softplus(-0.4)) / 2
+    target = (softplus(0.5) + softplus(0.7) - 2 * math.log(2)) / 2
+    assert source - target == pytest.approx(-0.2079142, abs=1e-7)
+    assert discrepancy_per_sample(SOURCE, TARGET, js).item() == pytest.approx(source - target)
+    assert domain_discrepancy(SOURCE, TARGET, js, "paper").item() == pytest.approx(source - target)
+
+
+def test_the_official_form_is_f_star_of_the_batch_mean_as_before():
+    pearson, js = get_divergence("pearson"), get_divergence("js")
+    # the function as it was: g_f(mean_s ℓ̂) - f*(g_f(mean_t ℓ̂)); Pearson: 0.3 - (0.09 + 0.6)
+    assert discrepancy_of_means(SOURCE, TARGET, pearson).item() == pytest.approx(-0.39)
+    js_as_before = (math.log(2) - softplus(-0.3)) - (softplus(0.6) - math.log(2))
+    assert discrepancy_of_means(SOURCE, TARGET, js).item() == pytest.approx(js_as_before)
+    official = domain_discrepancy(SOURCE, TARGET, pearson, "official")
+    assert official.item() == pytest.approx(-0.39)
     # equal domains: d_st(m, m) = m - m^2/4 - m = -m^2/4 (Pearson's bound at ratio 1 is 0
     # only for the optimal critic; the head is what moves it)
-    assert domain_discrepancy(target, target, get_divergence("pearson")).item() == pytest.approx(
-        -(0.6**2) / 4
+    assert discrepancy_of_means(TARGET, TARGET, pearson).item() == pytest.approx(-(0.6**2) / 4)
+    with pytest.raises(ValueError, match=r"one of \('paper', 'official'\), got 'mean'"):
+        domain_discrepancy(SOURCE, TARGET, pearson, "mean")
+
+
+def test_for_pearson_the_two_forms_differ_by_a_quarter_of_the_target_variance():
+    pearson = get_divergence("pearson")
+    target = torch.tensor([0.1, 0.5, 0.9, 1.3])  # mean 0.7, variance (0.36 + 0.04) * 2 / 4
+    variance = 0.2
+    gap = discrepancy_of_means(SOURCE, target, pearson) - discrepancy_per_sample(
+        SOURCE, target, pearson
     )
+    assert gap.item() == pytest.approx(variance / 4)
+    assert target.var(unbiased=False).item() == pytest.approx(variance)
+
+
+def test_per_layer_calibration_balances_the_layers_and_keeps_the_initial_total():
+    initial = torch.tensor([0.5, 2.0, 1.5])  # mean 4/3
+    weights = balanced_layer_weights(initial)
+    torch.testing.assert_close(weights, torch.tensor([8 / 3, 2 / 3, 8 / 9]))
+    torch.testing.assert_close(weights * initial, torch.full((3,), 4 / 3))  # equal shares
+    assert feature_distance(initial[None], weights).item() == pytest.approx(4.0)  # as summed
+    later = torch.tensor([[1.0, 1.0, 0.0], [0.0, 3.0, 9.0]])
+    expected = [8 / 3 + 2 / 3, 3 * 2 / 3 + 9 * 8 / 9]
+    assert feature_distance(later, weights).tolist() == pytest.approx(expected)
+    with pytest.raises(ValueError, match="some are not positive"):
+        balanced_layer_weights(torch.tensor([0.5, 0.0]))
 
 
 # ---- phases, frozen nets, the ablation's gradients --------------------------------------
@@ -100,8 +160,16 @@ def changed(before, after):
     return {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])}
 
 
-def test_each_phase_trains_only_its_player_and_frozen_nets_never_change(tmp_path, monkeypatch):
-    module, _ = tiny_uda(tmp_path)
+PAPER_FORM_CALIBRATED = ["model.discrepancy_form=paper", "model.distance_calibration=per_layer"]
+
+
+@pytest.mark.parametrize(
+    "options", [[], PAPER_FORM_CALIBRATED], ids=["official", "paper_calibrated"]
+)
+def test_each_phase_trains_only_its_player_and_frozen_nets_never_change(
+    tmp_path, monkeypatch, options
+):
+    module, _ = tiny_uda(tmp_path, *options)
     record = []
     run_phase = module._run_phase
 
@@ -132,6 +200,50 @@ def test_each_phase_trains_only_its_player_and_frozen_nets_never_change(tmp_path
     stored = {key.split(".")[0] for key in module.checkpoint_state_dict()}
     assert stored.isdisjoint(module.frozen_sources)
     assert not module.head.training and not module.generator.training
+    assert ("layer_balance" in stored) == bool(options)
+
+
+@pytest.mark.parametrize("form", ["official", "paper"])
+def test_the_encoder_descends_d_st_through_both_branches_in_the_paper_form(tmp_path, form):
+    module, _ = tiny_uda(tmp_path, f"model.discrepancy_form={form}")
+    module.configure_optimizers()
+    module._phase_name = "encoder"
+    ctx = StepContext(module)
+    module.encoder_loss(faces(), ctx)
+    logs = module._step_logs
+    d_st, term = logs["uda/encoder/d_st"], logs["loss/encoder/discrepancy"]
+    # eq. 20 and Algorithm 1 descend d_st; the official code descends |d_st|
+    assert torch.equal(term, d_st if form == "paper" else d_st.abs())
+    # H's maps of the reconstructions: with a graph to the encoder in the paper's form only
+    maps = [m for domain in ctx["reference_maps"].values() for m in domain]
+    assert all(m.requires_grad == (form == "paper") for m in maps)
+
+
+def test_per_layer_calibration_is_measured_once_on_the_first_batch(tmp_path):
+    module, _ = tiny_uda(tmp_path, "model.distance_calibration=per_layer")
+    module.configure_optimizers()
+    module._phase_name = "head"
+    assert not bool(module.layer_balance_measured)
+    first = faces(seed=0)
+    ctx = StepContext(module)
+    with torch.no_grad():
+        module.discrepancy(first, ctx, detached=True)
+        reconstructions, reference = ctx["inversions"], ctx["reference_maps"]
+        per_layer = [
+            module.head_layer_distances(
+                module.for_features(reconstructions[d]["image"]), reference[d]
+            )
+            for d in ("source", "target")
+        ]
+    means = torch.cat(per_layer).mean(0)
+    torch.testing.assert_close(module.layer_balance, balanced_layer_weights(means))
+    measured = module.layer_balance.clone()
+    module.discrepancy(faces(seed=1), StepContext(module), detached=True)
+    assert torch.equal(module.layer_balance, measured)  # kept: later batches change nothing
+    with pytest.raises(InstantiationException, match="distance_calibration must be one of"):
+        tiny_uda(tmp_path, "model.distance_calibration=mean")
+    with pytest.raises(InstantiationException, match="discrepancy_form must be one of"):
+        tiny_uda(tmp_path, "model.discrepancy_form=eq19")
 
 
 def test_without_adaptation_the_encoder_gets_exactly_the_source_loss_gradients(tmp_path):

@@ -77,7 +77,9 @@ class BiGAN(TwoPlayerModule):
         return self.discriminator(real, encoded), self.discriminator(fake, z)
 
     def critic_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
-        return get_game("nsgan", self.real_label).critic_loss(*self.pair_logits(batch, detach=True))
+        return get_game("nsgan", self.real_label, self.fake_label).critic_loss(
+            *self.pair_logits(batch, detach=True)
+        )
 
     def generator_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
         return bigan_generator_loss(*self.pair_logits(batch, detach=False))

@@ -61,7 +61,7 @@ class CGAN(TwoPlayerModule):
             ema_start_step=ema_start_step,
             tricks=tricks,
         )
-        self.game = get_game(game, self.real_label)
+        self.game = get_game(game, self.real_label, self.fake_label)
         self.n_classes, self.noise_dim = n_classes, noise_dim
 
     def sample_codes(

@@ -52,7 +52,7 @@ class GAN(TwoPlayerModule):
             ema_start_step=ema_start_step,
             tricks=tricks,
         )
-        self.game = get_game(game, self.real_label)
+        self.game = get_game(game, self.real_label, self.fake_label)
 
     def critic_loss(self, batch: dict[str, Any], ctx: StepContext) -> Tensor:
         fake = self.fake_batch(batch).detach()

@@ -10,7 +10,10 @@ domain B and D_gc_B judges G(f(x)) against f(B), each through its own pool; LSGA
           + lambda_ab * lambda_idt * (||G(y) - y||_1 + ||G(f(y)) - f(y)||_1)
 
 with lambda_ab 10, lambda_gc 2, lambda_idt 0.5 (README: 0.3 for parsing2city) and L_gc the
-geometry-consistency L1 of both ways round (``ganlab.objectives.translation``).
+geometry-consistency L1 of both ways round (``ganlab.objectives.translation``). L_gc's
+gradient (``geometry_target``): ``paper``, through both sides of each term, as the paper's
+L_geo is written; ``detached``, with f^-1(G(f(x))) and f(G(x)) detached as targets, as the
+reference code, which halves the gradient that lambda_ab * lambda_gc gives L_gc.
 """
 
 from collections.abc import Sequence
@@ -28,6 +31,8 @@ from ganlab.objectives.translation import (
     reference_generator_loss,
 )
 
+GEOMETRY_TARGETS = ("paper", "detached")
+
 
 class GcGAN(TwoDomainTranslation):
     def __init__(
@@ -38,6 +43,7 @@ class GcGAN(TwoDomainTranslation):
         generator_optimizer: OptimizerFactory,
         discriminator_optimizer: OptimizerFactory,
         transform: str = "rot",
+        geometry_target: str = "paper",
         game: str = "lsgan",
         domains: Sequence[str] = ("a", "b"),
         lambda_ab: float = 10.0,
@@ -53,6 +59,11 @@ class GcGAN(TwoDomainTranslation):
             raise ValueError(
                 f"transform must be one of {', '.join(GEOMETRIC_TRANSFORMS)}, got {transform!r}"
             )
+        if geometry_target not in GEOMETRY_TARGETS:
+            raise ValueError(
+                f"geometry_target must be one of {', '.join(GEOMETRY_TARGETS)}, "
+                f"got {geometry_target!r}"
+            )
         super().__init__(
             {"generator_ab": generator_ab},
             {"b": discriminator_b, "gc_b": discriminator_gc_b},
@@ -66,7 +77,7 @@ class GcGAN(TwoDomainTranslation):
             ema_decay=ema_decay,
             ema_start_step=ema_start_step,
         )
-        self.transform = transform
+        self.transform, self.geometry_target = transform, geometry_target
         self.lambda_ab, self.lambda_gc, self.lambda_identity = lambda_ab, lambda_gc, lambda_identity
 
     def real_images(self, side: str, batch: dict[str, Any]) -> Tensor:
@@ -85,7 +96,12 @@ class GcGAN(TwoDomainTranslation):
         terms = {
             "adversarial": reference_generator_loss(game, name, self.discriminator_b(fake_b))
             + reference_generator_loss(game, name, self.discriminator_gc_b(fake_gc_b)),
-            "geometry": geometry_consistency_loss(fake_b, fake_gc_b, self.transform),
+            "geometry": geometry_consistency_loss(
+                fake_b,
+                fake_gc_b,
+                self.transform,
+                detach_targets=self.geometry_target == "detached",
+            ),
         }
         weights = {"geometry": self.lambda_ab * self.lambda_gc}
         if self.lambda_identity > 0:

@@ -161,7 +161,7 @@ class IBGAN(TwoPlayerModule):
         real = batch["image"]
         latent, categories, noise = self.sample_codes(real.shape[0])
         fake_features = self.discriminator.features(self.generator(latent).detach())
-        adversarial = get_game("nsgan", self.real_label).critic_loss(
+        adversarial = get_game("nsgan", self.real_label, self.fake_label).critic_loss(
             self.discriminator(real), self.discriminator.score(fake_features)
         )
         mi_lower = self.mi_lower(fake_features, categories, noise)

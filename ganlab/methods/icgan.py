@@ -96,7 +96,7 @@ class IcGAN(TwoPlayerModule):
             generator_helpers={"encoders": encoders},
             tricks=tricks,
         )
-        self.game = get_game(game, self.real_label)
+        self.game = get_game(game, self.real_label, self.fake_label)
         self.attribute_names = list(attribute_names)
         self.noise_dim, self.n_attributes = noise_dim, n_attributes
         self.lambda_noise, self.lambda_attributes = lambda_noise, lambda_attributes

@@ -117,7 +117,7 @@ class InfoGAN(TwoPlayerModule):
         real = batch["image"]
         latent, categories, continuous = self.sample_codes(real.shape[0])
         fake_features = self.discriminator.features(self.generator(latent).detach())
-        adversarial = get_game("nsgan", self.real_label).critic_loss(
+        adversarial = get_game("nsgan", self.real_label, self.fake_label).critic_loss(
             self.discriminator(real), self.discriminator.score(fake_features)
         )
         return adversarial - self.information(fake_features, categories, continuous)

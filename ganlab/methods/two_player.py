@@ -13,8 +13,8 @@ the improved-training techniques of Salimans et al. 2016 and instance noise for 
 built on this class, without per-method copies: feature matching replaces the generator's
 loss, historical averaging adds its penalty to both players' losses, minibatch
 discrimination and instance noise act in the critic's net, virtual batch norm in the
-generator's; one-sided label smoothing is applied by the methods that play a discriminator
-game (``real_label``).
+generator's; label smoothing (one-sided, or two-sided with a fake target) is applied by the
+methods that play a discriminator game (``real_label``, ``fake_label``).
 """
 
 from abc import abstractmethod
@@ -53,6 +53,7 @@ class Tricks:
     minibatch_kernel_dim: int = 5  # C, the length of each kernel's rows
     historical_averaging: float = 0.0  # weight of ||theta - mean of past thetas||^2 (sec. 3.3)
     label_smoothing: float | None = None  # one-sided: the real images' target (sec. 3.4)
+    label_smoothing_fake: float | None = None  # two-sided: the fakes' target too (the lecture)
     virtual_batchnorm: bool = False  # the generator's BatchNorm -> VBN (sec. 3.4)
     reference_batch_size: int = 64  # the VBN reference batch, fixed at the start of fit
     instance_noise: float = 0.0  # std of N(0, std^2) on the critic's inputs at step 0
@@ -62,6 +63,13 @@ class Tricks:
         if self.label_smoothing is not None and not 0.0 < self.label_smoothing <= 1.0:
             raise ValueError(
                 f"tricks.label_smoothing is a real label in (0, 1], got {self.label_smoothing}"
+            )
+        real_label = 1.0 if self.label_smoothing is None else self.label_smoothing
+        fake_label = self.label_smoothing_fake
+        if fake_label is not None and not 0.0 <= fake_label < real_label:
+            raise ValueError(
+                f"tricks.label_smoothing_fake is a fake label in [0, {real_label}) (below the "
+                f"real label), got {fake_label}; e.g. 0.1 beside label_smoothing=0.9"
             )
         for name in ("minibatch_discrimination", "historical_averaging", "instance_noise"):
             if getattr(self, name) < 0:
@@ -90,6 +98,7 @@ TRICK_SWITCHES = (
     "minibatch_discrimination",
     "historical_averaging",
     "label_smoothing",
+    "label_smoothing_fake",
     "virtual_batchnorm",
     "instance_noise",
 )
@@ -98,7 +107,7 @@ TRICK_SWITCHES = (
 class TwoPlayerModule(NoiseSampling, AdversarialModule):
     critic_name = "critic"
     ema_nets = ("generator",)
-    plays_discriminator_game = True  # whether one-sided label smoothing means anything
+    plays_discriminator_game = True  # whether label smoothing means anything
     generator_loss_is_adversarial = True  # feature matching may replace all of it
 
     def __init__(
@@ -142,11 +151,12 @@ class TwoPlayerModule(NoiseSampling, AdversarialModule):
     ) -> tuple[nn.Module, nn.Module]:
         """The nets with the tricks that live inside them, after checking the method can
         take each switched-on trick."""
-        if tricks.label_smoothing is not None and not self.plays_discriminator_game:
-            raise ValueError(
-                f"tricks.label_smoothing smooths a discriminator's real label; {owner} plays "
-                "no discriminator game (it has a critic of unbounded scores)"
-            )
+        for name in ("label_smoothing", "label_smoothing_fake"):
+            if getattr(tricks, name) is not None and not self.plays_discriminator_game:
+                raise ValueError(
+                    f"tricks.{name} smooths a discriminator's labels; {owner} plays "
+                    "no discriminator game (it has a critic of unbounded scores)"
+                )
         if tricks.feature_matching and not self.generator_loss_is_adversarial:
             raise ValueError(
                 f"tricks.feature_matching replaces the generator's loss, and {owner}'s holds "
@@ -179,8 +189,14 @@ class TwoPlayerModule(NoiseSampling, AdversarialModule):
 
     @property
     def real_label(self) -> float:
-        """The discriminator's target for real images: 1, or the one-sided smoothed label."""
+        """The discriminator's target for real images: 1, or the smoothed label."""
         return 1.0 if self.tricks.label_smoothing is None else self.tricks.label_smoothing
+
+    @property
+    def fake_label(self) -> float:
+        """The discriminator's target for fakes: 0, or the two-sided smoothed label."""
+        fake = self.tricks.label_smoothing_fake
+        return 0.0 if fake is None else fake
 
     def critic_features(self, image: Tensor, batch: dict[str, Any]) -> Tensor:
         """The critic's intermediate features that feature matching compares; conditional

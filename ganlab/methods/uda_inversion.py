@@ -11,22 +11,33 @@ loaded from ``encoder_path``), the consultation encoder ``residue`` and the alig
 
 Each batch, two phases (Algorithm 1):
 
-1. ``head``: the trainable feature head Ĥ ascends d_st = g_f(mean_s ℓ̂) - f*(g_f(mean_t ℓ̂))
-   (eq. 19; ``objectives.discrepancy``) with the encoder's reconstructions fixed;
-2. ``encoder``: descends L_s + lambda_uda |d_st|, with the source loss L_s = lambda_l2 L2 +
-   lambda_lpips LPIPS + lambda_id ID + lambda_align L_align (eq. 9-12) on source images
-   only; target images enter through d_st alone.
+1. ``head``: the trainable feature head Ĥ ascends d_st (eq. 19; ``objectives.discrepancy``)
+   with the encoder's reconstructions fixed;
+2. ``encoder``: descends L_s + lambda_uda d_st (eq. 20), with the source loss L_s =
+   lambda_l2 L2 + lambda_lpips LPIPS + lambda_id ID + lambda_align L_align (eq. 9-12) on
+   source images only; target images enter through d_st alone.
+
+``discrepancy_form`` picks how d_st is computed and trained:
+
+- ``paper``: eq. 19 as written, mean_s g_f(ℓ̂) - mean_t f*(g_f(ℓ̂)) (f* of each target
+  sample); the encoder descends d_st itself (eq. 20, Algorithm 1 step 4) and its gradient
+  reaches the reconstructions through both of ℓ̂'s branches, Ĥ's and H's;
+- ``official``: the official code's, g_f(mean_s ℓ̂) - f*(g_f(mean_t ℓ̂)) (f* of the batch
+  mean); the encoder descends |d_st|, and H's branch of ℓ̂ is computed without gradient.
+
+``distance_calibration: per_layer`` (ours) rescales each layer's share of ℓ̂ by its mean
+distance on the first training batch (``balanced_layer_weights``), kept in checkpoints;
+``none`` sums the layers as they come, as the paper and the official code do.
 
 The reconstructions of both domains and H's features of them are computed once per step
-(``ctx.remember``): the head phase reads them detached, the encoder phase trains through the
-reconstructions (H's side of ℓ̂ is detached, as in the official code). ``lambda_uda: 0`` is
-the no-adaptation ablation (the head still trains, so d_st is logged, but the encoder's
-gradients are those of L_s alone). ``supervision: source`` trains on source images alone,
-with no head (pSp's training: how the base encoder E0 of the embedded experiments is made);
-``supervision: paired`` is the supervised baseline of the paper's Table II: no head, and L_s
-also on degraded target images against their clean originals (``data.paired=true``). Ĥ is
-kept in eval mode (its BatchNorm layers use fixed statistics), so ℓ̂ of an image does not
-depend on the rest of its batch.
+(``ctx.remember``): the head phase reads them detached, the encoder phase trains through
+them. ``lambda_uda: 0`` is the no-adaptation ablation (the head still trains, so d_st is
+logged, but the encoder's gradients are those of L_s alone). ``supervision: source`` trains
+on source images alone, with no head (pSp's training: how the base encoder E0 of the
+embedded experiments is made); ``supervision: paired`` is the supervised baseline of the
+paper's Table II: no head, and L_s also on degraded target images against their clean
+originals (``data.paired=true``). Ĥ is kept in eval mode (its BatchNorm layers use fixed
+statistics), so ℓ̂ of an image does not depend on the rest of its batch.
 """
 
 import time
@@ -36,6 +47,7 @@ from typing import Any
 
 import kornia.augmentation as K
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -54,7 +66,13 @@ from ganlab.methods.base import (
 )
 from ganlab.nets.encoders import load_net_weights
 from ganlab.nets.stylegan2 import fit_to_input, load_stylegan2
-from ganlab.objectives.discrepancy import domain_discrepancy, feature_distance
+from ganlab.objectives.discrepancy import (
+    DISCREPANCY_FORMS,
+    balanced_layer_weights,
+    domain_discrepancy,
+    feature_distance,
+    layer_distances,
+)
 from ganlab.objectives.divergences import get_divergence
 from ganlab.objectives.reconstruction import (
     IDENTITY_LOSSES,
@@ -65,6 +83,7 @@ from ganlab.objectives.reconstruction import (
 )
 
 SUPERVISIONS = ("uda", "source", "paired")
+DISTANCE_CALIBRATIONS = ("none", "per_layer")
 EXPORT_DTYPES = ("float32", "float16", "bfloat16")
 
 
@@ -91,6 +110,8 @@ class UDAInversion(AdversarialModule):
         identity_loss_kind: str = "cosine",
         discrepancy_features: str = "lpips_alex",
         divergence: str = "pearson",
+        discrepancy_form: str = "official",
+        distance_calibration: str = "none",
         supervision: str = "uda",
         lambda_l2: float = 1.0,
         lambda_lpips: float = 0.8,
@@ -105,6 +126,20 @@ class UDAInversion(AdversarialModule):
     ) -> None:
         if supervision not in SUPERVISIONS:
             raise ValueError(f"supervision must be one of {SUPERVISIONS}, got {supervision!r}")
+        if discrepancy_form not in DISCREPANCY_FORMS:
+            raise ValueError(
+                f"discrepancy_form must be one of {DISCREPANCY_FORMS}, got {discrepancy_form!r}"
+            )
+        if distance_calibration not in DISTANCE_CALIBRATIONS:
+            raise ValueError(
+                f"distance_calibration must be one of {DISTANCE_CALIBRATIONS}, "
+                f"got {distance_calibration!r}"
+            )
+        if distance_calibration != "none" and supervision != "uda":
+            raise ValueError(
+                f"distance_calibration={distance_calibration} weighs the layers of d_st's "
+                f"distance, which supervision={supervision} does not compute: set it to none"
+            )
         if identity_loss_kind not in IDENTITY_LOSSES:
             raise ValueError(f"identity_loss_kind must be one of {IDENTITY_LOSSES}")
         if not train_encoder and encoder_path is None:
@@ -148,6 +183,10 @@ class UDAInversion(AdversarialModule):
         self.head_weight_names = [f"head_weight_{i}" for i in range(len(layer_weights))]
         for name, weight in zip(self.head_weight_names, layer_weights, strict=True):
             self.register_buffer(name, weight)
+        self.discrepancy_form, self.distance_calibration = discrepancy_form, distance_calibration
+        if distance_calibration == "per_layer":  # measured on the first training batch
+            self.register_buffer("layer_balance", torch.ones(len(nets.frozen.stages)))
+            self.register_buffer("layer_balance_measured", torch.tensor(False))
         self.encoder_optimizer = encoder_optimizer
         self.head_optimizer = head_optimizer or encoder_optimizer
         self.train_encoder, self.supervision, self.uses_head = train_encoder, supervision, uses_head
@@ -196,20 +235,21 @@ class UDAInversion(AdversarialModule):
         )
 
     def reference_maps(self, batch: dict[str, Tensor], ctx: StepContext) -> dict[str, list]:
-        """H's maps of both domains' reconstructions, once per step; the official code
-        detaches this side of ℓ̂, so no gradient flows through H."""
+        """H's maps of both domains' reconstructions, once per step: with their graph to the
+        encoder nets in the paper's form (eq. 19 differentiates both branches of ℓ̂), without
+        gradient in the official code's."""
 
         def compute() -> dict[str, list]:
             parts = self.reconstructions(batch, ctx)
-            with torch.no_grad():
+            with torch.set_grad_enabled(self.discrepancy_form == "paper"):
                 images = {d: self.for_features(parts[d]["image"]) for d in ("source", "target")}
                 return {domain: self.head_reference(image) for domain, image in images.items()}
 
         return ctx.remember("reference_maps", compute)
 
-    def head_distance(self, images: Tensor, reference: list[Tensor]) -> Tensor:
-        """ℓ̂ per image: the LPIPS-style distance of Ĥ's features of ``images`` and H's."""
-        return feature_distance(self.head(images), reference, self.head_weights())
+    def head_layer_distances(self, images: Tensor, reference: list[Tensor]) -> Tensor:
+        """(B, L): per layer, the LPIPS-style distance of Ĥ's features of ``images`` and H's."""
+        return layer_distances(self.head(images), reference, self.head_weights())
 
     def head_weights(self) -> list[Tensor] | None:
         """LPIPS's channel weights of H's layers (buffers, so they follow the device)."""
@@ -221,15 +261,37 @@ class UDAInversion(AdversarialModule):
         """d_st of this step's reconstructions (eq. 19); ``detached``: with the encoder's
         outputs fixed (the head's phase)."""
         parts, reference = self.reconstructions(batch, ctx), self.reference_maps(batch, ctx)
-        distances = {}
+        per_layer = {}
         for domain in ("source", "target"):
-            image = self.for_features(parts[domain]["image"])
-            image = image.detach() if detached else image
-            distances[domain] = self.head_distance(image, reference[domain])
-            self.log_step(f"uda/{self._phase_name}/distance_{domain}", distances[domain].mean())
-        d_st = domain_discrepancy(distances["source"], distances["target"], self.divergence)
+            image, maps = self.for_features(parts[domain]["image"]), reference[domain]
+            if detached:
+                image, maps = image.detach(), [m.detach() for m in maps]
+            per_layer[domain] = self.head_layer_distances(image, maps)
+        balance = self.layer_balance_now(per_layer)
+        distances = {d: feature_distance(per_layer[d], balance) for d in per_layer}
+        for domain, distance in distances.items():
+            self.log_step(f"uda/{self._phase_name}/distance_{domain}", distance.mean())
+        d_st = domain_discrepancy(
+            distances["source"], distances["target"], self.divergence, self.discrepancy_form
+        )
         self.log_step(f"uda/{self._phase_name}/d_st", d_st)
         return d_st
+
+    def layer_balance_now(self, per_layer: dict[str, Tensor]) -> Tensor | None:
+        """The layers' balance weights of ``distance_calibration=per_layer`` (None: plain
+        sum), measured the first time on these (B, L) distances of both domains: their mean
+        per layer, averaged over the processes of a DDP run."""
+        if self.distance_calibration == "none":
+            return None
+        if not bool(self.layer_balance_measured):
+            with torch.no_grad():
+                means = torch.cat([per_layer["source"], per_layer["target"]]).mean(dim=0)
+                if dist.is_available() and dist.is_initialized():
+                    dist.all_reduce(means)
+                    means /= dist.get_world_size()
+                self.layer_balance.copy_(balanced_layer_weights(means))
+            self.layer_balance_measured.fill_(True)
+        return self.layer_balance
 
     def head_loss(self, batch: dict[str, Tensor], ctx: StepContext) -> Tensor:
         return -self.discrepancy(batch, ctx, detached=True)  # the head maximises d_st
@@ -242,7 +304,8 @@ class UDAInversion(AdversarialModule):
             return self.weighted_terms(terms)
         parts = self.reconstructions(batch, ctx)
         terms = self.source_terms(parts["source"], batch["source"])
-        terms["discrepancy"] = self.discrepancy(batch, ctx).abs()
+        d_st = self.discrepancy(batch, ctx)
+        terms["discrepancy"] = d_st if self.discrepancy_form == "paper" else d_st.abs()
         return self.weighted_terms(terms)
 
     def paired_loss(self, batch: dict[str, Tensor]) -> Tensor:

@@ -24,11 +24,11 @@ classes of the ``labelled_domain`` (``label_a``/``label_b`` of the batch) with w
   discriminator, and a feature-consistency term (weight ``lambda_feature``) asks the shared
   layers to read a translation as they read its source's reconstruction:
   ||f_b(G_b(z_a)) - f_a(G_a(z_a))||_1 + ||f_a(G_a(z_b)) - f_b(G_b(z_b))||_1, the pair
-  decoded from one code (our reading of the paper's Sec. 5). Ours, where
-  ``lambda_translated_class`` > 0 (the digits experiments set 10): the class head also
-  learns the labelled images' translations, with their source labels, through the other
-  domain's discriminator (pixel-level adaptation, as PixelDA and CyCADA train on translated
-  sources).
+  decoded from one code (our reading of the paper's Sec. 5). These are UNIT's losses, the
+  digits experiments' default. Ours, an extension, where ``lambda_translated_class`` > 0
+  (10 in the extension row of ``experiments/i2i_toyfaces``): the class head also learns the
+  labelled images' translations, with their source labels, through the other domain's
+  discriminator (pixel-level adaptation, as PixelDA and CyCADA train on translated sources).
 - ``classifier: latent`` (ours): a small net on the shared latent code (conv3, ReLU, global
   pooling, linear), trained with the generators.
 

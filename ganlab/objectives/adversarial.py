@@ -21,10 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganlab.objectives.tricks import (
-    one_sided_smoothed_gan_critic_loss,
-    one_sided_smoothed_lsgan_critic_loss,
-)
+from ganlab.objectives.tricks import smoothed_gan_critic_loss, smoothed_lsgan_critic_loss
 
 
 def gan_critic_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
@@ -154,25 +151,26 @@ GAMES: dict[str, Game] = {
 DISCRIMINATOR_GAMES = ("gan", "nsgan", "hinge", "lsgan")
 
 
-# the critic losses with a real-image target a != 1 (one-sided label smoothing)
+# the critic losses with a real target a != 1 or a fake target b != 0 (label smoothing)
 SMOOTHED_CRITIC_LOSSES: dict[str, Callable[..., Tensor]] = {
-    "gan": one_sided_smoothed_gan_critic_loss,
-    "nsgan": one_sided_smoothed_gan_critic_loss,
-    "lsgan": one_sided_smoothed_lsgan_critic_loss,
+    "gan": smoothed_gan_critic_loss,
+    "nsgan": smoothed_gan_critic_loss,
+    "lsgan": smoothed_lsgan_critic_loss,
 }
 
 
-def get_game(name: str, real_label: float = 1.0) -> Game:
+def get_game(name: str, real_label: float = 1.0, fake_label: float = 0.0) -> Game:
     """The registered game called ``name``; a ValueError lists the valid names otherwise.
-    ``real_label`` < 1 smooths the critic's real target (Salimans et al. 2016, sec. 3.4)."""
+    ``real_label`` < 1 smooths the critic's real target, ``fake_label`` > 0 its fake target
+    (Salimans et al. 2016, sec. 3.4: one-sided smoothing keeps the fake target at 0)."""
     if name not in GAMES:
         raise ValueError(f"unknown adversarial game {name!r}; valid games: {', '.join(GAMES)}")
-    if real_label == 1.0:
+    if real_label == 1.0 and fake_label == 0.0:
         return GAMES[name]
     if name not in SMOOTHED_CRITIC_LOSSES:
         raise ValueError(
-            "one-sided label smoothing needs a game with labels "
+            "label smoothing needs a game with labels "
             f"({', '.join(SMOOTHED_CRITIC_LOSSES)}), got {name!r}"
         )
-    smoothed = partial(SMOOTHED_CRITIC_LOSSES[name], real_label=real_label)
+    smoothed = partial(SMOOTHED_CRITIC_LOSSES[name], real_label=real_label, fake_label=fake_label)
     return Game(smoothed, GAMES[name].generator_loss)

@@ -85,12 +85,16 @@ def inverse_geometric_transform(images: Tensor, name: str) -> Tensor:
 
 
 def geometry_consistency_loss(
-    translated: Tensor, translated_transformed: Tensor, name: str
+    translated: Tensor, translated_transformed: Tensor, name: str, detach_targets: bool = False
 ) -> Tensor:
-    """||G(x) - f^-1(G(f(x)))||_1 + ||G(f(x)) - f(G(x))||_1 (GcGAN eq. 3), each target
-    detached as in the reference code."""
-    back = inverse_geometric_transform(translated_transformed, name).detach()
-    forward = geometric_transform(translated, name).detach()
+    """||G(x) - f^-1(G(f(x)))||_1 + ||G(f(x)) - f(G(x))||_1 with gradient through both sides of
+    each term; ``detach_targets``: f^-1(G(f(x))) and f(G(x)) detached, as the reference code,
+    which halves the gradient (f is a permutation of pixels, so both terms are one L1)."""
+    # GcGAN eq. 3
+    back = inverse_geometric_transform(translated_transformed, name)
+    forward = geometric_transform(translated, name)
+    if detach_targets:
+        back, forward = back.detach(), forward.detach()
     return (translated - back).abs().mean() + (translated_transformed - forward).abs().mean()
 
 

@@ -32,20 +32,32 @@ def historical_average_penalty(parameters: Iterable[Tensor], averages: Iterable[
     return torch.stack(terms).sum()
 
 
-def one_sided_smoothed_gan_critic_loss(
-    real_logits: Tensor, fake_logits: Tensor, real_label: float
-) -> Tensor:
-    """-E[a log D(x) + (1 - a) log(1 - D(x))] - E[log(1 - D(G(z)))]: target a for real
-    images, 0 (not smoothed) for fakes (sec. 3.4)."""
-    real_term = real_label * F.softplus(-real_logits) + (1 - real_label) * F.softplus(real_logits)
-    return real_term.mean() + F.softplus(fake_logits).mean()
+def label_cross_entropy(logits: Tensor, label: float) -> Tensor:
+    """-E[y log D + (1 - y) log(1 - D)] of D = sigmoid(logits) against the soft label y."""
+    return (label * F.softplus(-logits) + (1 - label) * F.softplus(logits)).mean()
 
 
-def one_sided_smoothed_lsgan_critic_loss(
-    real_scores: Tensor, fake_scores: Tensor, real_label: float
+def smoothed_gan_critic_loss(
+    real_logits: Tensor, fake_logits: Tensor, real_label: float, fake_label: float = 0.0
 ) -> Tensor:
-    """1/2 E[(D(x) - a)^2] + 1/2 E[D(G(z))^2]: LSGAN's critic with the real target a (sec. 3.4)."""
-    return 0.5 * (real_scores - real_label).pow(2).mean() + 0.5 * fake_scores.pow(2).mean()
+    """-E[a log D(x) + (1 - a) log(1 - D(x))] - E[b log D(G(z)) + (1 - b) log(1 - D(G(z)))]:
+    target a for real images, b for fakes; b = 0 is one-sided smoothing, which sec. 3.4
+    recommends (with b > 0 the optimal D is b where only the generator puts mass, so its
+    samples there get no push towards the data)."""
+    # sec. 3.4
+    return label_cross_entropy(real_logits, real_label) + label_cross_entropy(
+        fake_logits, fake_label
+    )
+
+
+def smoothed_lsgan_critic_loss(
+    real_scores: Tensor, fake_scores: Tensor, real_label: float, fake_label: float = 0.0
+) -> Tensor:
+    """1/2 E[(D(x) - a)^2] + 1/2 E[(D(G(z)) - b)^2]: LSGAN's critic with the real target a
+    and the fake target b (b = 0: one-sided)."""
+    # sec. 3.4 on Mao et al. 2017, Eq. 2
+    real_term = 0.5 * (real_scores - real_label).pow(2).mean()
+    return real_term + 0.5 * (fake_scores - fake_label).pow(2).mean()
 
 
 def virtual_batch_normalize(
