@@ -17,6 +17,7 @@ from PIL import Image
 
 from ganlab.data.attribute_targets import apply_target, flipped_attribute
 from ganlab.errors import ConfigError, MissingWeightsError
+from ganlab.features.vggface import VGGFACE_MEAN, VGGFace, VGGFaceFeatures, vggface_input
 from ganlab.methods.attgan import attribute_code
 from ganlab.methods.base import StepContext
 from ganlab.methods.stargan import attribute_classification_loss
@@ -26,7 +27,6 @@ from ganlab.nets.stargan import (
     ConditionalPatchDiscriminator,
     StarGANDiscriminator,
 )
-from ganlab.nets.vggface import VGGFACE_MEAN, VGGFace, VGGFaceFeatures, vggface_input
 from ganlab.objectives.aiw import (
     aiw_scale,
     batch_distance_gap,

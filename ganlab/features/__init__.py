@@ -20,6 +20,7 @@ from ganlab.features.domain import (
 from ganlab.features.inception import InceptionFeatures
 from ganlab.features.lpips_net import LPIPSFeatures
 from ganlab.features.vgg import VGGFeatures
+from ganlab.features.vggface import VGGFaceFeatures
 
 BUILDERS: dict[str, Callable[[str | None], FeatureExtractor]] = {
     "inception": lambda weights_path: InceptionFeatures(weights_path),
@@ -28,6 +29,7 @@ BUILDERS: dict[str, Callable[[str | None], FeatureExtractor]] = {
     "lpips_vgg": lambda weights_path: LPIPSFeatures("vgg", weights_path),
     "vgg16": lambda weights_path: VGGFeatures(16, weights_path),
     "vgg19": lambda weights_path: VGGFeatures(19, weights_path),
+    "vggface": lambda weights_path: VGGFaceFeatures(weights_path),  # INIT's phi for faces
     "domain_digits": lambda weights_path: domain_extractor("digits", weights_path),
     "domain_toyfaces": lambda weights_path: domain_extractor("toyfaces", weights_path),
     "lpips_domain_digits": lambda path: domain_extractor("digits", path, DomainPerceptual),

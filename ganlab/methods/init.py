@@ -48,7 +48,6 @@ from torch import Tensor, nn
 from ganlab.features import get_extractor
 from ganlab.methods.attribute_translation import AttributeTranslationModule
 from ganlab.methods.base import Frozen, OptimizerFactory, Phase, SchedulerFactory, StepContext
-from ganlab.nets.vggface import VGGFACE_FILE, VGGFaceFeatures
 from ganlab.objectives.aiw import (
     GAPS,
     discriminator_fake_loss,
@@ -72,11 +71,9 @@ HOP_WEIGHTINGS = ("nested", "uniform")  # eq. 10's N - i + 1 per hop; each hop o
 
 
 def embedding_net(name: str, weights_path: str | None = None) -> Frozen:
-    """phi of AIW: VGG-Face (``vggface``) from its file, or the feature-registry net ``name``;
-    ``weights_path`` is its weight file (or a folder holding it), else the torch hub cache."""
-    if name == "vggface":
-        net = VGGFaceFeatures(weights_path)
-        return Frozen.from_file(net, net.path, shown_as=f"vggface:{VGGFACE_FILE}")
+    """phi of AIW, the feature-registry net ``name`` (``vggface``, ``vgg16``, ganlab's
+    ``identity_toyfaces_32px``, ...); ``weights_path`` is its weight file (or a folder holding
+    it), else the torch hub cache."""
     extractor = get_extractor(name, weights_path)
     return Frozen(extractor, f"features:{name}", extractor.fingerprint)
 
@@ -124,8 +121,8 @@ class INIT(AttributeTranslationModule):
             raise ValueError(f"one_hop_steps must be >= 0, got {one_hop_steps}")
         if aiw and not embedding:
             raise ValueError(
-                "AIW needs an embedding phi (vggface, or a feature-registry name, e.g. "
-                "identity_toyfaces or vgg16); or set aiw=false"
+                "AIW needs an embedding phi (a feature-registry name: vggface, vgg16, "
+                "identity_toyfaces, ...); or set aiw=false"
             )
         if radius <= 0:
             raise ValueError(f"the hypersphere radius must be > 0, got {radius}")
