@@ -1,25 +1,29 @@
 """Cross-domain correspondence (ganlab.nets.correspondence): centring and correlation equal
 hand-computed values; with identical features and a sharp softmax the warp is the identity;
-the warp cycle undoes a permutation; the net gives a convex warp at a quarter of the size;
-frozen features warp as the trained net does, with masks drawn in a colour per class."""
+the warp cycle undoes a permutation; the warp made a chunk of rows at a time equals the
+whole matrix's; the net gives a convex warp at a quarter of the size; frozen features warp
+as the trained net does, with masks drawn in a colour per class; the net trains with the
+paper's Adam by default."""
 
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
+from hydra.utils import instantiate
 
 from ganlab.nets.correspondence import (
     CorrespondenceNet,
     FrozenFeatureCorrespondence,
     centre_features,
+    chunked_warp,
     correlation,
     neighbourhood_features,
     structure_as_image,
     warp,
     warp_back,
 )
-from tests.conftest import PooledPixels
+from tests.conftest import PooledPixels, compose_run
 
 
 def test_centring_subtracts_the_channel_mean_per_position_and_normalises():
@@ -61,6 +65,44 @@ def test_the_warp_cycle_undoes_a_permutation():
     warped = warp(matrix, exemplar, alpha=1e4)
     torch.testing.assert_close(warped.flatten(2), exemplar.flatten(2)[:, :, order])
     torch.testing.assert_close(warp_back(matrix, warped, alpha=1e4), exemplar)
+
+
+def test_the_warp_made_a_chunk_of_rows_at_a_time_equals_the_whole_matrixs():
+    rng = torch.Generator().manual_seed(2)
+    structure = centre_features(torch.randn(2, 8, 4, 4, generator=rng))
+    exemplar_features = centre_features(torch.randn(2, 8, 4, 4, generator=rng))
+    exemplar = torch.rand(2, 3, 4, 4, generator=rng)
+    whole = warp(correlation(structure, exemplar_features), exemplar, alpha=100.0)
+    for rows in (1, 3, 7, 16, 100):  # chunks that divide the 16 positions or do not
+        chunked = chunked_warp(structure, exemplar_features, exemplar, 100.0, rows)
+        torch.testing.assert_close(chunked, whole)
+
+
+def test_both_nets_warp_alike_whole_and_within_a_bound_on_the_matrix():
+    torch.manual_seed(0)
+    structure = torch.rand(2, 1, 32, 32) * 2 - 1
+    exemplar = torch.rand(2, 3, 32, 32) * 2 - 1
+    nets = [
+        CorrespondenceNet(structure_channels=1, width=8, match_kernel=3).eval(),
+        FrozenFeatureCorrespondence(PooledPixels(), layer=2, match_kernel=3),
+    ]
+    with torch.no_grad():
+        for net in nets:
+            whole = net(structure, exemplar)["warped"]  # (2, 3, 8, 8): 64 x 64 entries each
+            bounded = net.warp_exemplar(structure, exemplar, max_entries=2 * 64 * 5)  # 5 rows
+            torch.testing.assert_close(bounded, whole)
+
+
+def test_the_net_trains_with_the_papers_adam_by_default_and_the_old_one_on_request(tmp_path):
+    parameters = [torch.zeros(1, requires_grad=True)]
+    cfg = compose_run(tmp_path, ["experiment=correspondence_toyfaces"])
+    optimizer = instantiate(cfg.model).optimizer(parameters)
+    assert type(optimizer) is torch.optim.Adam
+    assert optimizer.defaults["lr"] == 1e-4 and optimizer.defaults["betas"] == (0.0, 0.999)
+    old = ["model.optimizer.lr=2.0e-4", "model.optimizer.betas=[0.5,0.999]"]
+    cfg = compose_run(tmp_path, ["experiment=correspondence_toyfaces", *old])
+    optimizer = instantiate(cfg.model).optimizer(parameters)
+    assert optimizer.defaults["lr"] == 2e-4 and optimizer.defaults["betas"] == (0.5, 0.999)
 
 
 def test_neighbourhood_features_stack_the_3x3_patch_with_the_centre_in_the_middle():

@@ -1,7 +1,8 @@
 """Multi-code inversion (ganlab.inversion.multi_code): the generator cut at any block draws
 what the whole one draws; fusion is mGANprior's (1/N) sum F_n alpha_n; one code with
 alpha = 1 is single-code inversion; hypotheses batched per block solve the same problems as
-alone; the self-decision picks the hypothesis of lowest FID."""
+alone; the paper's grid maps onto StyleGAN2 blocks; the optimizer is Adam or mGANprior's
+SGD; the self-decision picks the hypothesis of lowest FID, per image or per batch."""
 
 import pytest
 import torch
@@ -9,15 +10,18 @@ import torch
 from ganlab.inversion.multi_code import (
     Hypothesis,
     MultiCodeSettings,
-    choose_by_fid,
+    build_optimizer,
+    choose_per_batch,
     choose_per_image,
     down,
     fuse_features,
     hypothesis_grid,
     multi_code_invert,
+    paper_blocks,
     per_image_fid,
+    pggan_layer_size,
 )
-from ganlab.inversion.optimisation import OptimisationSettings, optimise_codes
+from ganlab.inversion.optimisation import OptimisationSettings, learning_rate, optimise_codes
 from ganlab.metrics.distribution import frechet_distance
 from ganlab.nets.stylegan2 import load_stylegan2, sample_w
 from tests.conftest import TINY_G
@@ -124,7 +128,7 @@ def test_the_self_decision_picks_the_hypothesis_of_lowest_fid():
             torch.randn(200, 4, generator=rng) * 3.0,  # too spread
         ]
     )
-    chosen, fids = choose_by_fid(outputs, reference)
+    chosen, fids = choose_per_batch(outputs, reference)
     assert chosen == 1 and fids[1] < min(fids[0], fids[2])
     assert fids == [pytest.approx(frechet_distance(reference, o)) for o in outputs]
 
@@ -138,6 +142,52 @@ def test_a_single_outputs_fid_is_its_distance_to_the_mean_plus_the_spread():
     assert single.item() == pytest.approx(as_set, rel=1e-4)
     features = torch.stack([reference.mean(0) + 5, reference.mean(0)]).view(1, 2, 3)
     assert choose_per_image(features, reference).tolist() == [1]
+
+
+def test_per_image_choices_can_differ_from_the_one_choice_for_the_batch():
+    """Reference N(0, I) in 2-D. Hypothesis 0 places image 0 at the mean and image 1 far off,
+    hypothesis 1 both at one middling point: alone, image 0 takes hypothesis 0 (||f - mu||^2
+    0 vs 0.5) and image 1 hypothesis 1 (2.88 vs 0.5); as a set, hypothesis 0's outputs,
+    spread like the reference, have the lower FID (1.76 vs 2.5)."""
+    reference = torch.randn(4000, 2, generator=torch.Generator().manual_seed(0))
+    features = torch.tensor(  # (B=2 images, H=2 hypotheses, F=2)
+        [[[0.0, 0.0], [0.5, 0.5]], [[1.2, -1.2], [0.5, 0.5]]]
+    )
+    assert choose_per_image(features, reference).tolist() == [0, 1]
+    chosen, fids = choose_per_batch(features.transpose(0, 1), reference)
+    assert chosen == 0 and fids == [pytest.approx(1.76, abs=0.15), pytest.approx(2.5, abs=0.15)]
+
+
+def test_the_papers_composing_layers_map_to_the_blocks_of_the_same_feature_size():
+    # mGANprior's PGGAN composes before conv `layer` (two per resolution from 4 px)
+    assert [pggan_layer_size(layer) for layer in (4, 5, 6, 7, 8)] == [8, 16, 16, 32, 32]
+    assert paper_blocks(8) == [1, 2, 3]  # 1024 px StyleGAN2: 8, 16, 32 px blocks
+    assert paper_blocks(4) == [1, 2, 3]  # 64 px ToyFaces: all three still precede the output
+    assert paper_blocks(3) == [1, 2]  # 32 px: block 3 is the output block
+    assert paper_blocks(1) == []
+
+
+def test_adam_is_the_default_and_sgd_is_mganpriors_constant_lr_1():
+    variables = [torch.zeros(2, requires_grad=True)]
+    adam = MultiCodeSettings()
+    assert (adam.steps, adam.lr, adam.lr_rampup, adam.lr_rampdown) == (200, 0.05, 0.05, 0.25)
+    assert isinstance(build_optimizer(variables, adam), torch.optim.Adam)
+    sgd = MultiCodeSettings(optimizer="sgd")
+    optimizer = build_optimizer(variables, sgd)
+    assert type(optimizer) is torch.optim.SGD and optimizer.defaults["lr"] == 1.0
+    assert optimizer.defaults["momentum"] == 0 and sgd.steps == 2000
+    rates = [learning_rate(t, sgd.lr, sgd.lr_rampup, sgd.lr_rampdown) for t in (0, 0.5, 0.99)]
+    assert rates == [1.0, 1.0, 1.0]
+    assert MultiCodeSettings(optimizer="sgd", lr=0.5, steps=3000).lr == 0.5  # given: kept
+
+
+def test_down_can_interpolate_bilinearly_as_mganprior():
+    images = torch.arange(16.0).view(1, 1, 4, 4)
+    bilinear = down(images, 2, "bilinear")  # mGANprior's SR_loss: F.interpolate, no antialias
+    expected = torch.nn.functional.interpolate(images, scale_factor=0.5, mode="bilinear")
+    torch.testing.assert_close(bilinear, expected)
+    with pytest.raises(ValueError, match="down_mode must be one of"):
+        MultiCodeSettings(down_mode="nearest")
 
 
 def test_bad_settings_and_target_sizes_are_refused(tiny):
@@ -172,7 +222,7 @@ def test_bad_settings_and_target_sizes_are_refused(tiny):
 def test_one_output_per_hypothesis_is_decided_by_its_point_mass_fid():
     reference = torch.randn(50, 4, generator=torch.Generator().manual_seed(0))
     outputs = torch.stack([reference.mean(0) + 3, reference.mean(0) + 0.1])[:, None]  # (H, 1, F)
-    chosen, fids = choose_by_fid(outputs, reference)
+    chosen, fids = choose_per_batch(outputs, reference)
     assert chosen == 1
     expected = per_image_fid(outputs.transpose(0, 1), reference)[0]
     torch.testing.assert_close(torch.tensor(fids, dtype=torch.float64), expected)

@@ -11,8 +11,16 @@ has, so the tail's W+ rows are optimised too (one set per image and hypothesis).
 skip that StyleGAN2 carries past block l is the plain mean of the N codes' skips.
 
 The objective (MGI eq. 7) is D(down(y), r): the output y, down-sampled by ``downsample``
-(average pooling; mGANprior's SR loss down-samples too), against the low-resolution target
-r, with D = L2 + a perceptual distance, so the output is a super-resolved r.
+(MGI: 4, 256 -> 1024 px; average pooling, or mGANprior's bilinear interpolation), against the
+low-resolution target r, with D = L2 + a perceptual distance, so the output is a
+super-resolved r.
+
+The hypotheses (MGI sec. 4.1): composing layers 4-8 of mGANprior's 1024 px PGGAN x 10-40
+codes. mGANprior cuts its PGGAN (two convs per resolution from 4 px) before conv ``layer``,
+so it composes features of 8 px (layer 4), 16 px (5, 6) and 32 px (7, 8); layers 5 and 7 sit
+between a resolution's two convs. StyleGAN2 is cut between blocks here, so the grid becomes
+the blocks that end at those sizes, 1, 2 and 3 (8, 16, 32 px), on any generator that has a
+block after them (``paper_blocks``).
 
 Hypotheses that share a composing block run through the generator together: their codes
 form one batch for the head and their fused features one batch for the tail; every
@@ -22,6 +30,7 @@ separate sum term, so Adam moves each as if it ran alone.
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -32,7 +41,17 @@ from ganlab.inversion.optimisation import Embedding, learning_rate, per_image_ms
 from ganlab.metrics.distribution import frechet_distance
 from ganlab.nets.stylegan2 import Generator, sample_w
 
-OPTIMIZERS = ("adam", "sgd")
+# what MultiCodeSettings' steps, lr and schedule are when left at None, by optimizer
+OPTIMIZER_DEFAULTS: dict[str, dict[str, Any]] = {
+    # ours: Adam with the StyleGAN2 projector's schedule, enough for a 64 px generator
+    "adam": {"steps": 200, "lr": 0.05, "lr_rampup": 0.05, "lr_rampdown": 0.25},
+    # mGANprior's code (--optimization GD): torch SGD without momentum at a constant lr 1,
+    # 2000 iterations in super_resolution.py (3000 in multi_code_inversion.py)
+    "sgd": {"steps": 2000, "lr": 1.0, "lr_rampup": 0.0, "lr_rampdown": 0.0},
+}
+DOWN_MODES = ("average", "bilinear")
+PAPER_COMPOSING_LAYERS = (4, 5, 6, 7, 8)  # MGI sec. 4.1, mGANprior's PGGAN layer index
+PAPER_CODE_COUNTS = (10, 20, 30, 40)  # MGI sec. 4.1: "ranging from 10 to 40" (steps of 10: ours)
 
 
 @dataclass(frozen=True)
@@ -47,6 +66,25 @@ class Hypothesis:
         return f"block{self.block}_n{self.n_codes}"
 
 
+def pggan_layer_size(layer: int) -> int:
+    """Side of the features mGANprior composes at PGGAN ``composing_layer``: the output of conv
+    layer - 1, two convs per resolution from 4 px (4: 8 px, 5 and 6: 16 px, 7 and 8: 32 px)."""
+    return 4 * 2 ** ((layer - 1) // 2)
+
+
+def block_of_size(size: int) -> int:
+    """The StyleGAN2 synthesis block whose output is ``size`` px (block b draws 4 * 2^b)."""
+    return size.bit_length() - 3
+
+
+def paper_blocks(last_block: int) -> list[int]:
+    """MGI's composing layers 4-8 as blocks of a StyleGAN2 whose output block is
+    ``last_block`` (8 at 1024 px, 4 at 64 px): the blocks ending at the same feature sizes,
+    1, 2 and 3, each kept if a block follows it (fusing at the output leaves no synthesis)."""
+    blocks = dict.fromkeys(block_of_size(pggan_layer_size(n)) for n in PAPER_COMPOSING_LAYERS)
+    return [block for block in blocks if block < last_block]
+
+
 def hypothesis_grid(blocks: Sequence[int], code_counts: Sequence[int]) -> list[Hypothesis]:
     """Every (block, N) pair once (MGI: composing layers 4-8 x code counts 10-40 on PGGAN)."""
     pairs = [Hypothesis(int(b), int(n)) for b in blocks for n in code_counts]
@@ -57,23 +95,32 @@ def hypothesis_grid(blocks: Sequence[int], code_counts: Sequence[int]) -> list[H
 
 @dataclass(frozen=True)
 class MultiCodeSettings:
-    """Knobs of multi-code inversion. mGANprior: SGD at lr 1 for 2-3k steps; the default
-    here is Adam, which needs far fewer steps on a 64 px generator."""
+    """Knobs of multi-code inversion. ``steps``, ``lr`` and the schedule left at None take
+    the optimizer's own (``OPTIMIZER_DEFAULTS``): Adam (ours, the default; far fewer steps on
+    a 64 px generator) or mGANprior's plain SGD at lr 1."""
 
-    steps: int = 300
+    steps: int | None = None
     optimizer: str = "adam"
-    lr: float = 0.05
-    lr_rampup: float = 0.05
-    lr_rampdown: float = 0.25
+    lr: float | None = None
+    lr_rampup: float | None = None  # fraction of the run over which lr ramps up from 0
+    lr_rampdown: float | None = None  # fraction at the end over which it cosine-decays to 0
     lambda_l2: float = 1.0
     lambda_perceptual: float = 1.0
-    downsample: int = 4  # down(): the output is this many times the target's size
+    downsample: int = 4  # down(): the output is this many times the target's size (MGI: 4)
+    down_mode: str = "average"  # down(): average pooling | bilinear (mGANprior's SR loss)
     optimise_importance: bool = True  # alpha_n; off: fixed at its initial 1/N
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.optimizer not in OPTIMIZER_DEFAULTS:
+            raise ValueError(
+                f"optimizer must be one of {tuple(OPTIMIZER_DEFAULTS)}, got {self.optimizer!r}"
+            )
+        if self.down_mode not in DOWN_MODES:
+            raise ValueError(f"down_mode must be one of {DOWN_MODES}, got {self.down_mode!r}")
+        for name, value in OPTIMIZER_DEFAULTS[self.optimizer].items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
         if self.steps < 0 or self.lr <= 0 or self.downsample < 1:
             raise ValueError(
                 f"multi-code inversion needs steps >= 0, lr > 0 and downsample >= 1; got "
@@ -87,9 +134,21 @@ def fuse_features(features: Tensor, importance: Tensor) -> Tensor:
     return (features * importance[..., None, None]).mean(1)
 
 
-def down(images: Tensor, factor: int) -> Tensor:
-    """MGI's down(): average pooling by ``factor`` (the identity for 1)."""
-    return images if factor == 1 else F.avg_pool2d(images, factor)
+def down(images: Tensor, factor: int, mode: str = "average") -> Tensor:
+    """MGI's down() of eq. 7 by ``factor`` (the identity for 1): average pooling, or bilinear
+    interpolation without antialiasing as mGANprior's ``SR_loss``."""
+    if factor == 1:
+        return images
+    if mode == "bilinear":
+        return F.interpolate(images, scale_factor=1 / factor, mode="bilinear")
+    return F.avg_pool2d(images, factor)
+
+
+def build_optimizer(variables: list[Tensor], settings: MultiCodeSettings) -> torch.optim.Optimizer:
+    """Adam (ours) or torch SGD without momentum (mGANprior's ``GD``) at ``settings.lr``."""
+    if settings.optimizer == "sgd":
+        return torch.optim.SGD(variables, lr=settings.lr)
+    return torch.optim.Adam(variables, lr=settings.lr)
 
 
 @dataclass
@@ -204,10 +263,7 @@ def multi_code_invert(
         )
     order = [hypotheses.index(h) for g in groups for h in g.hypotheses]  # group order -> given
     variables = [v for g in groups for v in g.variables()]
-    if settings.optimizer == "adam":
-        optimizer = torch.optim.Adam(variables, lr=settings.lr)
-    else:
-        optimizer = torch.optim.SGD(variables, lr=settings.lr)
+    optimizer = build_optimizer(variables, settings)
     noise = [getattr(generator.noises, f"noise_{j}") for j in range(generator.num_layers)]
     objective = multi_code_objective(targets, settings, perceptual, generator.size)
 
@@ -259,7 +315,7 @@ def multi_code_objective(
 
     def objective(images: Tensor) -> tuple[Tensor, Tensor]:
         batch, n_hypotheses = images.shape[:2]
-        low = down(images.flatten(0, 1), settings.downsample)
+        low = down(images.flatten(0, 1), settings.downsample, settings.down_mode)
         repeated = targets.repeat_interleave(n_hypotheses, 0)
         mse = per_image_mse(low, repeated)
         loss = settings.lambda_l2 * mse
@@ -272,27 +328,28 @@ def multi_code_objective(
     return objective
 
 
-# ---- MGI's self-decision -------------------------------------------------------------------
-def choose_by_fid(features: Tensor, reference: Tensor) -> tuple[int, list[float]]:
-    """MGI's self-decision: (index of the hypothesis whose outputs' features (H, B, F) lie
-    closest to the generator's training distribution by FID, every hypothesis's FID). No
-    reference image of the translation is needed, only features of training images. One
-    output per hypothesis is a point mass: its FID is ``per_image_fid``."""
-    if features.shape[1] == 1:
-        fids = per_image_fid(features.transpose(0, 1), reference)[0].tolist()
-        return int(min(range(len(fids)), key=fids.__getitem__)), fids
-    fids = [frechet_distance(reference, outputs) for outputs in features]
-    return int(min(range(len(fids)), key=fids.__getitem__)), fids
-
-
+# ---- MGI's self-decision: n* = argmin_n k_n, k_n the FID of hypothesis n's output (sec. 3.2) --
 def per_image_fid(features: Tensor, reference: Tensor) -> Tensor:
-    """FID of each single output against the reference Gaussian, (B, H) from (B, H, F): for
-    a point mass at f it is ||f - mu||^2 + tr(Sigma), so the ranking is by ||f - mu||^2."""
+    """k_n of MGI sec. 3.2 at its batch size of 1: the FID of each single output's features
+    (B, H, F) against the reference Gaussian (mu, Sigma), (B, H). One output is a point mass
+    (zero covariance): ||f - mu||^2 + tr(Sigma), so the ranking is by ||f - mu||^2."""
     mean = reference.double().mean(0)
     covariance = torch.cov(reference.double().T)
     return (features.double() - mean).pow(2).sum(-1) + torch.trace(covariance)
 
 
 def choose_per_image(features: Tensor, reference: Tensor) -> Tensor:
-    """(B,) the hypothesis of lowest single-output FID for each image."""
+    """(B,) each image's own hypothesis: the lowest ``per_image_fid`` of its H outputs
+    (features (B, H, F)), the paper's decision for each image alone."""
     return per_image_fid(features, reference).argmin(1)
+
+
+def choose_per_batch(features: Tensor, reference: Tensor) -> tuple[int, list[float]]:
+    """One hypothesis for the whole batch (ours): (index of the hypothesis whose B outputs'
+    features (H, B, F) lie closest to the reference by FID, every hypothesis's FID). A batch
+    of one is decided by ``per_image_fid``, as ``choose_per_image`` decides it."""
+    if features.shape[1] == 1:
+        fids = per_image_fid(features.transpose(0, 1), reference)[0].tolist()
+    else:
+        fids = [frechet_distance(reference, outputs) for outputs in features]
+    return int(min(range(len(fids)), key=fids.__getitem__)), fids

@@ -2,22 +2,25 @@
 Translation"): a structure image x_S (edge map or mask) and a style exemplar x_T become a
 photo with x_S's layout and x_T's look, in two stages and without training a translator:
 
-1. the correspondence net warps x_T onto x_S at a quarter of the size
-   (``ganlab.nets.correspondence``, trained by ``experiment=correspondence_toyfaces``; or,
-   with ``correspondence_path=vgg19``, frozen VGG-19 features, untrained);
+1. the correspondence net warps x_T onto x_S at a quarter of the size they are matched at
+   (eqs. 1-6; ``ganlab.nets.correspondence``, trained by ``experiment=correspondence_toyfaces``;
+   or, with ``correspondence_path=vgg19``, frozen VGG-19 features, untrained), computed a
+   chunk of the correlation matrix at a time where the whole one would not fit;
 2. multi-code GAN inversion refines the warped image r under several hypotheses (composing
-   block, number of codes), each output 4x r's size with down(y) fitted to r (eq. 7); the
-   hypothesis whose outputs lie closest to the generator's training distribution by FID is
-   kept (the self-decision, no reference translation needed). The per-image variant keeps,
-   per image, the hypothesis whose single output is closest (``per_image_fid``).
+   block, number of codes), each output ``inversion.downsample`` times r's size (the paper:
+   4, 256 -> 1024 px) with down(y) fitted to r (eq. 7); for each image the hypothesis whose
+   output is closest to the generator's training distribution by FID is kept (the
+   self-decision, no reference translation needed; the paper decides each image alone, at
+   batch size 1). ``decision=per_batch`` keeps one hypothesis for a whole batch instead.
 
 The paper inverts a PGGAN; here the generator is StyleGAN2 and a composing "layer" is a
-StyleGAN2 synthesis block (``ganlab.inversion.multi_code``). Nothing is trained here, so
-this is a translator built from files, not a training method: ``task=translate
-model=mgi exemplar=<image> input=<folder of structure images>`` runs it.
+StyleGAN2 synthesis block (``ganlab.inversion.multi_code``, which maps the paper's grid).
+Nothing is trained here, so this is a translator built from files, not a training method:
+``task=translate model=mgi exemplar=<image> input=<folder of structure images>`` runs it.
 """
 
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,35 +35,64 @@ from ganlab.features import get_extractor
 from ganlab.features.domain import weights_file
 from ganlab.features.vgg import VGGFeatures
 from ganlab.inversion.multi_code import (
+    PAPER_CODE_COUNTS,
     Hypothesis,
     MultiCodeSettings,
-    choose_by_fid,
+    choose_per_batch,
     choose_per_image,
     hypothesis_grid,
     multi_code_invert,
+    paper_blocks,
+    per_image_fid,
 )
-from ganlab.nets.correspondence import FrozenFeatureCorrespondence, load_correspondence
+from ganlab.nets.correspondence import (
+    WARP_REDUCTION,
+    FrozenFeatureCorrespondence,
+    load_correspondence,
+)
 from ganlab.nets.stylegan2 import load_stylegan2, sample_w
 
-DECISIONS = ("fid", "per_image")
+DECISIONS = ("per_image", "per_batch")
 STRUCTURES = ("edges", "mask")
 FROZEN_VGG = "vgg19"  # correspondence_path for frozen VGG-19 features instead of a trained net
 
 
 @dataclass
 class Translation:
-    """One call's outputs: ``images`` (B, C, S, S) of the chosen hypothesis (or per image),
-    ``warped`` (B, C, S/4, S/4), every hypothesis's ``candidates`` (B, H, C, S, S), their
-    ``fids`` (H,), the ``chosen`` index and the per-image choice ``per_image`` (B,)."""
+    """One call's outputs: ``images`` (B, C, S, S), each image's candidate ``picks`` (B,),
+    ``warped`` (B, C, S/f, S/f), every hypothesis's ``candidates`` (B, H, C, S, S); the
+    per-image decision's single-output FIDs ``image_fids`` (B, H) and ``image_choices`` (B,);
+    the per-batch decision's FIDs ``batch_fids`` (H,) and ``batch_choice``."""
 
     images: Tensor
+    picks: Tensor
     warped: Tensor
     candidates: Tensor
     hypotheses: list[Hypothesis]
-    fids: list[float]
-    chosen: int
-    per_image: Tensor
+    image_fids: Tensor
+    image_choices: Tensor
+    batch_fids: list[float]
+    batch_choice: int
     losses: Tensor = field(default_factory=lambda: torch.zeros(0))
+
+
+def check_refinement_factor(generator_size: int, correspondence_size: int, downsample: int) -> None:
+    """The output must be ``downsample`` times the warp, which is a quarter of the size the
+    structure and exemplar are matched at (MGI: a 256 px warp refined 4x into 1024 px); a pair
+    of settings that disagree is refused with both ways out."""
+    warp_size = correspondence_size // WARP_REDUCTION
+    if warp_size * downsample == generator_size:
+        return
+    raise ConfigError(
+        f"MGI's {generator_size} px output is model.inversion.downsample={downsample} times "
+        f"the warp, and the warp is a quarter of model.correspondence_size="
+        f"{correspondence_size}: {warp_size} px, and {warp_size} x {downsample} is not "
+        f"{generator_size}. Set model.correspondence_size="
+        f"{generator_size * WARP_REDUCTION // downsample} to keep downsample={downsample} "
+        f"(the paper: downsample=4 with correspondence_size=null, the generator's size), or "
+        f"model.inversion.downsample={generator_size // max(warp_size, 1)} to refine this "
+        f"{warp_size} px warp."
+    )
 
 
 def structure_from_image(images: Tensor, kind: str, n_mask_classes: int) -> Tensor:
@@ -83,15 +115,16 @@ class MultipleGANInversion(nn.Module):
         generator_path: str,
         correspondence_path: str,
         features: str,
-        blocks: list[int],
-        code_counts: list[int],
+        blocks: Sequence[int] | None = None,
+        code_counts: Sequence[int] = PAPER_CODE_COUNTS,
         inversion: dict[str, Any] | None = None,
         perceptual: str | None = None,
-        decision: str = "fid",
+        decision: str = "per_image",
         reference_samples: int = 2000,
         reference_features: Tensor | None = None,
         progress: bool = True,
         correspondence_size: int | None = None,
+        max_correlation_entries: int = 2**28,
         structure: str = "edges",
         n_mask_classes: int = 19,
         vgg_weights_path: str | None = None,
@@ -99,14 +132,26 @@ class MultipleGANInversion(nn.Module):
         """``correspondence_path``: a file ``experiment=correspondence_*`` wrote, or ``vgg19``
         for frozen VGG-19 features (``vgg_weights_path`` or the torch hub cache), which then
         need ``structure`` (edges | mask) and ``n_mask_classes``. ``correspondence_size``:
-        the side the structure and exemplar are matched at (default the generator's; the
-        matrix has (size / 4)^4 entries, so 256 for a 1024 px generator)."""
+        the side the structure and exemplar are matched at (default the generator's, which
+        the paper's 4x refinement needs); the warp is made a chunk of rows of the correlation
+        matrix at a time, at most ``max_correlation_entries`` entries (2^28: 1 GiB in
+        float32). ``blocks``: composing blocks, default the paper's grid (``paper_blocks``)."""
         super().__init__()
         if decision not in DECISIONS:
             raise ConfigError(f"decision must be one of {DECISIONS}, got {decision!r}")
+        if max_correlation_entries < 1:
+            raise ConfigError(
+                f"max_correlation_entries must be >= 1, got {max_correlation_entries}"
+            )
         self.generator, latent_avg = load_stylegan2(Path(weights_file(generator_path)).expanduser())
         self.generator.use_grouped_conv(False).eval().requires_grad_(False)
         self.register_buffer("latent_avg", latent_avg.reshape(-1))
+        self.correspondence_size = correspondence_size or self.generator.size
+        self.max_correlation_entries = max_correlation_entries
+        self.settings = MultiCodeSettings(**(inversion or {}))
+        check_refinement_factor(
+            self.generator.size, self.correspondence_size, self.settings.downsample
+        )
         if correspondence_path == FROZEN_VGG:
             if structure not in STRUCTURES:
                 raise ConfigError(f"structure must be one of {STRUCTURES}, got {structure!r}")
@@ -119,9 +164,15 @@ class MultipleGANInversion(nn.Module):
             )
         self.structure_kind = details["structure"]
         self.n_mask_classes = int(details.get("n_mask_classes") or 1)
-        self.correspondence_size = correspondence_size or self.generator.size
+        last_block = len(self.generator.to_rgbs)
+        blocks = paper_blocks(last_block) if blocks is None else blocks
+        if not blocks:
+            raise ConfigError(
+                f"the paper's composing blocks (8, 16, 32 px features) leave no block before "
+                f"the output of a {self.generator.size} px generator; set model.blocks to "
+                f"blocks in 0..{last_block}"
+            )
         self.hypotheses = hypothesis_grid(blocks, code_counts)
-        self.settings = MultiCodeSettings(**(inversion or {}))
         self.features = get_extractor(features).eval()
         self.perceptual = get_extractor(perceptual).eval() if perceptual else None
         self.decision, self.progress = decision, progress
@@ -150,27 +201,26 @@ class MultipleGANInversion(nn.Module):
 
     @torch.no_grad()
     def warp(self, structures: Tensor, exemplars: Tensor) -> Tensor:
-        """Stage 1: the exemplars (B or 1, C, S, S) warped onto the structures' layout."""
+        """Stage 1 (eqs. 1-6): the exemplars (B or 1, C, S, S) warped onto the structures'
+        layout at a quarter of ``correspondence_size``."""
         size = self.correspondence_size
         exemplars = F.interpolate(exemplars, size=(size, size), mode="bilinear", antialias=True)
         structures = F.interpolate(structures, size=(size, size), mode="nearest")
         exemplars = exemplars.expand(structures.shape[0], -1, -1, -1)
-        return self.correspondence(structures, exemplars)["warped"]
+        return self.correspondence.warp_exemplar(
+            structures, exemplars, self.max_correlation_entries
+        )
 
     def refine(self, warped: Tensor, hypotheses: list[Hypothesis] | None = None) -> Translation:
-        """Stage 2: multi-code inversion of the warped images under every hypothesis, then the
-        self-decision."""
+        """Stage 2 (eq. 7): multi-code inversion of the warped images (B, C, S/f, S/f), f =
+        ``inversion.downsample``, under every hypothesis, then the self-decision."""
         hypotheses = hypotheses or self.hypotheses
-        settings = self.settings
-        factor = self.generator.size // warped.shape[-1]
-        if settings.downsample != factor:
-            settings = replace(settings, downsample=factor)
         result = multi_code_invert(
             self.generator,
             warped,
             hypotheses,
             self.latent_avg,
-            settings,
+            self.settings,
             self.perceptual,
             progress=self.progress,
         )
@@ -178,12 +228,25 @@ class MultipleGANInversion(nn.Module):
             batch, n_hypotheses = result.images.shape[:2]
             flat = result.images.flatten(0, 1).clamp(-1, 1)
             features = self.features(flat).view(batch, n_hypotheses, -1).cpu()
-        chosen, fids = choose_by_fid(features.transpose(0, 1), self.reference())
-        per_image = choose_per_image(features, self.reference())
-        pick = torch.full((batch,), chosen) if self.decision == "fid" else per_image
-        images = result.images[torch.arange(batch), pick.to(result.images.device)]
+        reference = self.reference()
+        image_choices = choose_per_image(features, reference)
+        batch_choice, batch_fids = choose_per_batch(features.transpose(0, 1), reference)
+        if self.decision == "per_image":
+            picks = image_choices
+        else:
+            picks = torch.full((batch,), batch_choice)
+        images = result.images[torch.arange(batch), picks.to(result.images.device)]
         return Translation(
-            images, warped, result.images, hypotheses, fids, chosen, per_image, result.losses
+            images,
+            picks,
+            warped,
+            result.images,
+            hypotheses,
+            per_image_fid(features, reference),
+            image_choices,
+            batch_fids,
+            batch_choice,
+            result.losses,
         )
 
     def translate(self, images: Tensor, target: Any, seed: int | None = None) -> Tensor:
@@ -195,19 +258,23 @@ class MultipleGANInversion(nn.Module):
         return self.last.images
 
     def batch_details(self) -> dict[str, Any]:
-        """The last translate() call's decision: each hypothesis's FID, the one chosen, and
-        each image's own choice."""
+        """The last translate() call's decisions, both of them whichever made the images: each
+        image's single-output FID per hypothesis and its choice (per_image), each hypothesis's
+        FID over the batch and the batch's choice (per_batch)."""
         assert self.last is not None, "batch_details() before translate()"
         names = [h.name for h in self.last.hypotheses]
         return {
-            "fids": dict(zip(names, self.last.fids, strict=True)),
-            "chosen": names[self.last.chosen],
-            "per_image": [names[i] for i in self.last.per_image],
+            "image_fids": [
+                dict(zip(names, row, strict=True)) for row in self.last.image_fids.tolist()
+            ],
+            "image_choices": [names[i] for i in self.last.image_choices],
+            "batch_fids": dict(zip(names, self.last.batch_fids, strict=True)),
+            "batch_choice": names[self.last.batch_choice],
         }
 
     def index_details(self, batches: list[dict[str, Any]]) -> dict[str, Any]:
-        """What task=translate writes into index.json: the hypotheses and every batch's
-        decision (``batch_details``), in batch order."""
+        """What task=translate writes into index.json: the hypotheses, the decision that made
+        the translations and every batch's decisions (``batch_details``), in batch order."""
         return {
             "hypotheses": [h.name for h in self.hypotheses],
             "decision": self.decision,

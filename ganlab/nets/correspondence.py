@@ -9,6 +9,9 @@ The matching (Kang, "Multiple GAN Inversion for Exemplar-based I2I"; eqs. 3-6):
 - correlation (eq. 3): M(u, v) = cos(theta_S(u), phi_T(v)), an (hw x hw) matrix per image;
 - warp (eq. 6): r(u) = sum_v softmax_v(alpha * M(u, v)) * x_T(v), the exemplar average-pooled
   to the features' resolution (CoCosNet: alpha = 100, a quarter of the image size).
+The softmax of eq. 6 runs over each row u of M on its own, so the warp can be made a chunk of
+rows at a time (``chunked_warp``): a 256 x 256 warp's M has 2^32 entries (16 GiB in float32)
+per image.
 Optionally the features of a position are those of its 3 x 3 neighbourhood (CoCosNet's
 ``match_kernel=3``).
 
@@ -30,6 +33,7 @@ from torch import Tensor, nn
 from ganlab.nets.files import load_net_file, save_net_file
 
 FORMAT = "ganlab-correspondence/1"
+WARP_REDUCTION = 4  # both nets below warp at a quarter of the matched images' side (CoCosNet)
 
 
 def centre_features(features: Tensor, eps: float = 1e-6) -> Tensor:
@@ -49,20 +53,63 @@ def neighbourhood_features(features: Tensor, kernel: int) -> Tensor:
 
 
 def correlation(structure_features: Tensor, exemplar_features: Tensor) -> Tensor:
-    """eq. 3: (B, hw, hw) cosine similarity of every structure position u (rows) with every
-    exemplar position v (columns), from centred unit features (B, C, h, w)."""
-    theta = structure_features.flatten(2)  # (B, C, hw)
-    phi = exemplar_features.flatten(2)
+    """eq. 3: (B, n, hw) cosine similarity of every structure position u (rows) with every
+    exemplar position v (columns), from centred unit features (B, C, h, w), or (B, C, n) for
+    the structure's positions of one chunk."""
+    theta = structure_features.flatten(2)  # (B, C, n)
+    phi = exemplar_features.flatten(2)  # (B, C, hw)
     return theta.transpose(1, 2) @ phi
+
+
+def warp_pixels(matrix: Tensor, pixels: Tensor, alpha: float) -> Tensor:
+    """eq. 6 for the rows of M given: correlations (B, n, hw_T) and the exemplar's pixels
+    (B, hw_T, C) -> the n structure positions' softmax(alpha * M)-weighted means (B, n, C)."""
+    return torch.softmax(alpha * matrix, dim=-1) @ pixels
 
 
 def warp(matrix: Tensor, exemplar: Tensor, alpha: float) -> Tensor:
     """eq. 6: the exemplar (B, C, h, w) at the features' resolution, each structure position
     taking the softmax(alpha * M)-weighted mean of the exemplar's pixels; (B, C, h, w)."""
     batch, channels, height, width = exemplar.shape
-    weights = torch.softmax(alpha * matrix, dim=-1)  # (B, hw_S, hw_T)
     pixels = exemplar.flatten(2).transpose(1, 2)  # (B, hw_T, C)
-    return (weights @ pixels).transpose(1, 2).reshape(batch, channels, height, width)
+    warped = warp_pixels(matrix, pixels, alpha)  # (B, hw_S, C)
+    return warped.transpose(1, 2).reshape(batch, channels, height, width)
+
+
+def chunked_warp(
+    structure_features: Tensor, exemplar_features: Tensor, exemplar: Tensor, alpha: float, rows: int
+) -> Tensor:
+    """eqs. 3 and 6, ``rows`` structure positions at a time: ``warp(correlation(...))`` with
+    (B, rows, hw) of M in memory instead of (B, hw, hw) (the softmax is per row, so the chunks
+    give the same warp). Features (B, C, h, w), exemplar (B, C', h, w) -> (B, C', h, w)."""
+    batch, channels, height, width = exemplar.shape
+    theta = structure_features.flatten(2)  # (B, C, hw_S)
+    pixels = exemplar.flatten(2).transpose(1, 2)  # (B, hw_T, C')
+    parts = []
+    for start in range(0, theta.shape[-1], rows):
+        matrix_rows = correlation(theta[:, :, start : start + rows], exemplar_features)
+        parts.append(warp_pixels(matrix_rows, pixels, alpha))
+    return torch.cat(parts, 1).transpose(1, 2).reshape(batch, channels, height, width)
+
+
+def pooled_exemplar(exemplar: Tensor, features: Tensor) -> Tensor:
+    """The exemplar (B, C, H, W) average-pooled to the features' (h, w), as CoCosNet warps it."""
+    return F.avg_pool2d(exemplar, exemplar.shape[-1] // features.shape[-1])
+
+
+def bounded_warp(
+    structure_features: Tensor,
+    exemplar_features: Tensor,
+    exemplar: Tensor,
+    alpha: float,
+    max_entries: int,
+) -> Tensor:
+    """The full-size exemplar (B, C', H, W) warped at the features' resolution (h, w) with at
+    most ``max_entries`` entries of M in memory at once (whole rows, at least one per image)."""
+    batch, _, height, width = exemplar_features.shape
+    rows = max(1, max_entries // (batch * height * width))
+    small = pooled_exemplar(exemplar, exemplar_features)
+    return chunked_warp(structure_features, exemplar_features, small, alpha, rows)
 
 
 def warp_back(matrix: Tensor, image: Tensor, alpha: float) -> Tensor:
@@ -170,8 +217,7 @@ class CorrespondenceNet(nn.Module):
             self.match_features(structure_adapted, self.theta),
             self.match_features(exemplar_adapted, self.phi),
         )
-        factor = exemplar.shape[-1] // structure_adapted.shape[-1]
-        exemplar_small = F.avg_pool2d(exemplar, factor)
+        exemplar_small = pooled_exemplar(exemplar, structure_adapted)
         warped = warp(matrix, exemplar_small, self.alpha if alpha is None else alpha)
         return {
             "warped": warped,
@@ -180,6 +226,14 @@ class CorrespondenceNet(nn.Module):
             "exemplar_adapted": exemplar_adapted,
             "exemplar_small": exemplar_small,
         }
+
+    def warp_exemplar(self, structure: Tensor, exemplar: Tensor, max_entries: int) -> Tensor:
+        """The warped exemplar (B, C, H/4, W/4) alone, with at most ``max_entries`` entries of
+        the correlation matrix in memory at once (``bounded_warp``); MGI's stage 1."""
+        structure_adapted, exemplar_adapted = self.adapt(structure, exemplar)
+        theta = self.match_features(structure_adapted, self.theta)
+        phi = self.match_features(exemplar_adapted, self.phi)
+        return bounded_warp(theta, phi, exemplar, self.alpha, max_entries)
 
 
 def structure_as_image(structure: Tensor) -> Tensor:
@@ -222,10 +276,18 @@ class FrozenFeatureCorrespondence(nn.Module):
         structure_features = self.features(structure_as_image(structure))
         exemplar_features = self.features(exemplar)
         matrix = correlation(structure_features, exemplar_features)
-        factor = exemplar.shape[-1] // structure_features.shape[-1]
-        exemplar_small = F.avg_pool2d(exemplar, factor)
+        exemplar_small = pooled_exemplar(exemplar, structure_features)
         warped = warp(matrix, exemplar_small, self.alpha if alpha is None else alpha)
         return {"warped": warped, "matrix": matrix, "exemplar_small": exemplar_small}
+
+    def warp_exemplar(self, structure: Tensor, exemplar: Tensor, max_entries: int) -> Tensor:
+        """The warped exemplar alone, with at most ``max_entries`` entries of the correlation
+        matrix in memory at once (``bounded_warp``); MGI's stage 1."""
+        structure_features = self.features(structure_as_image(structure))
+        exemplar_features = self.features(exemplar)
+        return bounded_warp(
+            structure_features, exemplar_features, exemplar, self.alpha, max_entries
+        )
 
 
 def save_correspondence(net: CorrespondenceNet, path: Path, details: dict[str, Any]) -> None:
