@@ -2,7 +2,6 @@
 about to load them."""
 
 import os
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from torch import nn
 
 from ganlab.errors import CheckpointError
 from ganlab.features.weights import file_sha256
+from ganlab.torch_files import load_tensor_file
 
 MAX_LISTED = 6
 
@@ -29,30 +29,13 @@ def save_atomically(trainer: pl.Trainer, path: Path, weights_only: bool = False)
     trainer.strategy.barrier("ganlab.save_atomically")
 
 
-def load_tensors(path: Path, what: str) -> Any:
-    """``torch.load`` of a file from outside with ``weights_only=True``; a file that does not
-    load that way stops the run with one message naming it (it is never fully unpickled)."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise CheckpointError(
-            f"cannot read {what} {path}: it holds pickled Python objects besides tensors, and "
-            "ganlab loads outside files with weights_only=True, never unpickling them. Use a "
-            "file ganlab wrote, or re-save yours with only tensors in dicts and lists"
-        ) from error
-    except Exception as error:  # torch raises many types for a damaged or foreign file
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(
-            f"cannot read {what} {path}: {reason} (a truncated file, or not one torch saved)"
-        ) from error
-
-
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a ganlab (Lightning) checkpoint with ``weights_only=True`` onto the CPU."""
+    """Load a ganlab (Lightning) checkpoint with ``weights_only=True`` onto the CPU (either
+    torch file format, ``ganlab.torch_files``)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
-    checkpoint = load_tensors(path, "checkpoint")
+    checkpoint = load_tensor_file(path, "checkpoint")
     if (
         not isinstance(checkpoint, dict)
         or "state_dict" not in checkpoint

@@ -143,13 +143,23 @@ def learning_rates(node: Any, prefix: str) -> list[tuple[str, Any]]:
     return []
 
 
+def required_for(entry: DictConfig, task: str) -> bool:
+    """Whether a ``required_files`` entry applies to ``task``: those with ``tasks: [...]``
+    only to the tasks named there (LPIPS-VGG only to the inverting tasks, say), the others
+    to every task."""
+    return entry.get("tasks") is None or task in entry.tasks
+
+
 def check_required_files(cfg: DictConfig) -> None:
-    """An experiment's ``required_files`` (data, pretrained weights) must all exist: else one
-    message lists every missing one, where it is looked for and where it comes from."""
+    """An experiment's ``required_files`` (data, pretrained weights) that the task needs must
+    all exist: else one message lists every missing one, where it is looked for and where it
+    comes from."""
     if not cfg.get("required_files"):
         return
     missing = [
-        entry for entry in cfg.required_files if not Path(str(entry.path)).expanduser().exists()
+        entry
+        for entry in cfg.required_files
+        if required_for(entry, cfg.task) and not Path(str(entry.path)).expanduser().exists()
     ]
     if not missing:
         return

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 from torch import Tensor
@@ -24,13 +25,36 @@ from ganlab.methods.base import AdversarialModule
 
 def preview_grid(rows: dict[str, Tensor], nrow: int) -> Tensor:
     """One image row per entry of ``rows`` (or, for a single entry, ``nrow`` images a row),
-    grey rows shown in RGB beside colour ones; (3 or 1, H, W) in [0, 1]."""
-    images = [row.float().cpu() for row in rows.values()]
+    grey rows shown in RGB beside colour ones, rows of other sizes brought to the smallest
+    row's (``cover_and_crop``: e.g. 256 px inputs beside a 1024 px generator's outputs);
+    (3 or 1, H, W) in [0, 1]."""
+    images = at_one_size([row.float().cpu() for row in rows.values()])
     channels = max(row.shape[1] for row in images)
     images = [row.expand(-1, channels, -1, -1) for row in images]
     per_row = nrow if len(images) == 1 else max(len(row) for row in images)
     padded = [row if len(images) == 1 else pad_row(row, per_row) for row in images]
     return make_grid(torch.cat(padded), nrow=per_row, normalize=True, value_range=(-1, 1))
+
+
+def at_one_size(batches: list[Tensor]) -> list[Tensor]:
+    """(N, C, h, w) batches of images all brought to the smallest one's (H, W) by
+    ``cover_and_crop`` (previews only: outputs are saved at their own size)."""
+    size = min((tuple(b.shape[-2:]) for b in batches), key=lambda hw: hw[0] * hw[1])
+    return [cover_and_crop(b, size) for b in batches]
+
+
+def cover_and_crop(images: Tensor, size: tuple[int, int]) -> Tensor:
+    """(N, C, h, w) images scaled to cover ``size`` (H, W) keeping their aspect (averaged
+    over areas when shrinking, bilinear when growing), then centre-cropped to it."""
+    height, width = images.shape[-2:]
+    if (height, width) == tuple(size):
+        return images
+    scale = max(size[0] / height, size[1] / width)
+    covering = (max(size[0], round(height * scale)), max(size[1], round(width * scale)))
+    mode = "area" if scale < 1 else "bilinear"
+    images = F.interpolate(images, size=covering, mode=mode)
+    top, left = (covering[0] - size[0]) // 2, (covering[1] - size[1]) // 2
+    return images[..., top : top + size[0], left : left + size[1]]
 
 
 def grid_pixels(grid: Tensor) -> np.ndarray:

@@ -5,7 +5,8 @@
 - :class:`ImageDataModule`: images in [-1, 1] with ``channels`` (a constructor argument
   checked against ``supported_channels``, so model configs read ``${data.channels}``),
   ``image_size``, ``attribute_names``, ``split_dataset(split)`` (items are dicts with
-  ``image``), ``val_split`` (the held-out split previews and periodic evaluations read),
+  ``image``), ``split_description(split)`` (what its images are, for metrics.json's
+  protocol), ``val_split`` (the held-out split previews and periodic evaluations read),
   ``attribute_table(split)`` (labelled data), ``feature_dataset`` (the
   embedded data set whose domain net judges its images) and ``sample_scores(images)`` (the
   data's own judges of generated images).
@@ -60,6 +61,10 @@ class ImageDataModule(DataModule):
     @abstractmethod
     def split_dataset(self, split: str) -> Dataset:
         """The items of ``split`` (dicts with ``image`` (C, H, W) in [-1, 1])."""
+
+    def split_description(self, split: str) -> str:
+        """What the images of ``split`` are, as metrics.json's protocol names a reference."""
+        return f"{self.name} {split} split"
 
     def attribute_table(self, split: str) -> Tensor:
         """(N, len(attribute_names)) 0/1 attributes of every item of ``split``, read without

@@ -293,6 +293,15 @@ class UDADataModule(ImageDataModule):
             return Subset(self.domains.dataset, self.domains.source)
         return self.target_pairs(split)
 
+    def split_description(self, split: str) -> str:
+        """``train``: the clean source half of the base's training images; any other split:
+        the clean images of that split of ``eval_base`` (or of the base), e.g. CelebA-HQ's
+        test faces, the images UDA-Inversion's Table II evaluates on."""
+        if split == "train":
+            return f"{self.name} train split (the clean source half of {self.base.name} train)"
+        evaluated = self.eval_base or self.base
+        return f"{evaluated.name} {split} split, clean images ({self.name}'s evaluation images)"
+
     def identity(self) -> dict[str, Any]:
         """The settings that decide which images each split holds (stats cache keys)."""
         evaluated = {} if self.eval_base is None else {"eval_base": self.eval_base.identity()}

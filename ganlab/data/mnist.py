@@ -115,7 +115,7 @@ class MNISTDataModule(RealDataModule):
         for candidate in (self.root / name, self.root / f"{name}.gz"):
             if candidate.is_file():
                 return candidate
-        raise self.layout_error(f"data.root={self.root} has no {name} (or {name}.gz)")
+        raise self.layout_error(f"{self.key('root')}={self.root} has no {name} (or {name}.gz)")
 
     def read(self, name: str, magic: int) -> np.ndarray:
         path = self.idx_file(name)
@@ -140,8 +140,8 @@ class MNISTDataModule(RealDataModule):
         n_train = len(self.arrays["train"][1])
         if not 0 <= self.n_val < n_train:
             raise self.layout_error(
-                f"{FILES['train'][0]} holds {n_train} images; data.n_val={self.n_val} must "
-                "leave at least one for training"
+                f"{FILES['train'][0]} holds {n_train} images; "
+                f"{self.key('n_val')}={self.n_val} must leave at least one for training"
             )
         return {split: len(labels) for split, (_, labels) in self.arrays.items()}
 

@@ -1,12 +1,14 @@
 """Real-data DataModules over data sets the user brings: ``folder``, ``ffhq``, ``celebahq``,
 ``stanford_cars`` (two-domain sets live in ``paired.py``, MNIST in ``mnist.py``).
 
-ganlab never downloads data. Each module reads the folder given as ``data.root`` and checks
-its layout in the constructor, so a missing or malformed root stops the run before training
-with one message: what is wrong, the expected layout as a small tree, and where the data set
-comes from. At ``setup`` every listed file is checked cheaply (``images.unreadable``);
-unreadable files are skipped with one warning that names them, or, with ``strict=True``,
-stop the run with an error that names them. Splits are cut from the full sorted listing
+ganlab never downloads data. Each module reads the folder given as ``data.root`` (or, inside
+another module's config, e.g. UDA-Inversion's, ``data.base.root``: ``config_node`` names the
+node, so that every message names the key to set) and checks its layout in the constructor,
+so a missing or malformed root stops the run before training with one message: what is
+wrong, the expected layout as a small tree, and where the data set comes from. At ``setup``
+every listed file is checked cheaply (``images.unreadable``); unreadable files are skipped
+with one warning that names them, or, with ``strict=True``, stop the run with an error that
+names them. Splits are cut from the full sorted listing
 *before* unreadable files are dropped, so a bad file never moves another file between splits.
 
 Items are dicts with ``image`` (C, H, W) float32 in [-1, 1] (plus ``attributes`` for
@@ -30,12 +32,13 @@ from ganlab.data.samplers import EpochShuffleSampler, batch_loader
 from ganlab.errors import ConfigError
 
 
-def layout_message(name: str, problem: str, layout: str, source: str) -> str:
-    """The one message a data set with a missing or malformed root stops the run with."""
+def layout_message(name: str, problem: str, layout: str, source: str, root_key: str) -> str:
+    """The one message a data set with a missing or malformed root stops the run with;
+    ``root_key`` is the config key of its root (``data.root``, ``data.base.root``)."""
     return (
         f"{name}: {problem}.\n"
-        f"Expected layout of data.root:\n{layout}\n"
-        f"{source} ganlab never downloads data: pass data.root=<the unpacked folder>."
+        f"Expected layout of {root_key}:\n{layout}\n"
+        f"{source} ganlab never downloads data: pass {root_key}=<the unpacked folder>."
     )
 
 
@@ -54,7 +57,7 @@ class RealDataModule(ImageDataModule, ABC):
 
     name: ClassVar[str]
     supported_channels = (3, 1)  # 1: files are read as greyscale
-    layout: ClassVar[str]  # the expected tree under data.root
+    layout: ClassVar[str]  # the expected tree under the root
     source: ClassVar[str]  # a sentence naming where the data set comes from (a URL)
     val_split: ClassVar[str] = "val"  # the held-out split (val_dataloader, previews)
 
@@ -66,7 +69,9 @@ class RealDataModule(ImageDataModule, ABC):
         shuffle_seed: int,
         strict: bool,
         channels: int = 3,
+        config_node: str = "data",
     ) -> None:
+        self.config_node = config_node
         super().__init__(channels)
         self.batch_size, self.num_workers = batch_size, num_workers
         self.shuffle_seed, self.strict = shuffle_seed, strict
@@ -78,24 +83,31 @@ class RealDataModule(ImageDataModule, ABC):
     def grayscale(self) -> bool:
         return self.channels == 1
 
+    def key(self, argument: str) -> str:
+        """The config key of a constructor argument, as a message names it: ``data.root``, or
+        ``data.base.root`` for the base of UDA-Inversion's data (``config_node``)."""
+        return f"{self.config_node}.{argument}"
+
     def layout_error(self, problem: str) -> ConfigError:
-        return ConfigError(layout_message(self.name, problem, self.layout, self.source))
+        return ConfigError(
+            layout_message(self.name, problem, self.layout, self.source, self.key("root"))
+        )
 
     def check_root(self, root: Any) -> Path:
         path = resolve_root(root)
         if path is None:
-            raise self.layout_error("data.root is not set")
+            raise self.layout_error(f"{self.key('root')} is not set")
         if not path.exists():
-            raise self.layout_error(f"data.root={path} does not exist")
+            raise self.layout_error(f"{self.key('root')}={path} does not exist")
         if not path.is_dir():
-            raise self.layout_error(f"data.root={path} is not a folder")
+            raise self.layout_error(f"{self.key('root')}={path} is not a folder")
         return path
 
     def folder(self, relative: str) -> Path:
         """``root/relative``, which must be a folder."""
         path = self.root / relative
         if not path.is_dir():
-            raise self.layout_error(f"data.root={self.root} has no folder {relative}/")
+            raise self.layout_error(f"{self.key('root')}={self.root} has no folder {relative}/")
         return path
 
     @abstractmethod
@@ -165,7 +177,8 @@ class RealDataModule(ImageDataModule, ABC):
         if length < self.batch_size:
             raise ConfigError(
                 f"{self.name}: the train split has {length} images, fewer than "
-                f"data.batch_size={self.batch_size}; lower data.batch_size or add images"
+                f"{self.key('batch_size')}={self.batch_size}; lower {self.key('batch_size')} or "
+                "add images"
             )
         return length
 
@@ -204,12 +217,12 @@ class ImageFilesDataModule(RealDataModule):
             raise ConfigError(
                 f"{self.name}: {len(bad)} unreadable image file(s) under {self.root}: "
                 f"{name_some(bad, self.root)}; replace or remove them, or set "
-                "data.strict=false to skip them"
+                f"{self.key('strict')}=false to skip them"
             )
         if bad:
             warnings.warn(
                 f"{self.name}: skipping {len(bad)} unreadable image file(s) under {self.root}: "
-                f"{name_some(bad, self.root)} (data.strict=true stops the run instead)",
+                f"{name_some(bad, self.root)} ({self.key('strict')}=true stops the run instead)",
                 stacklevel=2,
             )
         self.skipped = bad
@@ -265,12 +278,13 @@ class FolderDataModule(ImageFilesDataModule):
         num_workers: int = 4,
         shuffle_seed: int = 0,
         strict: bool = False,
+        config_node: str = "data",
     ) -> None:
         if not 0.0 <= val_fraction < 1.0:
-            raise ConfigError(f"data.val_fraction={val_fraction} must be in [0, 1)")
+            raise ConfigError(f"{config_node}.val_fraction={val_fraction} must be in [0, 1)")
         self.size = size
         self.val_fraction, self.split_seed = val_fraction, split_seed
-        super().__init__(root, batch_size, num_workers, shuffle_seed, strict, channels)
+        super().__init__(root, batch_size, num_workers, shuffle_seed, strict, channels, config_node)
 
     def list_groups(self) -> dict[str, list[Path]]:
         paths = self.images_in(self.root)
@@ -325,16 +339,18 @@ class FFHQDataModule(ImageFilesDataModule):
         shuffle_seed: int = 0,
         strict: bool = False,
         channels: int = 3,
+        config_node: str = "data",
     ) -> None:
         self.size, self.n_val = size, n_val
-        super().__init__(root, batch_size, num_workers, shuffle_seed, strict, channels)
+        super().__init__(root, batch_size, num_workers, shuffle_seed, strict, channels, config_node)
 
     def list_groups(self) -> dict[str, list[Path]]:
         paths = self.images_in(self.root)
         if not 0 <= self.n_val < len(paths):
             raise self.layout_error(
-                f"data.root={self.root} holds {len(paths)} images; data.n_val={self.n_val} "
-                "must leave at least one for training"
+                f"{self.key('root')}={self.root} holds {len(paths)} images; "
+                f"{self.key('n_val')}={self.n_val} must leave at least one for training: add "
+                f"images or lower {self.key('n_val')}"
             )
         cut = len(paths) - self.n_val
         return {"train": paths[:cut], "val": paths[cut:]}
@@ -369,8 +385,10 @@ CELEBAHQ_LAYOUT = """\
                                        then '<file> <40 values of 1 or -1>' per image
 (or CelebA's list_attr_celeba.txt, same format, with CelebA-HQ-to-CelebA-mapping.txt)
 test_split: celeba also needs CelebA-HQ-to-CelebA-mapping.txt and CelebA's
-list_eval_partition.txt ('<file> <0 train | 1 val | 2 test>' per line)"""
-CELEBA_PARTITION_FILE = "list_eval_partition.txt"
+list_eval_partition.txt ('<file> <0 train | 1 val | 2 test>' per line), or Kaggle's
+list_eval_partition.csv (a header 'image_id,partition', then '<file>,<0 | 1 | 2>' rows)"""
+# CelebA's own partition file (whitespace) and the Kaggle copy's (CSV), looked up in this order
+CELEBA_PARTITION_FILES = ("list_eval_partition.txt", "list_eval_partition.csv")
 TEST_SPLITS = ("last_n", "random", "celeba")
 
 
@@ -406,9 +424,13 @@ def read_hq_mapping(path: Path) -> dict[str, str]:
 
 
 def read_partition(path: Path) -> dict[str, int]:
-    """CelebA's list_eval_partition.txt -> {CelebA file name: 0 train, 1 val, 2 test}."""
-    rows = (line.split() for line in path.read_text().splitlines())
-    return {fields[0]: int(fields[1]) for fields in rows if len(fields) == 2}
+    """CelebA's list_eval_partition.txt (``<file> <n>`` rows) or Kaggle's
+    list_eval_partition.csv (``<file>,<n>`` rows under an ``image_id,partition`` header) ->
+    {CelebA file name: 0 train, 1 val, 2 test}; rows without a number (the header) are
+    skipped."""
+    rows = (line.replace(",", " ").split() for line in path.read_text().splitlines())
+    numbered = (fields for fields in rows if len(fields) == 2 and fields[1].isdigit())
+    return {fields[0]: int(fields[1]) for fields in numbered}
 
 
 def index_order(path: Path) -> tuple[int, int, str]:
@@ -447,21 +469,25 @@ class CelebAHQDataModule(ImageFilesDataModule):
         channels: int = 3,
         test_split: str = "last_n",
         split_seed: int = 0,
+        config_node: str = "data",
     ) -> None:
         if test_split not in TEST_SPLITS:
-            raise ConfigError(f"data.test_split must be one of {TEST_SPLITS}, got {test_split!r}")
+            raise ConfigError(
+                f"{config_node}.test_split must be one of {TEST_SPLITS}, got {test_split!r}"
+            )
         self.size, self.n_test, self.test_split = size, n_test, test_split
         self.split_seed = split_seed
         self.requested = [str(name) for name in attributes]
         self.attribute_names = tuple(name.lower() for name in self.requested)
-        super().__init__(root, batch_size, num_workers, shuffle_seed, strict, channels)
+        super().__init__(root, batch_size, num_workers, shuffle_seed, strict, channels, config_node)
 
     def attribute_file(self) -> Path:
         for name in CELEBAHQ_ATTRIBUTE_FILES:
             if (self.root / name).is_file():
                 return self.root / name
         raise self.layout_error(
-            f"data.root={self.root} has no attribute file ({' or '.join(CELEBAHQ_ATTRIBUTE_FILES)})"
+            f"{self.key('root')}={self.root} has no attribute file "
+            f"({' or '.join(CELEBAHQ_ATTRIBUTE_FILES)})"
         )
 
     def image_folder(self) -> Path:
@@ -469,7 +495,8 @@ class CelebAHQDataModule(ImageFilesDataModule):
             if (self.root / name).is_dir():
                 return self.root / name
         raise self.layout_error(
-            f"data.root={self.root} has no image folder ({' or '.join(CELEBAHQ_IMAGE_FOLDERS)})"
+            f"{self.key('root')}={self.root} has no image folder "
+            f"({' or '.join(CELEBAHQ_IMAGE_FOLDERS)})"
         )
 
     def columns(self, names: list[str]) -> list[int]:
@@ -478,7 +505,8 @@ class CelebAHQDataModule(ImageFilesDataModule):
         unknown = [name for name in self.requested if name.lower() not in lowered]
         if unknown:
             raise ConfigError(
-                f"celebahq: unknown attribute(s) {', '.join(unknown)} in data.attributes; "
+                f"celebahq: unknown attribute(s) {', '.join(unknown)} in "
+                f"{self.key('attributes')}; "
                 f"the {len(names)} valid ones are: {', '.join(names)}"
             )
         return [lowered.index(name.lower()) for name in self.requested]
@@ -506,8 +534,8 @@ class CelebAHQDataModule(ImageFilesDataModule):
             return self.celeba_partition(paths, mapping)
         if not 0 <= self.n_test < len(paths):
             raise self.layout_error(
-                f"{folder} holds {len(paths)} images; data.n_test={self.n_test} must leave at "
-                "least one for training"
+                f"{folder} holds {len(paths)} images; {self.key('n_test')}={self.n_test} must "
+                "leave at least one for training"
             )
         if self.test_split == "random":
             drawn = np.random.default_rng(self.split_seed).permutation(len(paths))[: self.n_test]
@@ -519,13 +547,14 @@ class CelebAHQDataModule(ImageFilesDataModule):
 
     def celeba_partition(self, paths: list[Path], mapping: dict[str, str]) -> dict[str, list]:
         """train / test by the partition of each image's CelebA original (test: 2)."""
-        partition_file = self.root / CELEBA_PARTITION_FILE
-        if not mapping or not partition_file.is_file():
+        found = [self.root / f for f in CELEBA_PARTITION_FILES if (self.root / f).is_file()]
+        if not mapping or not found:
             raise self.layout_error(
-                f"data.test_split=celeba needs {CELEBAHQ_MAPPING_FILE} (CelebAMask-HQ) and "
-                f"{CELEBA_PARTITION_FILE} (CelebA, https://mmlab.ie.cuhk.edu.hk/projects/"
-                f"CelebA.html) in data.root={self.root}"
+                f"{self.key('test_split')}=celeba needs {CELEBAHQ_MAPPING_FILE} (CelebAMask-HQ) "
+                f"and {' or '.join(CELEBA_PARTITION_FILES)} (CelebA, https://mmlab.ie.cuhk.edu."
+                f"hk/projects/CelebA.html, or its Kaggle copy) in {self.key('root')}={self.root}"
             )
+        partition_file = found[0]
         partition = read_partition(partition_file)
         unknown = [p for p in paths if partition.get(mapping.get(p.name, "")) is None]
         if unknown:
@@ -590,9 +619,10 @@ class StanfordCarsDataModule(ImageFilesDataModule):
         shuffle_seed: int = 0,
         strict: bool = False,
         channels: int = 3,
+        config_node: str = "data",
     ) -> None:
         self.width, self.height = width, height
-        super().__init__(root, batch_size, num_workers, shuffle_seed, strict, channels)
+        super().__init__(root, batch_size, num_workers, shuffle_seed, strict, channels, config_node)
 
     @property
     def image_shape(self) -> tuple[int, int]:

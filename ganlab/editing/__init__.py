@@ -17,9 +17,10 @@ from ganlab.editing.interfacegan import (
     labelled_samples,
     train_boundary,
 )
-from ganlab.editing.sefa import factorize, modulation_weights
+from ganlab.editing.sefa import SEFA_WEIGHTS, factorize, modulation_weights
 
 __all__ = [
+    "SEFA_WEIGHTS",
     "Boundary",
     "Components",
     "Direction",

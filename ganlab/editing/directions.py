@@ -13,8 +13,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ganlab.errors import ConfigError
+from ganlab.errors import CheckpointError, ConfigError
 from ganlab.features.domain import ASSET_DIR
+from ganlab.torch_files import load_tensor_file
 
 FORMAT = "ganlab-direction/1"
 SPACES = ("z", "w", "w+")
@@ -56,8 +57,8 @@ class Direction:
 
 def load_direction(path: Path) -> Direction:
     try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # damaged, or a pickle weights_only refuses
+        saved = load_tensor_file(path, "direction file")
+    except CheckpointError as error:  # damaged, or a pickle weights_only refuses
         raise ConfigError(f"direction file {path} cannot be read: {error}") from error
     if isinstance(saved, dict) and isinstance(saved.get("direction"), Tensor):
         saved = saved["direction"]

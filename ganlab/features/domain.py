@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from ganlab.errors import MissingWeightsError
 from ganlab.features.base import FeatureExtractor
 from ganlab.features.weights import file_sha256
+from ganlab.torch_files import load_tensor_file
 
 ASSET_DIR = Path(__file__).resolve().parent.parent / "assets"
 MANIFEST_NAME = "manifest.json"
@@ -247,7 +248,7 @@ def load_domain_net(
             f"{path} does not match the sha256 in {path.parent / MANIFEST_NAME} (file damaged "
             "or replaced); retrain it or restore the file"
         )
-    saved = torch.load(path, map_location="cpu", weights_only=True)
+    saved = load_tensor_file(path, "domain net file")
     if not isinstance(saved, dict) or saved.get("format") != FORMAT:
         raise MissingWeightsError(f"{path} is not a ganlab domain net (format {FORMAT})")
     if saved["dataset"] != dataset:

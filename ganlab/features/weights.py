@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from ganlab.errors import MissingWeightsError
+from ganlab.torch_files import load_tensor_file
 
 
 def hub_checkpoint_dir() -> Path:
@@ -39,8 +40,9 @@ def find_weights(filename: str, url: str, what: str, configured: str | None = No
 
 
 def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """A state dict from an outside file, read with ``weights_only=True``."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    """A state dict from an outside file, read with ``weights_only=True`` (either torch file
+    format: torchvision's and InsightFace's files predate the zip format)."""
+    state = load_tensor_file(path, "weights file")
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     return state

@@ -8,20 +8,23 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ganlab.errors import CheckpointError
 from ganlab.features.domain import ASSET_DIR, read_manifest
 from ganlab.inversion.model import LatentModel, OptimisationSettings
 from ganlab.methods.stylegan2 import LATENT_AVG_SAMPLES
 from ganlab.nets.stylegan2 import load_stylegan2
+from ganlab.torch_files import load_tensor_file
 
 SETTING_KEYS = tuple(OptimisationSettings.__dataclass_fields__)
 
 
 def is_generator_file(path: Path) -> bool:
     """Whether ``path`` holds a bare StyleGAN2 generator (``g_ema``) rather than a ganlab
-    checkpoint or published method."""
+    checkpoint or published method, in either torch file format (the public config-f
+    conversions of 2019-20 are in the legacy one)."""
     try:
-        saved = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # not ours to judge here: the checkpoint reader names the problem
+        saved = load_tensor_file(path, "model file")
+    except CheckpointError:  # not ours to judge here: the checkpoint reader names the problem
         return False
     return isinstance(saved, dict) and "g_ema" in saved and "state_dict" not in saved
 

@@ -25,6 +25,7 @@ from ganlab.inversion.optimisation import (
     OptimisationSettings,
     optimise_codes,
     per_image_mse,
+    perceptual_view,
 )
 from ganlab.nets.stylegan2 import Generator, fit_to_input, sample_w
 
@@ -126,17 +127,30 @@ class LatentModel:
     def decode(self, codes: Tensor, conditions: tuple[Tensor, Tensor] | None = None) -> Tensor:
         return self.synthesize(codes.to(self.device), conditions=conditions).float()
 
+    def perceptual_net(self) -> nn.Module:
+        """The perceptual distance's feature net, built on first use."""
+        if self._perceptual is None:
+            self._perceptual = get_extractor(self.perceptual_name).to(self.device)
+        return self._perceptual
+
+    def prepare_inversion(self) -> None:
+        """Build now what inverting needs besides the generator (the perceptual net of the
+        objective), so that missing weights (LPIPS-VGG's vgg16-397923af.pth, say) stop a
+        task before it reads images or writes anything."""
+        if self.perceptual_name and self.settings.lambda_perceptual > 0:
+            self.perceptual_net()
+
     def perceptual_embedding(self, images: Tensor) -> Tensor:
         """Perceptual embeddings (B, F): their squared distance is the perceptual distance
         (LPIPS for lpips_*)."""
-        if self._perceptual is None:
-            self._perceptual = get_extractor(self.perceptual_name).to(self.device)
-        return self._perceptual(images)
+        return self.perceptual_net()(images)
 
     def perceptual_distance(self, images: Tensor, targets: Tensor) -> Tensor:
-        """Per-image squared distance (B,) of the perceptual embeddings."""
-        difference = self.perceptual_embedding(images) - self.perceptual_embedding(targets)
-        return difference.pow(2).sum(1)
+        """Per-image squared distance (B,) of the perceptual embeddings of the images seen at
+        ``settings.perceptual_size``, as the optimisation compares them."""
+        size = self.settings.perceptual_size
+        seen, target = perceptual_view(images, size), perceptual_view(targets, size)
+        return (self.perceptual_embedding(seen) - self.perceptual_embedding(target)).pow(2).sum(1)
 
     def code_spread(self) -> float:
         if self._w_std is None:

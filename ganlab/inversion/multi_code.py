@@ -37,7 +37,13 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from ganlab.inversion.optimisation import Embedding, learning_rate, per_image_mse
+from ganlab.inversion.optimisation import (
+    PERCEPTUAL_SIZE,
+    Embedding,
+    check_perceptual_size,
+    learning_rate,
+    per_image_mse,
+)
 from ganlab.metrics.distribution import frechet_distance
 from ganlab.nets.stylegan2 import Generator, sample_w
 
@@ -110,8 +116,11 @@ class MultiCodeSettings:
     down_mode: str = "average"  # down(): average pooling | bilinear (mGANprior's SR loss)
     optimise_importance: bool = True  # alpha_n; off: fixed at its initial 1/N
     seed: int = 0
+    perceptual_size: int | None = PERCEPTUAL_SIZE  # side the perceptual term compares at,
+    # at most the output's; None: the output's (mGANprior's resize for VGG)
 
     def __post_init__(self) -> None:
+        check_perceptual_size(self.perceptual_size)
         if self.optimizer not in OPTIMIZER_DEFAULTS:
             raise ValueError(
                 f"optimizer must be one of {tuple(OPTIMIZER_DEFAULTS)}, got {self.optimizer!r}"
@@ -302,16 +311,23 @@ def multi_code_objective(
     targets: Tensor, settings: MultiCodeSettings, perceptual: Embedding | None, size: int
 ) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
     """images (B, H, C, S, S) -> (loss, pixel MSE), each (B, H): MGI eq. 7, D(down(y), r).
-    The perceptual term compares down(y) and r both brought back to S x S (nearest), as
-    mGANprior resizes both for VGG."""
+    The perceptual term compares down(y) and r (s x s) both brought to P x P, P = S (nearest,
+    as mGANprior resizes both for VGG) capped at ``settings.perceptual_size`` (256: a 1024 px
+    output's 256 px down(y) is compared as it is, not blown up to 1024 for LPIPS-VGG).
+    Nearest up-sampling to S and then area-pooling to P is nearest up-sampling to P for
+    P >= s, and area-pooling to P for P < s."""
     use_perceptual = perceptual is not None and settings.lambda_perceptual > 0
+    side = size if settings.perceptual_size is None else min(size, settings.perceptual_size)
 
-    def upsize(images: Tensor) -> Tensor:
-        return F.interpolate(images, size=(size, size), mode="nearest")
+    def for_perceptual(images: Tensor) -> Tensor:
+        if images.shape[-1] == side:
+            return images
+        mode = "nearest" if side > images.shape[-1] else "area"
+        return F.interpolate(images, size=(side, side), mode=mode)
 
     if use_perceptual:
         with torch.no_grad():
-            target_embeddings = perceptual(upsize(targets))
+            target_embeddings = perceptual(for_perceptual(targets))
 
     def objective(images: Tensor) -> tuple[Tensor, Tensor]:
         batch, n_hypotheses = images.shape[:2]
@@ -320,7 +336,7 @@ def multi_code_objective(
         mse = per_image_mse(low, repeated)
         loss = settings.lambda_l2 * mse
         if use_perceptual:
-            embeddings = perceptual(upsize(low))
+            embeddings = perceptual(for_perceptual(low))
             distance = embeddings - target_embeddings.repeat_interleave(n_hypotheses, 0)
             loss = loss + settings.lambda_perceptual * distance.pow(2).sum(1)
         return loss.view(batch, n_hypotheses), mse.view(batch, n_hypotheses)

@@ -3,7 +3,9 @@ frozen StyleGAN2 (Abdal et al. 2019, Image2StyleGAN: W+ codes, pixel L2 + percep
 Adam), with the StyleGAN2 projector's schedule (Karras et al. 2020, Appendix D and
 ``projector.py``): a learning rate ramped up then cosine-ramped down, Gaussian noise on the
 code that decays to zero over the first ``noise_ramp`` of the run, and optionally the
-per-layer noise maps as variables with their autocorrelation penalty.
+per-layer noise maps as variables with their autocorrelation penalty. As the projector does,
+the perceptual term sees images larger than ``perceptual_size`` (256 px) area-pooled to it:
+LPIPS-VGG's features of a 1024 px image cost 16x the memory for the same distance.
 
 A whole batch runs at once: each image has its own code (and noise maps), the objective is
 the sum of the per-image losses, so the gradient of one code depends on its image alone and
@@ -20,6 +22,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 SPACES = ("w", "w+")
+PERCEPTUAL_SIZE = 256  # the StyleGAN2 projector's: larger images are area-pooled to 256 px
 
 # (codes, noise maps or None) -> images (B, C, H, W) in [-1, 1]
 Synthesis = Callable[[Tensor, list[Tensor] | None], Tensor]
@@ -44,8 +47,11 @@ class OptimisationSettings:
     optimise_noise: bool = False  # the noise maps as variables too (the projector does)
     noise_regularize: float = 1e5  # weight of their autocorrelation penalty
     seed: int = 0  # draws the initial noise maps and the code noise
+    perceptual_size: int | None = PERCEPTUAL_SIZE  # the perceptual term's longest side; None:
+    # the images' own
 
     def __post_init__(self) -> None:
+        check_perceptual_size(self.perceptual_size)
         if self.space not in SPACES:
             raise ValueError(f"inversion space must be one of {SPACES}, got {self.space!r}")
         if self.steps < 0:
@@ -65,6 +71,27 @@ class InversionResult:
     mse_history: Tensor
     noises: list[Tensor] | None = None
     conditions: tuple[Tensor, Tensor] | None = None
+
+
+def check_perceptual_size(size: int | None) -> None:
+    """Refuse a ``perceptual_size`` that is neither a side in pixels >= 1 nor None."""
+    if size is not None and (not isinstance(size, int) or size < 1):
+        raise ValueError(
+            f"perceptual_size must be a side in pixels >= 1 (the projector's 256), or null for "
+            f"the images' own size; got {size!r}"
+        )
+
+
+def perceptual_view(images: Tensor, size: int | None) -> Tensor:
+    """(B, C, H, W) images as the perceptual term sees them: area-averaged so that their
+    longer side is ``size`` when it is longer (the StyleGAN2 projector pools 1024 px images
+    to 256 for LPIPS-VGG), as they are when ``size`` is None or not smaller."""
+    longest = max(images.shape[-2:])
+    if size is None or longest <= size:
+        return images
+    height, width = images.shape[-2:]
+    target = (max(1, round(height * size / longest)), max(1, round(width * size / longest)))
+    return F.interpolate(images, size=target, mode="area")
 
 
 def learning_rate(t: float, base: float, rampup: float, rampdown: float) -> float:
@@ -135,7 +162,8 @@ def optimise_codes(
     """Optimise one code per target image (B, C, H, W) from ``start`` (see ``initial_codes``).
 
     The objective per image is lambda_l2 * MSE + lambda_perceptual * the squared distance of
-    the ``perceptual`` embeddings (the targets' are computed once) (+ noise_regularize *
+    the ``perceptual`` embeddings of the images seen at ``settings.perceptual_size``
+    (``perceptual_view``; the targets' are computed once) (+ noise_regularize *
     autocorrelation of its noise maps with ``optimise_noise``); the noise maps, one (1, h, w)
     per layer of ``noise_shapes`` per image, start N(0, 1).
     """
@@ -158,12 +186,13 @@ def optimise_codes(
     use_perceptual = perceptual is not None and settings.lambda_perceptual > 0
     if use_perceptual:
         with torch.no_grad():
-            target_embeddings = perceptual(targets)
+            target_embeddings = perceptual(perceptual_view(targets, settings.perceptual_size))
 
     def objective(images: Tensor, mse: Tensor) -> Tensor:
         loss = settings.lambda_l2 * mse
         if use_perceptual:
-            distance = (perceptual(images) - target_embeddings).pow(2).sum(1)
+            seen = perceptual_view(images, settings.perceptual_size)
+            distance = (perceptual(seen) - target_embeddings).pow(2).sum(1)
             loss = loss + settings.lambda_perceptual * distance
         return loss
 

@@ -109,8 +109,8 @@ class Evaluator:
         return cached_features(self.reference_key(count, domain), compute)[0]
 
     def reference_name(self, domain: str | None = None) -> str:
-        where = f"{self.reference_split} split"
-        return f"{self.datamodule.name} {where}" + (f", domain {domain}" if domain else "")
+        where = self.datamodule.split_description(self.reference_split)
+        return where + (f", domain {domain}" if domain else "")
 
     def score_images(
         self,

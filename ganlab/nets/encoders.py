@@ -32,6 +32,7 @@ from ganlab.checkpoints import state_dict_mismatches
 from ganlab.errors import CheckpointError, MissingWeightsError
 from ganlab.nets.irse import IRSE50_STAGES, IRUnit, input_layer, ir_units, stage_ends
 from ganlab.nets.stylegan2 import EqualConv2d, EqualLinear
+from ganlab.torch_files import load_tensor_file
 
 ENCODER_MODES = ("psp", "e4e")
 
@@ -258,10 +259,7 @@ def load_net_weights(net: nn.Module, path: str | Path, prefix: str, what: str) -
     path = Path(path).expanduser()
     if not path.is_file():
         raise MissingWeightsError(f"{what} weights not found: {path} does not exist")
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # any unreadable file (corrupt, or refused by weights_only)
-        raise CheckpointError(f"cannot read {what} weights {path}: {error}") from error
+    saved = load_tensor_file(path, f"{what} weights")
     state = saved.get("state_dict", saved) if isinstance(saved, dict) else {}
     entries = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     if not entries:

@@ -9,7 +9,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganlab.errors import ConfigError
+from ganlab.errors import CheckpointError, ConfigError
+from ganlab.torch_files import load_tensor_file
 
 
 def save_net_file(
@@ -29,8 +30,8 @@ def load_net_file(
     if not path.is_file():
         raise ConfigError(f"no {what} at {path}; {make_one}")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
+        payload = load_tensor_file(path, f"{what} file")
+    except CheckpointError as err:
         raise ConfigError(f"{path} is not a readable {what} file: {err}") from err
     if not isinstance(payload, dict) or payload.get("format") != fmt:
         raise ConfigError(f"{path} is not a ganlab {what} file (format {fmt})")

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganlab.errors import CheckpointError, MissingWeightsError
+from ganlab.torch_files import load_tensor_file
 
 ACT_GAIN = math.sqrt(2)
 WEIGHTS_HINT = (
@@ -789,10 +790,7 @@ def load_stylegan2(path: str | Path, **config_overrides) -> tuple[Generator, Ten
     path = Path(path)
     if not path.is_file():
         raise MissingWeightsError(f"StyleGAN2 checkpoint not found: {path}. {WEIGHTS_HINT}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # any unreadable file (corrupt, or refused by weights_only)
-        raise CheckpointError(f"cannot read StyleGAN2 checkpoint {path}: {err}") from err
+    ckpt = load_tensor_file(path, "StyleGAN2 checkpoint")
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{path} holds a {type(ckpt).__name__}, not a checkpoint dict")
     if "g_ema" in ckpt:

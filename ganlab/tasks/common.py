@@ -16,7 +16,6 @@ from torchvision.utils import save_image
 from ganlab.checkpoints import (
     PARTIAL_SUFFIX,
     check_compatible,
-    load_tensors,
     read_checkpoint,
     state_dict_mismatches,
 )
@@ -40,6 +39,7 @@ from ganlab.features.weights import file_sha256
 from ganlab.inversion import from_generator_file, from_method, is_generator_file
 from ganlab.methods.base import AdversarialModule
 from ganlab.preemption import resumable_checkpoint
+from ganlab.torch_files import load_tensor_file
 
 
 @runtime_checkable
@@ -184,7 +184,7 @@ def initialise_from(module: AdversarialModule, path: str | Path) -> list[str]:
     path = Path(str(path)).expanduser()
     if not path.is_file():
         raise CheckpointError(f"init_from={path}: no such file")
-    saved = load_tensors(path, "init_from file")
+    saved = load_tensor_file(path, "init_from file")
     state = saved.get("state_dict", saved) if isinstance(saved, dict) else None
     if not isinstance(state, dict) or not any(isinstance(v, Tensor) for v in state.values()):
         raise CheckpointError(f"init_from={path} holds no state dict of tensors")

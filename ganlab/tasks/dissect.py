@@ -115,8 +115,8 @@ def run(cfg: DictConfig) -> None:
     }
     (run_dir / "dissection.json").write_text(json.dumps({**about, "classes": summary}, indent=1))
     write_units(run_dir / "units.csv", found.iou, names)
+    write_index(run_dir, summary, about)  # before the preview: the outputs are complete
     save_images(preview_grid(rows, PREVIEW)[None] * 2 - 1, run_dir, ["interventions"])
-    write_index(run_dir, summary, about)
     print(f"ganlab: dissected {found.layer} ({found.iou.shape[0]} units) in {run_dir}")
     for row in summary:
         print(

@@ -9,7 +9,7 @@ is ``ganlab/assets/directions``) or a file (``task=train_direction`` writes them
 manipulation). Without ``ckpt_path=``/``asset=`` the model is the generator the direction
 was made for. Writes ``edited/<name>_<s>.png``, ``edits.png`` (a row per image: the
 input, then one column per strength), ``interpolation.png`` with ``interpolate_steps`` and
-``index.json``.
+``index.json`` (written before the previews, so that a failing preview loses no output).
 
 ``swap=[smiling, ...]`` with an IcGAN (``ckpt_path=``) edits attributes instead: each input's
 attribute vector is read by E_y, the named attribute flipped and the face re-generated from
@@ -24,8 +24,7 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor
 
-from ganlab.callbacks.samples import preview_grid
-from ganlab.checkpoints import load_tensors
+from ganlab.callbacks.samples import at_one_size, preview_grid
 from ganlab.editing import Direction, check_generator, conditional_direction, move
 from ganlab.editing.directions import resolve_direction
 from ganlab.errors import ConfigError
@@ -45,6 +44,9 @@ from ganlab.tasks.common import (
     unique_stems,
     write_index,
 )
+from ganlab.torch_files import load_tensor_file
+
+INTERPOLATION = "interpolation"  # the interpolation grid's file name, without .png
 
 
 def read_codes(path: str) -> tuple[list[str], Tensor]:
@@ -52,7 +54,7 @@ def read_codes(path: str) -> tuple[list[str], Tensor]:
     file = Path(str(path)).expanduser()
     if not file.is_file():
         raise ConfigError(f"codes={file}: no such file (task=invert writes <run dir>/codes.pt)")
-    saved = load_tensors(file, "codes file")
+    saved = load_tensor_file(file, "codes file")
     if (
         not isinstance(saved, dict)
         or not saved
@@ -125,10 +127,10 @@ def run_swap(cfg: DictConfig) -> None:
         files = save_images(images, run_dir / "swapped", [f"{s}_{attribute}" for s in stems])
         for entry, file in zip(entries, files, strict=True):
             entry["swapped"][attribute] = file
-    columns = [inputs.cpu(), rebuilt, *edited]
+    write_index(run_dir, entries, {"task": "edit", "model": str(source), "swap": names})
+    columns = at_one_size([inputs.cpu(), rebuilt, *edited])
     rows = {n: torch.stack([c[i] for c in columns]) for i, n in enumerate(stems[:16])}
     save_images(preview_grid(rows, len(columns))[None] * 2 - 1, run_dir, ["edits"])
-    write_index(run_dir, entries, {"task": "edit", "model": str(source), "swap": names})
     print(f"ganlab: swapped {len(names)} attribute(s) of {len(paths)} image(s) in {run_dir}")
 
 
@@ -161,6 +163,8 @@ def run(cfg: DictConfig) -> None:
         names, codes = read_codes(cfg.codes)
     else:
         require(model, Inverts, "edit input=", "invert images (give codes= instead)")
+        if latent:
+            model.prepare_inversion()
         paths, inputs = read_user_images(cfg.input, shape, cfg.get("align"))
         names = unique_stems(paths)
         codes, conditions = invert_inputs(model, inputs, cfg.batch_size)
@@ -181,9 +185,6 @@ def run(cfg: DictConfig) -> None:
         files = save_images(edited, run_dir / "edited", [f"{n}_{strength:g}" for n in names])
         for entry, file in zip(entries, files, strict=True):
             entry["edited"][f"{strength:g}"] = file
-    leading = [inputs.cpu()] if inputs is not None else []
-    rows = {n: torch.stack([c[i] for c in leading + columns]) for i, n in enumerate(names[:16])}
-    save_images(preview_grid(rows, len(leading) + len(strengths))[None] * 2 - 1, run_dir, ["edits"])
     about = {
         "task": "edit",
         "model": str(source),
@@ -192,9 +193,16 @@ def run(cfg: DictConfig) -> None:
         "layers": direction.layers,
         "strengths": strengths,
     }
-    if cfg.get("interpolate_steps", 0) and len(names) > 1 and conditions is None:
-        about["interpolation"] = write_interpolation(run_dir, codes, names, decode, cfg)
-    write_index(run_dir, entries, about)
+    interpolates = bool(cfg.get("interpolate_steps")) and len(names) > 1 and conditions is None
+    if interpolates:
+        about["interpolation"] = f"{INTERPOLATION}.png"
+    write_index(run_dir, entries, about)  # before the previews: the outputs are complete
+    leading = [inputs.cpu()] if inputs is not None else []
+    shown = at_one_size(leading + columns)  # 256 px inputs beside a 1024 px generator's edits
+    rows = {n: torch.stack([c[i] for c in shown]) for i, n in enumerate(names[:16])}
+    save_images(preview_grid(rows, len(leading) + len(strengths))[None] * 2 - 1, run_dir, ["edits"])
+    if interpolates:
+        write_interpolation(run_dir, codes, names, decode, cfg)
     print(f"ganlab: edited {len(names)} code(s) at {len(strengths)} strength(s) in {run_dir}")
 
 
@@ -212,7 +220,7 @@ def invert_inputs(model, inputs: Tensor, batch_size: int) -> tuple[Tensor, tuple
     return codes, (torch.cat(scales), torch.cat(shifts))
 
 
-def write_interpolation(run_dir: Path, codes: Tensor, names: list[str], decode, cfg) -> str:
+def write_interpolation(run_dir: Path, codes: Tensor, names: list[str], decode, cfg) -> None:
     """``interpolation.png``: a row per consecutive pair of codes, linear in W / W+."""
     steps = int(cfg.interpolate_steps)
     rows = {}
@@ -220,5 +228,4 @@ def write_interpolation(run_dir: Path, codes: Tensor, names: list[str], decode, 
         b = a + 1
         frames = interpolate_latents(codes[a], codes[b], steps, space="w")
         rows[f"{names[a]}->{names[b]}"] = decode(frames)
-    save_images(preview_grid(rows, steps)[None] * 2 - 1, run_dir, ["interpolation"])
-    return "interpolation.png"
+    save_images(preview_grid(rows, steps)[None] * 2 - 1, run_dir, [INTERPOLATION])

@@ -6,7 +6,8 @@ The model (``ckpt_path=`` or ``asset=``) is a StyleGAN2 generator file, a method
 when there is one). ``align=true`` first aligns faces FFHQ-style (dlib landmarks).
 Writes into the run dir: ``reconstructions/<name>.png``, ``codes.pt`` (``{name: code}``,
 what ``task=edit codes=`` reads), ``before_after.png`` (inputs above their
-reconstructions) and ``index.json`` (input -> reconstruction, code, per-image loss).
+reconstructions) and ``index.json`` (input -> reconstruction, code, per-image loss), the
+index before the grid, so that the outputs are complete whatever befalls the preview.
 """
 
 import torch
@@ -32,6 +33,8 @@ def run(cfg: DictConfig) -> None:
     source = model_source(cfg)
     model, shape = load_model(cfg, source)
     require(model, Inverts, "invert", "invert images into latent codes")
+    if isinstance(model, LatentModel):
+        model.prepare_inversion()
     paths, images = read_user_images(cfg.input, shape, cfg.get("align"))
     run_dir = prepare_run_dir(cfg)
     names = unique_stems(paths)
@@ -53,8 +56,6 @@ def run(cfg: DictConfig) -> None:
         reconstructions = torch.cat([images for _, images in results]).cpu()
     files = save_images(reconstructions, run_dir / "reconstructions", names)
     torch.save(dict(zip(names, codes, strict=True)), run_dir / "codes.pt")
-    grid = preview_grid({"input": images[:16], "reconstruction": reconstructions[:16]}, 16)
-    save_images(grid[None] * 2 - 1, run_dir, ["before_after"])
     entries = [
         {"input": str(path), "reconstruction": file, "code": name} | more
         for path, file, name, more in zip(paths, files, names, extra, strict=True)
@@ -62,4 +63,6 @@ def run(cfg: DictConfig) -> None:
     index = write_index(
         run_dir, entries, about | {"codes": "codes.pt", "code_shape": list(codes.shape[1:])}
     )
+    grid = preview_grid({"input": images[:16], "reconstruction": reconstructions[:16]}, 16)
+    save_images(grid[None] * 2 - 1, run_dir, ["before_after"])
     print(f"ganlab: inverted {len(paths)} image(s); outputs and {index.name} are in {run_dir}")

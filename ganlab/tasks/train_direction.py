@@ -7,8 +7,10 @@ user's own labelled codes (e.g. a ``task=invert`` run over labelled photos; the 
 ``name`` column matching the codes and one numeric column per attribute).
 ``direction_method=ganspace`` keeps the first ``n_components`` principal components of w
 (strength in standard deviations); ``sefa`` the first eigenvectors of the modulation
-weights. Writes ``directions/<name>.pt`` (what ``task=edit direction=`` takes),
-``previews.png`` (a row per direction over ``preview_strengths``) and ``index.json``.
+weights (``sefa_weights=reference``: genforce/sefa's, each W+ layer's style conv and the
+output ToRGB; ``all``: every ToRGB too). Writes ``directions/<name>.pt`` (what ``task=edit
+direction=`` takes), ``index.json`` and then ``previews.png`` (a row per direction over
+``preview_strengths``).
 """
 
 import csv
@@ -21,6 +23,7 @@ from torch import Tensor
 from ganlab.callbacks.samples import preview_grid
 from ganlab.data.toyfaces import ATTRIBUTES
 from ganlab.editing import (
+    SEFA_WEIGHTS,
     Direction,
     factorize,
     labelled_samples,
@@ -158,8 +161,10 @@ def ganspace_directions(model: LatentModel, cfg: DictConfig, source: str) -> lis
 
 
 def sefa_directions(model: LatentModel, cfg: DictConfig, source: str) -> list[Direction]:
-    layers = layer_list(cfg)
-    vectors, eigenvalues = factorize(modulation_weights(model.generator.cpu(), layers))
+    layers, weights = layer_list(cfg), str(cfg.sefa_weights)
+    if weights not in SEFA_WEIGHTS:
+        raise ConfigError(f"sefa_weights={weights} is unknown; valid: {', '.join(SEFA_WEIGHTS)}")
+    vectors, eigenvalues = factorize(modulation_weights(model.generator.cpu(), layers, weights))
     model.generator.to(model.device)
     return [
         Direction(
@@ -170,7 +175,11 @@ def sefa_directions(model: LatentModel, cfg: DictConfig, source: str) -> list[Di
             source,
             model.fingerprint,
             layers,
-            {"eigenvalue": float(eigenvalues[k]), "factorised_layers": layers or "all"},
+            {
+                "eigenvalue": float(eigenvalues[k]),
+                "factorised_layers": layers or "all",
+                "factorised_weights": weights,
+            },
         )
         for k in range(int(cfg.n_components))
     ]
@@ -208,14 +217,6 @@ def run(cfg: DictConfig) -> None:
         for d in directions
     ]
     strengths = [float(s) for s in cfg.preview_strengths]
-    rng = torch.Generator().manual_seed(int(cfg.seed) + 1)
-    start = sample_w(model.generator, 1, 0.7, model.latent_avg[None], rng)
-    start = start[:, None].repeat(1, model.n_latent, 1)
-    rows = {
-        d.name: torch.cat([model.decode(move(start, d, s)).cpu() for s in strengths])
-        for d in directions[:16]
-    }
-    save_images(preview_grid(rows, len(strengths))[None] * 2 - 1, run_dir, ["previews"])
     entries = [
         {"name": d.name, "file": f, "layers": d.layers, **d.details}
         for d, f in zip(directions, files, strict=True)
@@ -227,5 +228,13 @@ def run(cfg: DictConfig) -> None:
         "generator_fingerprint": model.fingerprint,
         "preview_strengths": strengths,
     }
-    write_index(run_dir, entries, about)
+    write_index(run_dir, entries, about)  # before the previews: the outputs are complete
+    rng = torch.Generator().manual_seed(int(cfg.seed) + 1)
+    start = sample_w(model.generator, 1, 0.7, model.latent_avg[None], rng)
+    start = start[:, None].repeat(1, model.n_latent, 1)
+    rows = {
+        d.name: torch.cat([model.decode(move(start, d, s)).cpu() for s in strengths])
+        for d in directions[:16]
+    }
+    save_images(preview_grid(rows, len(strengths))[None] * 2 - 1, run_dir, ["previews"])
     print(f"ganlab: {len(directions)} direction(s) in {run_dir / 'directions'}")

@@ -4,7 +4,9 @@ The model must translate (an image-to-image method). ``target=`` names a domain 
 two-domain method; ``attributes=`` (attribute translation) and ``exemplar=`` (exemplar-based
 translation) are the other kinds of target, for the methods that take them. ``seeds=[...]``
 draws several styles of a multimodal method. Writes ``translations/<name>_<seed>.png``,
-``translations.png`` (inputs above their translations) and ``index.json``. Under torchrun
+``translations.png`` (inputs above their translations, written after ``index.json``, so a
+failing preview loses no output; inputs and outputs of other sizes share its size) and
+``index.json``. Under torchrun
 the batches are shared among the processes (``ganlab.tasks.sharding``).
 """
 
@@ -96,7 +98,6 @@ def run(cfg: DictConfig) -> None:
         rows[f"seed {seed}"] = outputs[:16]
     if not share.writes:
         return
-    save_images(preview_grid(rows, 16)[None] * 2 - 1, run_dir, ["translations"])
     listed = given[0] == "attributes" and not isinstance(target, str)
     shown = [str(item) for item in target] if listed else str(target)
     about = {"task": "translate", "model": source, given[0]: shown, "seeds": seeds}
@@ -104,5 +105,6 @@ def run(cfg: DictConfig) -> None:
         about |= module.index_details(batches)
     if share.world_size > 1:
         about["processes"] = share.world_size
-    write_index(run_dir, entries, about)
+    write_index(run_dir, entries, about)  # before the preview: the outputs are complete
+    save_images(preview_grid(rows, 16)[None] * 2 - 1, run_dir, ["translations"])
     print(f"ganlab: translated {len(paths)} image(s) to {target} in {run_dir}")
