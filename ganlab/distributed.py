@@ -260,3 +260,13 @@ def gradients_are_averaged(trainer: pl.Trainer) -> bool:
     return isinstance(strategy, PlayerDDPStrategy) or isinstance(
         strategy.model, nn.parallel.DistributedDataParallel
     )
+
+
+def leave_process_group() -> None:
+    """End this process's part in a DDP run once training is over: the processes meet, then
+    each tears its Gloo/NCCL group down itself. A group left to the interpreter's exit can
+    abort the process ("terminate called without an active exception") while rank 0 still
+    evaluates."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

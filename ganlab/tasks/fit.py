@@ -23,6 +23,7 @@ from pytorch_lightning.loggers import WandbLogger
 from ganlab.callbacks.evaluation import PeriodicEvaluation
 from ganlab.callbacks.record_config import RecordConfig
 from ganlab.checkpoints import check_compatible, read_checkpoint
+from ganlab.distributed import leave_process_group
 from ganlab.errors import ConfigError, GanlabError
 from ganlab.evaluation import evaluate, write_metrics
 from ganlab.methods.base import AdversarialModule, NonFiniteLossError
@@ -117,6 +118,7 @@ def fit_until_done_or_preempted(
         if preemption.interrupted:  # came after the last batch: training is complete
             finish_loggers(loggers)
             stop_interrupted(preemption, stopper, run_dir, trainer.is_global_zero)
+        leave_process_group()
         if not trainer.is_global_zero:
             return None  # rank 0 evaluates and writes the run's files
         module.to(trainer.strategy.root_device)  # Lightning's teardown left it on the CPU
