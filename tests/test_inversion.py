@@ -138,3 +138,13 @@ def test_invert_task_by_optimisation_writes_losses(tmp_path):
     assert index["code_shape"] == [10, 128]
     assert all(item["psnr"] > 0 and item["loss"] > 0 for item in index["items"])
     assert Path(out / index["items"][0]["reconstruction"]).is_file()
+
+
+def test_inversion_recomputes_the_generator_layers_as_configured():
+    """``inversion.recompute_activations``: null leaves a 64 px generator as it is (on from
+    512 px), true turns recomputation on for any size."""
+    path = ASSET_DIR / "stylegan2_toyfaces_64.pt"
+    automatic = from_generator_file(path, {"steps": 1}, progress=False)
+    assert not automatic.generator.recompute_activations
+    forced = from_generator_file(path, {"recompute_activations": True}, progress=False)
+    assert forced.generator.recompute_activations

@@ -315,3 +315,31 @@ def test_shared_weight_modulation_computes_the_grouped_convs_function():
     torch.testing.assert_close(outputs[1], outputs[0], atol=1e-4, rtol=1e-5)
     torch.testing.assert_close(grads[1], grads[0], atol=1e-5, rtol=1e-3)
     assert all(m.grouped is False for m in generator.modules() if hasattr(m, "grouped"))
+
+
+def test_recomputed_activations_give_the_same_image_and_code_gradients():
+    """Per-layer activation checkpointing (``use_recomputation``): the inversion's gradient
+    with respect to a W+ code is the one without it, random noise included."""
+    torch.manual_seed(0)
+    generator = Generator(32, 16, 2, channels={4: 8, 8: 8, 16: 8, 32: 4}, grouped_conv=False)
+    codes = torch.randn(2, generator.n_latent, 16)
+    results = []
+    for on in (False, True):
+        generator.use_recomputation(on)
+        code = codes.clone().requires_grad_(True)
+        torch.manual_seed(1)  # randomize_noise draws its maps in forward (and again in backward)
+        images, _ = generator([code], input_is_latent=True)
+        images.pow(2).mean().backward()
+        results.append((images.detach(), code.grad))
+    assert torch.equal(results[0][0], results[1][0])
+    assert torch.allclose(results[0][1], results[1][1], rtol=1e-5, atol=1e-8)
+    assert results[0][1].abs().sum() > 0
+
+
+def test_recomputation_is_on_by_default_from_512_px_and_off_below():
+    small = {4: 4, 8: 4, 16: 4, 32: 4, 64: 4, 128: 4, 256: 4, 512: 4}
+    with torch.device("meta"):
+        assert Generator(512, 8, 1, channels=small).use_recomputation().recompute_activations
+        assert not Generator(256, 8, 1, channels=small).use_recomputation().recompute_activations
+        assert not Generator(256, 8, 1, channels=small).recompute_activations
+        assert Generator(64, 8, 1, channels=small).use_recomputation(True).recompute_activations

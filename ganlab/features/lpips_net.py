@@ -30,8 +30,9 @@ def imagenet_backbone(arch: str, weights_enum, configured: str | None) -> tuple[
     """A torchvision ImageNet classifier with its cached weights, and their fingerprint."""
     filename = os.path.basename(weights_enum.url)
     path = find_weights(filename, weights_enum.url, f"torchvision {arch} (ImageNet)", configured)
-    model = getattr(torchvision.models, arch)(weights=None)
-    model.load_state_dict(load_state_dict(path))
+    with torch.device("meta"):  # no random init of the 100M-parameter classifier
+        model = getattr(torchvision.models, arch)(weights=None)
+    model.load_state_dict(load_state_dict(path), assign=True)
     return model, file_fingerprint(path)
 
 

@@ -81,10 +81,11 @@ class LatentModel:
             )
         self.generator = generator.eval().requires_grad_(False)
         self.generator.use_grouped_conv(False)  # shared-weight convs: one code per image, fast
+        self.settings = settings or OptimisationSettings()
+        self.generator.use_recomputation(self.settings.recompute_activations)
         self.latent_avg = latent_avg.reshape(-1)
         self.source, self.encode_images, self.progress = source, encode, progress
         self.kind = kind if kind != "auto" else ("encoder" if encode else "optimisation")
-        self.settings = settings or OptimisationSettings()
         self.perceptual_name = perceptual
         self._perceptual: nn.Module | None = None
         self._w_std: float | None = None

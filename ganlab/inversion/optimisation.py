@@ -49,6 +49,8 @@ class OptimisationSettings:
     seed: int = 0  # draws the initial noise maps and the code noise
     perceptual_size: int | None = PERCEPTUAL_SIZE  # the perceptual term's longest side; None:
     # the images' own
+    recompute_activations: bool | None = None  # the generator's layers recomputed in backward
+    # (half the memory, ~1.6x the time); None: from 512 px (Generator.use_recomputation)
 
     def __post_init__(self) -> None:
         check_perceptual_size(self.perceptual_size)

@@ -144,7 +144,7 @@ class MultipleGANInversion(nn.Module):
                 f"max_correlation_entries must be >= 1, got {max_correlation_entries}"
             )
         self.generator, latent_avg = load_stylegan2(Path(weights_file(generator_path)).expanduser())
-        self.generator.use_grouped_conv(False).eval().requires_grad_(False)
+        self.generator.use_grouped_conv(False).use_recomputation().eval().requires_grad_(False)
         self.register_buffer("latent_avg", latent_avg.reshape(-1))
         self.correspondence_size = correspondence_size or self.generator.size
         self.max_correlation_entries = max_correlation_entries

@@ -16,15 +16,18 @@ residual blocks (Fig. 7c) with a minibatch-stddev feature.
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from ganlab.errors import CheckpointError, MissingWeightsError
 from ganlab.torch_files import load_tensor_file
 
 ACT_GAIN = math.sqrt(2)
+RECOMPUTE_FROM_SIZE = 512  # generators this large recompute activations in backward (inversion)
 WEIGHTS_HINT = (
     "Standard checkpoints in this layout: stylegan2-ffhq-config-f.pt and the other converted "
     "NVIDIA models linked from the README of https://github.com/rosinality/stylegan2-pytorch, "
@@ -420,6 +423,7 @@ class Generator(nn.Module):
             res = 2 ** ((j + 5) // 2)  # 4, 8, 8, 16, 16, ...
             self.noises.register_buffer(f"noise_{j}", torch.randn(1, 1, res, res))
         self.use_grouped_conv(grouped_conv)
+        self.recompute_activations = False
 
     def make_noise(self) -> list[Tensor]:
         """Fresh N(0, 1) noise maps, one per layer: (1, 1, 4, 4), (1, 1, 8, 8) x 2, ..."""
@@ -440,6 +444,19 @@ class Generator(nn.Module):
             if isinstance(module, ModulatedConv2d):
                 module.grouped = grouped
         return self
+
+    def use_recomputation(self, on: bool | None = None) -> "Generator":
+        """Keep only each synthesis layer's input for backward and recompute the rest there
+        (torch.utils.checkpoint): the same gradients for one more forward pass, about half the
+        memory of a 1024 px inversion. None: on from ``RECOMPUTE_FROM_SIZE`` px."""
+        self.recompute_activations = self.size >= RECOMPUTE_FROM_SIZE if on is None else on
+        return self
+
+    def _layer(self, layer: nn.Module, *args: Any, **kwargs: Any) -> Tensor:
+        """``layer(*args, **kwargs)``, recomputed in backward with ``recompute_activations``."""
+        if self.recompute_activations and torch.is_grad_enabled():
+            return checkpoint(layer, *args, use_reentrant=False, **kwargs)
+        return layer(*args, **kwargs)
 
     def mean_latent(self, n: int, rng: torch.Generator | None = None) -> Tensor:
         """Mean of w over ``n`` random z, shape (1, D) (the truncation centre)."""
@@ -522,16 +539,17 @@ class Generator(nn.Module):
         it (None for block 0), from W+ rows ``latent`` (B, 2 * block + 1, D)."""
         if latent.shape[1] != self.head_rows(block):
             raise ValueError(f"the head up to block {block} takes {self.head_rows(block)} rows")
-        out = self.conv1(self.input(latent.shape[0]), latent[:, 0], noise=noise[0])
+        out = self._layer(self.conv1, self.input(latent.shape[0]), latent[:, 0], noise=noise[0])
         skip = None
         for b in range(1, block + 1):
             i = 2 * b - 1
-            skip = (self.to_rgb1 if b == 1 else self.to_rgbs[b - 2])(out, latent[:, i], skip)
-            out = self.convs[2 * b - 2](out, latent[:, i], noise=noise[i])
+            to_rgb = self.to_rgb1 if b == 1 else self.to_rgbs[b - 2]
+            skip = self._layer(to_rgb, out, latent[:, i], skip)
+            out = self._layer(self.convs[2 * b - 2], out, latent[:, i], noise=noise[i])
             if conditions is not None and conditions[0].shape[-1] == out.shape[-1]:
                 scale, shift = conditions
                 out = out * (1 + scale) + shift
-            out = self.convs[2 * b - 1](out, latent[:, i + 1], noise=noise[i + 1])
+            out = self._layer(self.convs[2 * b - 1], out, latent[:, i + 1], noise=noise[i + 1])
         return out, skip
 
     def synthesis_tail(
@@ -543,13 +561,14 @@ class Generator(nn.Module):
             raise ValueError(
                 f"the tail from block {block} takes {self.n_latent - self.head_rows(block)} rows"
             )
-        skip = (self.to_rgb1 if block == 0 else self.to_rgbs[block - 1])(out, latent[:, 0], skip)
+        to_rgb = self.to_rgb1 if block == 0 else self.to_rgbs[block - 1]
+        skip = self._layer(to_rgb, out, latent[:, 0], skip)
         for b in range(block + 1, len(self.to_rgbs) + 1):
             i = 2 * b - 1
             j = i - self.head_rows(block)  # the same rows, counted in ``latent``
-            out = self.convs[2 * b - 2](out, latent[:, j], noise=noise[i])
-            out = self.convs[2 * b - 1](out, latent[:, j + 1], noise=noise[i + 1])
-            skip = self.to_rgbs[b - 1](out, latent[:, j + 2], skip)
+            out = self._layer(self.convs[2 * b - 2], out, latent[:, j], noise=noise[i])
+            out = self._layer(self.convs[2 * b - 1], out, latent[:, j + 1], noise=noise[i + 1])
+            skip = self._layer(self.to_rgbs[b - 1], out, latent[:, j + 2], skip)
         return skip
 
 
