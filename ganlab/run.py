@@ -9,6 +9,7 @@ inside the package (``ganlab/conf``); add your own with Hydra's search path
 (``hydra.searchpath=[file:///path/to/conf]``).
 """
 
+import logging
 import os
 import secrets
 import signal
@@ -34,6 +35,7 @@ from ganlab.features.weights import hub_checkpoint_dir
 from ganlab.methods.two_player import TRICK_SWITCHES, Tricks
 from ganlab.preemption import exit_code_for
 from ganlab.tasks import TASKS
+from ganlab.threads import threads_per_process, usable_cpus
 
 CONFIG_DIR = str(files("ganlab.conf"))
 _UNIQUE = f"{secrets.token_hex(3)}"  # one per process: jobs started in the same second differ
@@ -61,13 +63,66 @@ warnings.filterwarnings("ignore", message=".*`val_dataloader` but have no `valid
 warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
 # checkpoints hold the weights after the step, which is what resuming needs
 warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization.*")
+# a resumed run writes into its own new run dir, and ganlab's samplers resume mid-epoch
+warnings.filterwarnings("ignore", message="The dirpath has changed from.*")
+warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
+# lpips builds its torchvision backbone with the deprecated flag; ganlab loads the weights
+warnings.filterwarnings("ignore", message="The parameter 'pretrained' is deprecated.*")
+warnings.filterwarnings("ignore", message="Arguments other than a weight enum.*")
+
+
+class LightningChatter(logging.Filter):
+    """Drops Lightning's console lines a user cannot act on: its advertising tip, "no GPU /
+    TPU here" on a CPU run, and the note that fit stopped at max_steps (ganlab says when a run
+    is done). GPU lines of a GPU run stay."""
+
+    DROPPED = ("💡 Tip", "GPU available: False", "TPU available: False", "`Trainer.fit` stopped")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.DROPPED)
+
+
+logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(LightningChatter())
 
 
 def run_task(cfg: DictConfig) -> float | None:
     """Do ``cfg.task`` in ``cfg.output_dir``; returns the sweep objective (if any)."""
     check_config(cfg)
+    set_compute_threads(cfg)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     return TASKS[cfg.task](cfg)
+
+
+def set_compute_threads(cfg: DictConfig) -> int:
+    """torch's intra-op threads for this process (``ganlab.threads``), said in the run's first
+    lines: ``trainer.threads`` when set, else ``OMP_NUM_THREADS`` when the user set it, else
+    the CPUs this process may use shared among the processes of this node."""
+    requested = (cfg.get("trainer") or {}).get("threads")
+    if requested is not None:
+        threads, why = int(requested), f"trainer.threads={requested}"
+    elif os.environ.get("OMP_NUM_THREADS"):
+        threads, why = torch.get_num_threads(), f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}"
+    else:
+        cpus, processes = node_cpus_and_processes(cfg)
+        threads = threads_per_process(cpus, processes)
+        why = f"{cpus} usable CPU(s), {processes} process(es) on this node"
+    torch.set_num_threads(threads)
+    if int(os.environ.get("RANK") or os.environ.get("LOCAL_RANK") or 0) == 0:
+        print(f"ganlab: {threads} compute thread(s) per process ({why})")
+    return threads
+
+
+def node_cpus_and_processes(cfg: DictConfig) -> tuple[int, int]:
+    """(CPUs, processes) to share them among: SLURM gives each task its own CPUs; torchrun
+    says how many processes share the node; a fit's trainer asks for devices per node."""
+    if os.environ.get("SLURM_CPUS_PER_TASK") and SLURMEnvironment.detect():
+        return min(int(os.environ["SLURM_CPUS_PER_TASK"]), usable_cpus()), 1
+    if os.environ.get("LOCAL_WORLD_SIZE"):
+        return usable_cpus(), int(os.environ["LOCAL_WORLD_SIZE"])
+    if cfg.task == "fit" and cfg.get("trainer"):
+        nodes = int(cfg.trainer.get("num_nodes") or 1)
+        return usable_cpus(), max(1, process_count(cfg.trainer) // nodes)
+    return usable_cpus(), 1
 
 
 def check_config(cfg: DictConfig) -> None:

@@ -201,3 +201,17 @@ def test_sweep_members_share_a_wandb_group_and_are_named_by_their_overrides(tmp_
     names = sorted(info["name"] for info in infos)
     assert ["seed=1" in names[0], "seed=2" in names[1]] == [True, True]
     assert all("name=sweep_check" in name and "steps=2" in name for name in names)
+
+
+def test_the_console_holds_ganlab_lines_and_not_lightning_chatter(tmp_path):
+    """A CPU run's console: ganlab's own lines (the thread count first), no advertising tip,
+    no "GPU/TPU available: False", no "fit stopped at max_steps"."""
+    result = run_cli(
+        ["steps=2", "trainer.threads=1", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    console = result.stdout + result.stderr
+    assert result.stdout.startswith("ganlab: 1 compute thread(s) per process (trainer.threads=1)")
+    assert "ganlab: done" in console
+    for chatter in ("litlogger", "Tip:", "TPU available", "GPU available", "`Trainer.fit` stopped"):
+        assert chatter not in console, chatter

@@ -59,6 +59,7 @@ from ganlab.cache import cache_root
 from ganlab.data.base import ImageDataModule
 from ganlab.data.samplers import EpochShuffleSampler, batch_loader
 from ganlab.errors import ConfigError
+from ganlab.threads import usable_cpus
 
 log = logging.getLogger(__name__)
 
@@ -803,7 +804,7 @@ class ToyFaces(Dataset):
         partial = path.with_suffix(f".{os.getpid()}.partial")
         shape = (self.n, self.size, self.size, 5)
         frames = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape)
-        workers = min(8, len(os.sched_getaffinity(0))) if self.n >= 2000 else 0
+        workers = min(8, usable_cpus()) if self.n >= 2000 else 0
         # its own generator: iterating a DataLoader draws a seed, and rendering the cache must
         # not move the global RNG (a run's initial weights would depend on whether it exists)
         loader = DataLoader(

@@ -84,7 +84,7 @@ def fit_until_done_or_preempted(
     if max_steps is None or max_steps < 0:
         max_steps = module.optimizer_steps_for(cfg.steps)
     trainer = instantiate(
-        cfg.trainer,
+        OmegaConf.masked_copy(cfg.trainer, [k for k in cfg.trainer if k != "threads"]),
         max_steps=max_steps,
         logger=loggers or False,
         callbacks=callbacks,
