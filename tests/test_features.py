@@ -54,6 +54,13 @@ def alexnet_file(tmp_path_factory):
 def inception_file(tmp_path_factory):
     """A torch-fidelity InceptionV3 checkpoint (random weights) in the real file's layout."""
     path = tmp_path_factory.mktemp("hub") / INCEPTION_FILE
+    torch.save(random_inception_state(), path)
+    return path
+
+
+def random_inception_state() -> dict:
+    """torch-fidelity's FID InceptionV3 state dict with random weights (seed 0); nothing is
+    downloaded."""
     torch.manual_seed(0)
     with (
         mock.patch(
@@ -63,8 +70,7 @@ def inception_file(tmp_path_factory):
         mock.patch.object(FeatureExtractorInceptionV3, "load_state_dict"),
     ):
         net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
-    torch.save(net.state_dict(), path)
-    return path
+    return net.state_dict()
 
 
 def test_registry_names_and_unknown_name():

@@ -12,14 +12,12 @@ Slow (minutes on 2 CPU cores): ``python -m pytest -m slow tests/test_real_scale.
 
 import json
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import pytest
 import torch
 import torchvision
 from PIL import Image
-from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
 from ganlab.features.arcface import ARCFACE_FILE, save_random_arcface
 from ganlab.features.inception import INCEPTION_FILE
@@ -28,6 +26,7 @@ from ganlab.nets.stylegan2 import Generator
 from ganlab.run import run_task
 from ganlab.torch_files import is_zip_format
 from tests.conftest import TINY_G, compose_run
+from tests.test_features import random_inception_state
 from tests.test_real_data import CELEBA_ATTRIBUTES, write_attribute_file
 
 pytestmark = pytest.mark.slow
@@ -66,16 +65,7 @@ def torchvision_release(arch: str, path: Path) -> None:
 
 def inception_release(path: Path) -> None:
     """torch-fidelity's FID Inception in its layout (random weights), zip format."""
-    torch.manual_seed(0)
-    with (
-        mock.patch(
-            "torch_fidelity.feature_extractor_inceptionv3.load_state_dict_from_url",
-            return_value={},
-        ),
-        mock.patch.object(FeatureExtractorInceptionV3, "load_state_dict"),
-    ):
-        net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
-    save_release(net.state_dict(), path, legacy=False)
+    save_release(random_inception_state(), path, legacy=False)
 
 
 def write_ffhq(root: Path, n: int) -> None:
