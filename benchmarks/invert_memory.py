@@ -16,6 +16,7 @@ fixed part (Python, torch, the weights: the 1-photo run minus one marginal image
 """
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -27,17 +28,11 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from timing import with_peak_memory  # noqa: E402  (benchmarks/timing.py)
+
 from ganlab.nets.stylegan2 import Generator  # noqa: E402
 
 GIB = 1024**3
-# run one command and print the peak resident set of the process it started (bytes)
-PEAK_OF_CHILD = (
-    "import resource, subprocess, sys; "
-    "done = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
-    "sys.stderr.write(done.stderr[-3000:] if done.returncode else ''); "
-    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024); "
-    "sys.exit(done.returncode)"
-)
 
 
 def write_stand_ins(root: Path, n_photos: int) -> tuple[Path, Path]:
@@ -79,10 +74,10 @@ def peak_of_invert(
     ]  # fmt: skip
     env = {"TORCH_HOME": str(root / "torch"), "PYTHONPATH": str(REPO)}
     done = subprocess.run(
-        [sys.executable, "-c", PEAK_OF_CHILD, *command],
+        with_peak_memory(command),
         capture_output=True,
         text=True,
-        env={**__import__("os").environ, **env},
+        env={**os.environ, **env},
     )
     if done.returncode:
         raise SystemExit(f"task=invert on {n} photo(s) failed:\n{done.stderr}")

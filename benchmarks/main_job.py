@@ -26,22 +26,16 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+from timing import with_peak_memory  # noqa: E402  (benchmarks/timing.py)
+
 GIB = 1024**3
-# run one command and print the largest peak resident set among the processes it waited on
-PEAK_OF_CHILD = (
-    "import resource, subprocess, sys; "
-    "done = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
-    "sys.stderr.write(done.stdout[-2000:] + done.stderr[-3000:] if done.returncode else ''); "
-    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024); "
-    "sys.exit(done.returncode)"
-)
 
 
 def start_main_job(run_dir: Path, cache: Path, overrides: list[str]) -> subprocess.Popen:
     command = [sys.executable, "-m", "ganlab.run", f"hydra.run.dir={run_dir}", *overrides]
     env = {**os.environ, "GANLAB_CACHE": str(cache), "PYTHONPATH": str(REPO)}
     return subprocess.Popen(
-        [sys.executable, "-c", PEAK_OF_CHILD, *command],
+        with_peak_memory(command),
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,

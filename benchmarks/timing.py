@@ -1,6 +1,8 @@
-"""What the training-step benchmarks share: a bare Trainer (no progress bar, checkpoints,
-loggers or validation) whose training loop is timed from its first batch to its last."""
+"""What the benchmarks share: a bare Trainer (no progress bar, checkpoints, loggers or
+validation) whose training loop is timed from its first batch to its last, and the peak
+memory of a command run in a fresh process."""
 
+import sys
 import time
 from typing import Any
 
@@ -37,3 +39,20 @@ def timed_fit(
     )
     trainer.fit(module, train_dataloaders=train_loader)
     return timer.seconds
+
+
+# run one command and print the largest peak resident set among the processes it waited on
+_PEAK_OF_CHILD = (
+    "import resource, subprocess, sys; "
+    "done = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+    "sys.stderr.write(done.stdout[-2000:] + done.stderr[-3000:] if done.returncode else ''); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024); "
+    "sys.exit(done.returncode)"
+)
+
+
+def with_peak_memory(command: list[str]) -> list[str]:
+    """``command`` wrapped so that the last line it prints is the peak RSS in bytes of its
+    largest process (a fresh wrapper process: nothing else is counted); a failing command's
+    output tail goes to stderr."""
+    return [sys.executable, "-c", _PEAK_OF_CHILD, *command]

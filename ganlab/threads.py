@@ -59,26 +59,24 @@ def cgroup_cpu_limit(root: Path = CGROUP_ROOT, proc_cgroup: str | None = None) -
         except OSError:
             return None
     paths = own_cgroup_paths(proc_cgroup)
-    limits = []
-    v2 = paths.get("")
-    for folder in {root / (v2 or "/").lstrip("/"), root}:
-        limits.append(_read(lambda f=folder: quota_from_cpu_max((f / "cpu.max").read_text())))
-    v1 = next((path for names, path in paths.items() if "cpu" in names.split(",")), None)
-    for folder in {root / "cpu" / (v1 or "/").lstrip("/"), root / "cpu"}:
-        limits.append(
-            _read(
-                lambda f=folder: quota_from_cfs(
-                    (f / "cpu.cfs_quota_us").read_text(), (f / "cpu.cfs_period_us").read_text()
-                )
-            )
-        )
+    v1 = next((path for names, path in paths.items() if "cpu" in names.split(",")), "/")
+    v2_folders = {root / paths.get("", "/").lstrip("/"), root}
+    v1_folders = {root / "cpu" / v1.lstrip("/"), root / "cpu"}
+    limits = [_quota_in(folder, "cpu.max") for folder in v2_folders]
+    limits += [_quota_in(folder, "cpu.cfs_quota_us") for folder in v1_folders]
     found = [limit for limit in limits if limit is not None]
     return min(found) if found else None
 
 
-def _read(reader) -> float | None:
+def _quota_in(folder: Path, name: str) -> float | None:
+    """The quota that ``folder``'s ``cpu.max`` (v2) or ``cpu.cfs_quota_us`` and
+    ``cpu.cfs_period_us`` (v1) give; None where they are absent or unreadable."""
     try:
-        return reader()
+        if name == "cpu.max":
+            return quota_from_cpu_max((folder / name).read_text())
+        return quota_from_cfs(
+            (folder / name).read_text(), (folder / "cpu.cfs_period_us").read_text()
+        )
     except (OSError, ValueError, IndexError):
         return None
 
