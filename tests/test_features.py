@@ -23,6 +23,7 @@ from ganlab.data.toyfaces import ToyFaces
 from ganlab.errors import ConfigError, MissingWeightsError
 from ganlab.features import NAMES, get_extractor, resolve_name, short_name
 from ganlab.features import vgg as vgg_module
+from ganlab.features.base import embed_together
 from ganlab.features.domain import ASSET_DIR, DomainNet, domain_extractor, load_domain_net
 from ganlab.features.inception import INCEPTION_FILE, InceptionFeatures, to_uint8
 from ganlab.features.lpips_net import LPIPSFeatures
@@ -30,7 +31,11 @@ from ganlab.features.publish import publish
 from ganlab.features.vgg import VGGFeatures
 from ganlab.metrics.attributes import classifier_attribute_accuracy
 from ganlab.metrics.distribution import frechet_distance
-from ganlab.metrics.reconstruction import lpips_distance
+from ganlab.metrics.reconstruction import (
+    lpips_distance,
+    reconstruction_scores,
+    scores_and_features,
+)
 from ganlab.run import run_task
 from tests.conftest import compose_run, run_cli
 
@@ -306,3 +311,39 @@ def test_32px_fid_judge_reads_64px_faces_at_its_own_size():
         torch.testing.assert_close(judge(faces), judge.net.features(small))
     assert judge.name == "domain_toyfaces_32px" and judge.num_features == 128
     assert judge.fingerprint != get_extractor("domain_toyfaces").fingerprint
+
+
+def test_the_domain_nets_extractors_share_one_pass_of_the_body_and_score_as_apart():
+    """LPIPS-domain, identity and FID-domain features of reconstructions come from one pass
+    of the domain net's body per image (the three nets load one file) and equal the
+    extractors run one by one; a net of other weights (the 32 px judge) runs its own."""
+    lpips_net, identity_net, fid_net = (
+        get_extractor(name)
+        for name in ("lpips_domain_toyfaces", "identity_toyfaces", "domain_toyfaces")
+    )
+    judge_32 = get_extractor("domain_toyfaces_32px")
+    assert lpips_net.trunk_key() == identity_net.trunk_key() == fid_net.trunk_key()
+    assert judge_32.trunk_key() != fid_net.trunk_key()
+    faces = next(iter(DataLoader(ToyFaces(64, "val", n=10), batch_size=10)))["image"]
+    predicted = (
+        faces + 0.2 * torch.randn(faces.shape, generator=torch.Generator().manual_seed(0))
+    ).clamp(-1, 1)
+    passes = []
+    hooks = [
+        net.net.body[0].register_forward_hook(lambda module, args, out: passes.append(len(out)))
+        for net in (lpips_net, identity_net, fid_net, judge_32)
+    ]
+    with torch.no_grad():
+        shared = embed_together(predicted, [lpips_net, identity_net, fid_net, judge_32])
+        assert passes == [10, 10]  # one pass of each body for the batch
+        apart = [net(predicted) for net in (lpips_net, identity_net, fid_net, judge_32)]
+    for a, b in zip(shared, apart, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    passes.clear()
+    scores, features = scores_and_features(predicted, faces, lpips_net, identity_net, fid_net)
+    assert passes == [10, 10]  # predicted: one pass for three nets; targets: one for two
+    assert scores == pytest.approx(reconstruction_scores(predicted, faces, lpips_net, identity_net))
+    assert scores["lpips_domain"] == pytest.approx(lpips_distance(predicted, faces, lpips_net))
+    torch.testing.assert_close(features, apart[2])
+    for hook in hooks:
+        hook.remove()

@@ -9,6 +9,7 @@ import torch
 from skimage.metrics import peak_signal_noise_ratio as skimage_psnr
 from skimage.metrics import structural_similarity as skimage_ssim
 
+from ganlab.callbacks.evaluation import PeriodicEvaluation
 from ganlab.compare import main as compare_main
 from ganlab.data.digits import DigitsDataModule
 from ganlab.features import get_extractor
@@ -198,6 +199,26 @@ def test_evaluator_reports_protocol_and_uses_the_cache(tmp_path, monkeypatch):
     assert protocol["kid_domain_180"]["kid_subset_size"] == 100
     assert len(list((tmp_path / "stats").glob("digits_train_domain_digits_32px_1617_*.pt"))) == 1
     assert evaluator.score_images(data.split_dataset("val").images)[0] == metrics
+
+
+@pytest.mark.parametrize(
+    ("last_step", "scored"),
+    [(600, []), (1000, [500, 1000]), (800, [500]), (1200, [500]), (None, [500, 1000])],
+)
+def test_periodic_evaluations_close_before_the_final_one_are_left_to_it(last_step, scored):
+    callback = PeriodicEvaluation("unused.jsonl", every_n_steps=500, last_step=last_step)
+    due = [s for s in range(1, 1201) if s % 500 == 0 and s <= (last_step or 1000)]
+    assert [s for s in due if not callback.left_to_the_end(s)] == scored
+
+
+def test_psnr_ssim_and_mse_in_chunks_equal_one_pass():
+    generator = torch.Generator().manual_seed(5)
+    target = torch.rand(37, 3, 24, 24, generator=generator) * 2 - 1
+    predicted = (target + 0.2 * torch.randn(37, 3, 24, 24, generator=generator)).clamp(-1, 1)
+    for score in (psnr, ssim, mse):
+        assert score(predicted, target, chunk=10) == pytest.approx(
+            score(predicted, target, chunk=37), rel=1e-6
+        )
 
 
 def test_periodic_evaluation_and_task_eval_write_fid_with_protocol(tmp_path, monkeypatch):

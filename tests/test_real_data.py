@@ -582,6 +582,24 @@ def test_uda_eval_pairs_reach_the_clean_original(tmp_path):
     assert set(batch) == {"degraded", "clean", "image", "index"}
 
 
+def test_uda_eval_pairs_degrade_each_index_as_torch_manual_seed_of_seed_plus_index(tmp_path):
+    from ganlab.data.degradations import build
+
+    rain = build("rain")
+    data = instantiate(
+        {"_target_": "ganlab.data.domains.UDADataModule", "base": toyfaces_base(tmp_path)},
+        degradation=rain,
+        eval_seed=7,
+    )
+    pairs = data.split_dataset("val")
+    for position in (0, 3):
+        item = pairs[position]
+        torch.manual_seed(7 + item["index"])
+        expected = rain(item["clean"][None])[0]
+        assert torch.equal(item["degraded"], expected)
+        assert not torch.equal(item["degraded"], item["clean"])
+
+
 def test_uda_random_degradations_are_reproducible_per_index(tmp_path):
     def noise(images):
         return (images + 0.1 * torch.randn_like(images)).clamp(-1, 1)

@@ -24,7 +24,7 @@ from ganlab.nets.encoders import (
     ResidualAligner,
     load_net_weights,
 )
-from ganlab.nets.stylegan2 import load_stylegan2
+from ganlab.nets.stylegan2 import fit_to_input, load_stylegan2
 from ganlab.objectives.discrepancy import (
     balanced_layer_weights,
     discrepancy_of_means,
@@ -325,6 +325,25 @@ def test_generator_fuses_conditions_into_one_block():
     assert (moved - plain).abs().max() > 1e-3
     with pytest.raises(ValueError, match="conditions of size 5 match no block"):
         generator([codes], input_is_latent=True, conditions=(torch.zeros(2, 32, 5, 5),) * 2)
+
+
+def test_hfgis_two_draws_share_the_blocks_below_the_fusion_and_equal_two_full_draws(tmp_path):
+    module, _ = tiny_uda(tmp_path, "model.consultation.zero_init=false")
+    images = faces(3)["source"]
+    calls = []
+    first_conv = module.generator.conv1
+    hook = first_conv.register_forward_hook(lambda *_: calls.append(1))
+    with torch.no_grad():
+        parts = module.invert_parts(images)
+        assert len(calls) == 1  # the 4 px block ran once for both draws
+        codes = module.codes(images)
+        coarse = module.draw(codes)
+        distortion = images - fit_to_input(coarse.clamp(-1, 1), images, mode="bilinear")
+        conditions = module.residue(distortion)
+        full = fit_to_input(module.draw(codes, conditions), images)
+    hook.remove()
+    assert torch.equal(parts["coarse"], coarse) and torch.equal(parts["image"], full)
+    assert (full - coarse).abs().max() > 1e-3  # the conditions change the image
 
 
 def test_arcface_loads_the_insightface_layout_and_embeds_unit_vectors(tmp_path):

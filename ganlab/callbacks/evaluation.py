@@ -21,7 +21,10 @@ from ganlab.methods.base import AdversarialModule
 class PeriodicEvaluation(pl.Callback):
     """Score every ``every_n_steps`` run steps; with ``at_start`` also before the first step of
     a fresh run (the untrained nets: the baseline a curve is read against). ``n_samples``
-    images are scored (samples, or inputs of ``split``; null: the data's held-out split)."""
+    images are scored (samples, or inputs of ``split``; null: the data's held-out split).
+    ``last_step``: the run's last step, which the run's final evaluation scores; a periodic
+    evaluation less than half a period before it is left to that one (the main job's 600
+    steps: none at 500; 1,000 steps: at 500 and 1,000)."""
 
     def __init__(
         self,
@@ -31,11 +34,12 @@ class PeriodicEvaluation(pl.Callback):
         seed: int = 0,
         at_start: bool = False,
         split: str | None = None,
+        last_step: int | None = None,
     ):
         if every_n_steps < 1 or n_samples < 2:
             raise ValueError("PeriodicEvaluation needs every_n_steps >= 1 and n_samples >= 2")
         self.path = Path(path)
-        self.every_n_steps, self.at_start = every_n_steps, at_start
+        self.every_n_steps, self.at_start, self.last_step = every_n_steps, at_start, last_step
         self.n_samples, self.seed, self.split = n_samples, seed, split
         self.tools: Tools | None = None
         self._last_step = 0
@@ -53,10 +57,17 @@ class PeriodicEvaluation(pl.Callback):
         self, trainer: pl.Trainer, module: AdversarialModule, *args: Any
     ) -> None:
         step = module.run_step
-        if step == self._last_step or step % self.every_n_steps:
+        if step == self._last_step or step % self.every_n_steps or self.left_to_the_end(step):
             return
         self._last_step = step
         self._evaluate(trainer, module, step)
+
+    def left_to_the_end(self, step: int) -> bool:
+        """Whether the final evaluation comes after ``step`` but less than half a period
+        after it (the last step itself is scored: the curve's end)."""
+        if self.last_step is None:
+            return False
+        return 0 < 2 * (self.last_step - step) < self.every_n_steps
 
     def _evaluate(self, trainer: pl.Trainer, module: AdversarialModule, step: int) -> None:
         if not trainer.is_global_zero or not module.evaluations():

@@ -167,7 +167,11 @@ class TargetPairs(Dataset):
         index = self.indices[position]
         clean = self.dataset[index]["image"]
         degraded = clean
-        if self.degradation is not None:
+        if isinstance(self.degradation, degradations.Degradation):
+            # a generator of its own: the same draw as torch.manual_seed(seed + index), without
+            # reseeding every device's RNG (3 ms a call, most of this item's time)
+            degraded = self.degradation(clean[None], self.seed + index)[0]
+        elif self.degradation is not None:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self.seed + index)
                 degraded = degrade(self.degradation, clean[None])[0]

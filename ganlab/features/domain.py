@@ -99,16 +99,37 @@ class DomainNet(nn.Module):
         return {name: head(features) for name, head in heads.items() if head is not None}
 
 
-class DomainFeatures(FeatureExtractor):
-    def __init__(self, net: DomainNet, dataset: str, fingerprint: str) -> None:
+class DomainNetExtractor(FeatureExtractor):
+    """What the extractors of one domain net share: the outputs of its body's stages
+    (``trunk``), computed once for several of them by ``embed_together``."""
+
+    def __init__(self, net: DomainNet, name: str, fingerprint: str) -> None:
         super().__init__()
-        self.net, self.name = net, f"domain_{dataset}"
-        self.num_features = net.config["feature_dim"]
-        self.fingerprint = fingerprint
-        self.freeze()
+        self.net, self.name, self.fingerprint = net, name, fingerprint
 
     def forward(self, images: Tensor) -> Tensor:
-        return self.net.features(images)
+        return self.from_trunk(self.trunk(images))
+
+    def trunk_key(self) -> str:
+        return f"domain_body:{self.fingerprint}"
+
+    def trunk(self, images: Tensor) -> list[Tensor]:
+        """The output of each stage of the net's body, shallow to deep."""
+        out = []
+        for stage in self.net.body:
+            images = stage(images)
+            out.append(images)
+        return out
+
+
+class DomainFeatures(DomainNetExtractor):
+    def __init__(self, net: DomainNet, dataset: str, fingerprint: str) -> None:
+        super().__init__(net, f"domain_{dataset}", fingerprint)
+        self.num_features = net.config["feature_dim"]
+        self.freeze()
+
+    def from_trunk(self, trunk: list[Tensor]) -> Tensor:
+        return self.net.embed(trunk[-1])
 
     def maps(self, images: Tensor) -> list[Tensor]:
         """The output of each conv stage, shallow to deep (as ``VGGFeatures.maps``), of the
@@ -116,11 +137,7 @@ class DomainFeatures(FeatureExtractor):
         size = self.net.config["image_size"]
         if images.shape[-1] != size:
             images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
-        out = []
-        for stage in self.net.body:
-            images = stage(images)
-            out.append(images)
-        return out
+        return DomainNetExtractor.trunk(self, images)
 
 
 class SizedDomainFeatures(DomainFeatures):
@@ -133,13 +150,16 @@ class SizedDomainFeatures(DomainFeatures):
         self.size = net.config["image_size"]
         self.name = f"domain_{dataset}_{self.size}px"
 
-    def forward(self, images: Tensor) -> Tensor:
+    def trunk_key(self) -> str:
+        return f"domain_body_{self.size}px:{self.fingerprint}"
+
+    def trunk(self, images: Tensor) -> list[Tensor]:
         if images.shape[-1] != self.size:
             images = F.interpolate(images, size=(self.size, self.size), mode="bilinear")
-        return self.net.features(images)
+        return super().trunk(images)
 
 
-class DomainPerceptual(FeatureExtractor):
+class DomainPerceptual(DomainNetExtractor):
     """An LPIPS-style embedding from a domain net, for embedded data where no ImageNet
     backbone may be downloaded: the output of each conv stage, unit-normalised over channels
     and divided by sqrt(H W), concatenated, so that the squared distance of two embeddings is
@@ -147,39 +167,34 @@ class DomainPerceptual(FeatureExtractor):
     perceptual distance in ganlab's own feature space, not calibrated on human judgements)."""
 
     def __init__(self, net: DomainNet, dataset: str, fingerprint: str) -> None:
-        super().__init__()
-        self.net, self.name = net, f"lpips_domain_{dataset}"
-        self.fingerprint = fingerprint
+        super().__init__(net, f"lpips_domain_{dataset}", fingerprint)
         self.freeze()
 
-    def forward(self, images: Tensor) -> Tensor:
-        parts, maps = [], images
-        for stage in self.net.body:
-            maps = stage(maps)
+    def from_trunk(self, trunk: list[Tensor]) -> Tensor:
+        parts = []
+        for maps in trunk:
             unit = maps / maps.pow(2).sum(1, keepdim=True).add(1e-10).sqrt()
             parts.append(unit.flatten(1) / math.sqrt(maps.shape[-2] * maps.shape[-1]))
         return torch.cat(parts, dim=1)
 
 
-class DomainIdentity(FeatureExtractor):
+class DomainIdentity(DomainNetExtractor):
     """Identity embeddings from a domain net's identity head: the predicted identity
     parameters, centred on their prior mean 0.5, so that cosine similarity compares faces
     (on toyfaces the parameters are uniform in [0, 1])."""
 
     def __init__(self, net: DomainNet, dataset: str, fingerprint: str) -> None:
-        super().__init__()
         if net.identity_head is None:
             raise MissingWeightsError(
                 f"the domain net of {dataset} has no identity head; identity similarity needs "
                 "one (ganlab trains it for toyfaces) or eval.identity=arcface with its weights"
             )
-        self.net, self.name = net, f"identity_{dataset}"
+        super().__init__(net, f"identity_{dataset}", fingerprint)
         self.num_features = net.config["identity_dim"]
-        self.fingerprint = fingerprint
         self.freeze()
 
-    def forward(self, images: Tensor) -> Tensor:
-        return self.net(images)["identity"] - 0.5
+    def from_trunk(self, trunk: list[Tensor]) -> Tensor:
+        return self.net.identity_head(self.net.embed(trunk[-1])) - 0.5
 
 
 def save_domain_net(net: DomainNet, dataset: str, path: Path) -> str:

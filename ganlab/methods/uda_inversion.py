@@ -40,6 +40,7 @@ originals (``data.paired=true``). Ĥ is kept in eval mode (its BatchNorm layers 
 statistics), so ℓ̂ of an image does not depend on the rest of its batch.
 """
 
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -54,6 +55,7 @@ from torch import Tensor, nn
 from ganlab.checkpoints import save_model_file
 from ganlab.errors import ConfigError
 from ganlab.evaluation import Reconstruction
+from ganlab.features.base import embed_together
 from ganlab.features.discrepancy import discrepancy_nets
 from ganlab.features.domain import weights_file, write_manifest
 from ganlab.methods.base import (
@@ -205,6 +207,7 @@ class UDAInversion(AdversarialModule):
             else None
         )
         self.aug_rate, self.feature_size = aug_rate, feature_size
+        self.condition_size = condition_size
         if export_dtype not in EXPORT_DTYPES:
             raise ValueError(f"export_dtype must be one of {EXPORT_DTYPES}, got {export_dtype!r}")
         self.export_dtype = getattr(torch, export_dtype)
@@ -334,14 +337,17 @@ class UDAInversion(AdversarialModule):
         L2 at full size, the feature-net terms at ``feature_size``."""
         terms = {"l2": l2_loss(parts["image"], clean)}
         image, clean = self.for_features(parts["image"]), self.for_features(clean)
-        if "perceptual_net" in self.frozen_sources:
-            with torch.no_grad():
-                wanted = self.perceptual_net(clean)
-            terms["lpips"] = embedding_loss(self.perceptual_net(image), wanted)
-        if "identity_net" in self.frozen_sources:
-            with torch.no_grad():
-                wanted = self.identity_net(clean)
-            terms["id"] = identity_loss(self.identity_net(image), wanted, self.identity_loss_kind)
+        names = [n for n in ("perceptual_net", "identity_net") if n in self.frozen_sources]
+        nets = [getattr(self, name) for name in names]  # one pass where they share a trunk
+        with torch.no_grad():
+            wanted = dict(zip(names, embed_together(clean, nets), strict=True))
+        got = dict(zip(names, embed_together(image, nets), strict=True))
+        if "perceptual_net" in got:
+            terms["lpips"] = embedding_loss(got["perceptual_net"], wanted["perceptual_net"])
+        if "identity_net" in got:
+            terms["id"] = identity_loss(
+                got["identity_net"], wanted["identity_net"], self.identity_loss_kind
+            )
         if "aligned" in parts:
             terms["align"] = align_loss(parts["aligned"], parts["distortion"])
         return terms
@@ -361,9 +367,10 @@ class UDAInversion(AdversarialModule):
         image, its ``distortion``, the ``aligned`` distortion and the generator
         ``conditions`` made of it."""
         codes = self.codes(images)
-        coarse = self.draw(codes)
         if "residue" not in self.net_names:
-            return {"codes": codes, "image": fit_to_input(coarse, images)}
+            return {"codes": codes, "image": fit_to_input(self.draw(codes), images)}
+        draw_after_shared_blocks = self.drawing_below_the_fusion(codes)
+        coarse = draw_after_shared_blocks(None)
         coarse_image = fit_to_input(coarse.clamp(-1, 1), images, mode="bilinear")
         distortion = (images - coarse_image).detach()
         parts = {"codes": codes, "coarse": coarse, "distortion": distortion}
@@ -372,8 +379,20 @@ class UDAInversion(AdversarialModule):
             warped = self.warped(distortion)
             consulted = parts["aligned"] = self.grid_align(torch.cat([warped, coarse_image], 1))
         conditions = self.residue(consulted)
-        image = fit_to_input(self.draw(codes, conditions), images)
+        image = fit_to_input(draw_after_shared_blocks(conditions), images)
         return parts | {"conditions": conditions, "image": image}
+
+    def drawing_below_the_fusion(self, codes: Tensor) -> Callable[[Any], Tensor]:
+        """``conditions -> draw(codes, conditions)`` that runs the blocks below the fusion
+        block once for both of HFGI's draws (coarse, then with conditions): they never see
+        the conditions, so the two images are those of two full draws."""
+        generator, noise = self.generator, self.generator.fixed_noise()
+        block = int(math.log2(self.condition_size)) - 3  # the block below the fused one
+        rows = generator.head_rows(block)
+        features, skip = generator.synthesis_head(codes[:, :rows], block, noise)
+        return lambda conditions: generator.synthesis_tail(
+            features, skip, codes[:, rows:], block, noise, conditions
+        )
 
     def warped(self, distortion: Tensor) -> Tensor:
         """HFGI's training augmentation: a random perspective warp of the distortion map with

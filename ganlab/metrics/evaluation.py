@@ -44,6 +44,9 @@ def dataset_images(dataset: Any, limit: int | None = None, key: str = "image"):
             return
 
 
+FEATURE_CHUNK = 64  # images a feature net embeds at once (bounds its activations' memory)
+
+
 @dataclass
 class Evaluator:
     extractor: FeatureExtractor
@@ -71,8 +74,15 @@ class Evaluator:
 
     @torch.no_grad()
     def features_of(self, batches, device: torch.device | str = "cpu") -> Tensor:
+        """Features of image batches, ``FEATURE_CHUNK`` images at a time."""
         self.extractor.to(device)
-        return torch.cat([self.extractor(images.to(device)).float().cpu() for images in batches])
+        return torch.cat(
+            [
+                self.extractor(chunk.to(device)).float().cpu()
+                for images in batches
+                for chunk in images.split(FEATURE_CHUNK)
+            ]
+        )
 
     def reference_key(self, count: int, domain: str | None = None) -> dict[str, Any]:
         data = self.datamodule
@@ -122,8 +132,20 @@ class Evaluator:
     ) -> tuple[dict[str, float], dict[str, Any]]:
         """FID/KID of (N, C, H, W) images against the reference (``domain`` of it), with their
         protocol; ``suffix`` ends each name (e.g. ``_target``, ``_a_to_b``)."""
-        real = self.reference_features(device, domain)
         fake = self.features_of(images.split(250), device)
+        return self.score_features(fake, device, seed, domain, suffix)
+
+    def score_features(
+        self,
+        fake: Tensor,
+        device: torch.device | str = "cpu",
+        seed: int = 0,
+        domain: str | None = None,
+        suffix: str = "",
+    ) -> tuple[dict[str, float], dict[str, Any]]:
+        """``score_images`` of images whose features (N, D) are already computed (by
+        ``self.extractor``, e.g. in the pass that also gave their LPIPS)."""
+        real = self.reference_features(device, domain)
         tag = f"{short_name(self.extractor.name)}_{count_label(len(fake))}{suffix}"
         kid, kid_std = kernel_distance(real, fake, self.kid_subsets, self.kid_subset_size, seed)
         common = {

@@ -488,10 +488,7 @@ class Generator(nn.Module):
         if not input_is_latent:
             styles = [self.style(s) for s in styles]
         if noise is None:
-            if randomize_noise:
-                noise = [None] * self.num_layers
-            else:
-                noise = [getattr(self.noises, f"noise_{j}") for j in range(self.num_layers)]
+            noise = [None] * self.num_layers if randomize_noise else self.fixed_noise()
         elif len(noise) != self.num_layers:
             raise ValueError(f"noise must hold {self.num_layers} maps, got {len(noise)}")
         if truncation < 1:
@@ -546,17 +543,22 @@ class Generator(nn.Module):
             to_rgb = self.to_rgb1 if b == 1 else self.to_rgbs[b - 2]
             skip = self._layer(to_rgb, out, latent[:, i], skip)
             out = self._layer(self.convs[2 * b - 2], out, latent[:, i], noise=noise[i])
-            if conditions is not None and conditions[0].shape[-1] == out.shape[-1]:
-                scale, shift = conditions
-                out = out * (1 + scale) + shift
+            out = with_conditions(out, conditions)
             out = self._layer(self.convs[2 * b - 1], out, latent[:, i + 1], noise=noise[i + 1])
         return out, skip
 
     def synthesis_tail(
-        self, out: Tensor, skip: Tensor | None, latent: Tensor, block: int, noise: list
+        self,
+        out: Tensor,
+        skip: Tensor | None,
+        latent: Tensor,
+        block: int,
+        noise: list,
+        conditions: tuple[Tensor, Tensor] | None = None,
     ) -> Tensor:
         """The image from ``synthesis_head``'s (features, skip) at ``block`` and the remaining
-        W+ rows ``latent`` (B, n_latent - 2 * block - 1, D)."""
+        W+ rows ``latent`` (B, n_latent - 2 * block - 1, D); ``conditions`` as in ``forward``,
+        for a block after ``block``."""
         if latent.shape[1] != self.n_latent - self.head_rows(block):
             raise ValueError(
                 f"the tail from block {block} takes {self.n_latent - self.head_rows(block)} rows"
@@ -567,9 +569,23 @@ class Generator(nn.Module):
             i = 2 * b - 1
             j = i - self.head_rows(block)  # the same rows, counted in ``latent``
             out = self._layer(self.convs[2 * b - 2], out, latent[:, j], noise=noise[i])
+            out = with_conditions(out, conditions)
             out = self._layer(self.convs[2 * b - 1], out, latent[:, j + 1], noise=noise[i + 1])
             skip = self._layer(self.to_rgbs[b - 1], out, latent[:, j + 2], skip)
         return skip
+
+    def fixed_noise(self) -> list[Tensor]:
+        """The fixed noise maps (``randomize_noise=False``), one per synthesis layer."""
+        return [getattr(self.noises, f"noise_{j}") for j in range(self.num_layers)]
+
+
+def with_conditions(features: Tensor, conditions: tuple[Tensor, Tensor] | None) -> Tensor:
+    """HFGI's consultation fusion, features * (1 + scale) + shift, where the conditions'
+    size is the features'; the features unchanged elsewhere or without conditions."""
+    if conditions is None or conditions[0].shape[-1] != features.shape[-1]:
+        return features
+    scale, shift = conditions
+    return features * (1 + scale) + shift
 
 
 class ConvLayer(nn.Sequential):
