@@ -14,6 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 from ganlab.run import CONFIG_DIR
+from ganlab.threads import usable_cpus
 
 REPO = Path(__file__).resolve().parent.parent
 # the test methods' configs (tests/conf), found the way a user's own config dir is
@@ -28,11 +29,31 @@ TINY = [
 ]
 
 
+def pytest_xdist_auto_num_workers(config) -> int:
+    """``-n auto`` (pyproject's addopts): one worker per CPU this process may use (affinity,
+    cgroup quota; ``ganlab.threads``), not ``os.cpu_count()``."""
+    return usable_cpus()
+
+
+if "PYTEST_XDIST_WORKER" in os.environ:
+    # an xdist worker computes with its share of the CPUs, and so do the runs it starts
+    # (ganlab leaves a set OMP_NUM_THREADS alone): two workers on 2 cores, one thread each
+    _threads = max(1, usable_cpus() // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    os.environ.setdefault("OMP_NUM_THREADS", str(_threads))
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def private_cache(tmp_path_factory):
-    """Stats and toyfaces caches of the test session, not the user's ~/.cache/ganlab."""
+    """Stats and toyfaces caches of the test session, not the user's ~/.cache/ganlab; the
+    workers of one xdist session share one (both caches write a file whole or not at all)."""
     previous = os.environ.get("GANLAB_CACHE")
-    os.environ["GANLAB_CACHE"] = str(tmp_path_factory.mktemp("ganlab_cache"))
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        shared = tmp_path_factory.getbasetemp().parent / "ganlab_cache"
+        shared.mkdir(exist_ok=True)
+        os.environ["GANLAB_CACHE"] = str(shared)
+    else:
+        os.environ["GANLAB_CACHE"] = str(tmp_path_factory.mktemp("ganlab_cache"))
     yield
     if previous is None:
         os.environ.pop("GANLAB_CACHE")

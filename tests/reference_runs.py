@@ -3,8 +3,9 @@ of the engine must leave what these methods compute unchanged (to float32 roundi
 
 Float32 sums round differently with the CPU's vector width, and an Adam run amplifies that
 (InfoGAN's weights differ by up to 0.1 after 20 steps between AVX2 and AVX-512 kernels), so
-a run is made in a fresh process whose kernels are pinned to AVX2 (``PINNED_KERNELS``):
-then any x86-64 machine with AVX2 computes the recorded weights bit for bit.
+a run is made in a fresh process whose kernels are pinned to AVX2 and its threads to 2
+(``PINNED_KERNELS``): then any x86-64 machine with AVX2 computes the recorded weights bit for
+bit.
 
     python tests/reference_runs.py <out_dir>   # <out_dir>/<experiment>.pt for every run
 """
@@ -21,6 +22,9 @@ PINNED_KERNELS = {  # ATen's, MKL's and oneDNN's instruction sets, read at impor
     "ATEN_CPU_CAPABILITY": "avx2",
     "MKL_ENABLE_INSTRUCTIONS": "AVX2",
     "ONEDNN_MAX_CPU_ISA": "AVX2",
+    # and the threads the fixtures were recorded with: sums split among threads round
+    # differently with their number (a test worker of `pytest -n 2` computes with one)
+    "OMP_NUM_THREADS": "2",
 }
 
 # each: overrides beyond the experiment; tiny nets, EMA lerping from step 5 (wgan_digits at

@@ -186,6 +186,7 @@ def test_tiny_cycle_trains_with_ema_of_both_generators_and_a_translation_evaluat
     )
 
 
+@pytest.mark.slow  # test_cyclegan's two-process test checks the same on the real method
 def test_tiny_cycle_on_two_processes_equals_one_process_with_twice_the_batch(tmp_path):
     """Two generators, two discriminators, two image pools acting on the global batch and EMA
     of both generators: 2 gloo processes with batch 4 end where 1 process with batch 8 does."""
