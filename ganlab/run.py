@@ -21,21 +21,19 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import pytorch_lightning as pl
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.types import RunMode
-from lightning_fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ganlab.errors import ConfigError, GanlabError
-from ganlab.features.weights import hub_checkpoint_dir
-from ganlab.methods.two_player import TRICK_SWITCHES, Tricks
-from ganlab.preemption import exit_code_for
-from ganlab.tasks import TASKS
+from ganlab.tasks import TASKS, task_runner
 from ganlab.threads import threads_per_process, usable_cpus
+
+# torch, Lightning and the methods are imported where they are first needed, after the
+# config has composed and passed its checks: a mistyped command ends in a second, not after
+# the ~5 s those imports take
 
 CONFIG_DIR = str(files("ganlab.conf"))
 _UNIQUE = f"{secrets.token_hex(3)}"  # one per process: jobs started in the same second differ
@@ -54,9 +52,16 @@ OmegaConf.register_new_resolver(
     replace=True,
 )
 OmegaConf.register_new_resolver("ganlab_or_null", lambda value: value or None, replace=True)
-OmegaConf.register_new_resolver(  # a file in torch's hub cache, where pretrained weights live
-    "ganlab_hub", lambda name: str(hub_checkpoint_dir() / name), replace=True
-)
+
+
+def hub_file(name: str) -> str:
+    """A file in torch's hub cache, where pretrained weights live."""
+    from ganlab.features.weights import hub_checkpoint_dir
+
+    return str(hub_checkpoint_dir() / name)
+
+
+OmegaConf.register_new_resolver("ganlab_hub", hub_file, replace=True)
 # the EMA copy of the generator is in eval mode on purpose
 warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
 warnings.filterwarnings("ignore", message=".*`val_dataloader` but have no `validation_step`.*")
@@ -89,14 +94,18 @@ def run_task(cfg: DictConfig) -> float | None:
     """Do ``cfg.task`` in ``cfg.output_dir``; returns the sweep objective (if any)."""
     check_config(cfg)
     set_compute_threads(cfg)
+    import pytorch_lightning as pl
+
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    return TASKS[cfg.task](cfg)
+    return task_runner(cfg.task)(cfg)
 
 
 def set_compute_threads(cfg: DictConfig) -> int:
     """torch's intra-op threads for this process (``ganlab.threads``), said in the run's first
     lines: ``trainer.threads`` when set, else ``OMP_NUM_THREADS`` when the user set it, else
     the CPUs this process may use shared among the processes of this node."""
+    import torch
+
     requested = (cfg.get("trainer") or {}).get("threads")
     if requested is not None:
         threads, why = int(requested), f"trainer.threads={requested}"
@@ -115,6 +124,8 @@ def set_compute_threads(cfg: DictConfig) -> int:
 def node_cpus_and_processes(cfg: DictConfig) -> tuple[int, int]:
     """(CPUs, processes) to share them among: SLURM gives each task its own CPUs; torchrun
     says how many processes share the node; a fit's trainer asks for devices per node."""
+    from lightning_fabric.plugins.environments import SLURMEnvironment
+
     if os.environ.get("SLURM_CPUS_PER_TASK") and SLURMEnvironment.detect():
         return min(int(os.environ["SLURM_CPUS_PER_TASK"]), usable_cpus()), 1
     if os.environ.get("LOCAL_WORLD_SIZE"):
@@ -179,6 +190,8 @@ def check_tricks(cfg: DictConfig) -> None:
     tricks, model = cfg.get("tricks"), cfg.get("model")
     if tricks is None or model is None or cfg.task != "fit":
         return
+    from ganlab.methods.two_player import TRICK_SWITCHES, Tricks
+
     defaults = OmegaConf.create(asdict(Tricks()))
     switched = [k for k in TRICK_SWITCHES if tricks.get(k) != defaults.get(k)]
     if switched and "tricks" not in model:
@@ -250,6 +263,8 @@ def is_multirun() -> bool:
 
 def processes_started_externally() -> bool:
     """SLURM's srun, torchrun or a user set the ranks: Lightning launches nothing itself."""
+    from lightning_fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
+
     return (
         "LOCAL_RANK" in os.environ or SLURMEnvironment.detect() or TorchElasticEnvironment.detect()
     )
@@ -278,6 +293,9 @@ def user_message(error: Exception) -> str:
 def hydra_main(cfg: DictConfig) -> float | None:
     global _job_started
     _job_started = True
+    import torch
+
+    torch.set_float32_matmul_precision("high")
     return run_reporting_errors(cfg)
 
 
@@ -292,13 +310,14 @@ def run_reporting_errors(cfg: DictConfig) -> float | None:
         print(f"ganlab: error: {user_message(error)}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:  # after training (fit saves and exits itself during it)
+        from ganlab.preemption import exit_code_for
+
         print("ganlab: interrupted (Ctrl-C)", file=sys.stderr)
         sys.exit(exit_code_for(signal.SIGINT))
 
 
 def main() -> None:
     """Console entry point; a config that fails to compose exits with code 2 and one line."""
-    torch.set_float32_matmul_precision("high")
     sys.argv = [sys.argv[0], *map(group_override_of_null, sys.argv[1:])]
     try:
         hydra_main()

@@ -2,20 +2,19 @@
 a trained model), and the verbs on the user's own images: ``invert`` (images -> codes and
 reconstructions), ``edit`` (codes + direction + strength -> edited images), ``translate``
 (images + target -> outputs), and ``train_direction`` (editing directions for a
-generator). ``ganlab.run`` composes the config and calls ``TASKS[task]``."""
+generator). ``ganlab.run`` composes the config and calls ``task_runner(task)``; a task's
+module (and torch with it) is imported only then, so a mistyped command fails at once."""
 
+import importlib
 from collections.abc import Callable
 
 from omegaconf import DictConfig
 
-from ganlab.tasks import dissect, edit, eval, fit, invert, train_direction, translate
+TASKS = ("fit", "eval", "invert", "edit", "translate", "train_direction", "dissect")
 
-TASKS: dict[str, Callable[[DictConfig], float | None]] = {
-    "fit": fit.run,
-    "eval": eval.run,
-    "invert": invert.run,
-    "edit": edit.run,
-    "translate": translate.run,
-    "train_direction": train_direction.run,
-    "dissect": dissect.run,
-}
+
+def task_runner(name: str) -> Callable[[DictConfig], float | None]:
+    """``ganlab.tasks.<name>.run``."""
+    if name not in TASKS:
+        raise KeyError(f"{name} is not a task; valid tasks: {', '.join(TASKS)}")
+    return importlib.import_module(f"ganlab.tasks.{name}").run
