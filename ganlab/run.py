@@ -90,6 +90,19 @@ class LightningChatter(logging.Filter):
 logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(LightningChatter())
 
 
+def lightning_logs_to_stderr() -> None:
+    """What Lightning does when it is imported before any logging is set up: its loggers
+    print on stderr themselves and do not pass their lines on. The command line imports
+    Lightning after Hydra has set up logging, where Lightning would instead send its lines
+    through Hydra's handlers (reformatted, onto stdout and into the run's log)."""
+    for name in ("lightning_fabric", "pytorch_lightning"):
+        logger = logging.getLogger(name)
+        if not logger.handlers:
+            logger.setLevel(logging.INFO)
+            logger.addHandler(logging.StreamHandler())
+            logger.propagate = False
+
+
 def run_task(cfg: DictConfig) -> float | None:
     """Do ``cfg.task`` in ``cfg.output_dir``; returns the sweep objective (if any)."""
     check_config(cfg)
@@ -293,6 +306,7 @@ def user_message(error: Exception) -> str:
 def hydra_main(cfg: DictConfig) -> float | None:
     global _job_started
     _job_started = True
+    lightning_logs_to_stderr()
     import torch
 
     torch.set_float32_matmul_precision("high")

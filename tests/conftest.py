@@ -29,6 +29,7 @@ TINY = [
 ]
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist (the dev extra)
 def pytest_xdist_auto_num_workers(config) -> int:
     """``-n auto`` (pyproject's addopts): one worker per CPU this process may use (affinity,
     cgroup quota; ``ganlab.threads``), not ``os.cpu_count()``."""
@@ -39,7 +40,7 @@ if "PYTEST_XDIST_WORKER" in os.environ:
     # an xdist worker computes with its share of the CPUs, and so do the runs it starts
     # (ganlab leaves a set OMP_NUM_THREADS alone): two workers on 2 cores, one thread each
     _threads = max(1, usable_cpus() // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
-    os.environ.setdefault("OMP_NUM_THREADS", str(_threads))
+    os.environ["OMP_NUM_THREADS"] = os.environ.get("OMP_NUM_THREADS") or str(_threads)
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 

@@ -346,6 +346,11 @@ def test_hfgis_two_draws_share_the_blocks_below_the_fusion_and_equal_two_full_dr
     assert (full - coarse).abs().max() > 1e-3  # the conditions change the image
 
 
+def test_a_condition_size_that_no_block_fuses_is_refused(tmp_path):
+    with pytest.raises(InstantiationException, match="condition_size=128"):
+        tiny_uda(tmp_path, "model.condition_size=128")
+
+
 def test_arcface_loads_the_insightface_layout_and_embeds_unit_vectors(tmp_path):
     save_random_arcface(tmp_path / ARCFACE_FILE)
     net = ArcFaceFeatures(str(tmp_path))

@@ -234,7 +234,8 @@ class Reconstruction(Evaluation):
             suffix = f"_{name}" if name else ""
             inputs, targets = self.collect(dataset, n, input_key, target_key)
             outputs = in_chunks(module.reconstruct, inputs, module, RECONSTRUCTION_CHUNK)
-            fid_net = tools.fid.extractor if tools.fid is not None else None
+            # the FID net moves itself when it scores alone; here it shares the pass
+            fid_net = tools.fid.extractor.to(module.device) if tools.fid is not None else None
             scores, features = scores_and_features(
                 outputs, targets, tools.perceptual, tools.identity, fid_net
             )

@@ -164,6 +164,12 @@ class UDAInversion(AdversarialModule):
         if not train_encoder:
             frozen["encoder"] = frozen_file(base, encoder_path)
         if consultation is not None:  # conditions fused into the condition_size block
+            fusable = [2 ** (b + 3) for b in range(len(generator.to_rgbs))]
+            if condition_size not in fusable:
+                raise ConfigError(
+                    f"condition_size={condition_size}: the conditions fuse into one of the "
+                    f"{generator.size} px generator's blocks {fusable}"
+                )
             channels = generator.channels[condition_size]
             trained["residue"] = consultation(channels, condition_size)
         if aligner is not None:
