@@ -99,7 +99,7 @@ def embedding_chunks(
     target images, and each of ``predicted_only``'s of the predicted ones; nets with one
     trunk share its pass (``embed_together``); float32 on the CPU."""
     check_pair(predicted, target)
-    device = next(next(iter([*nets, *predicted_only])).parameters()).device
+    device = next([*nets, *predicted_only][0].parameters()).device
     with torch.no_grad():
         for first, second in zip(predicted.split(chunk), target.split(chunk), strict=True):
             of_first = embed_together(first.to(device), [*nets, *predicted_only])
@@ -111,19 +111,26 @@ def embedding_chunks(
             )
 
 
+def lpips_of_embeddings(a: Tensor, b: Tensor) -> Tensor:
+    """(B,) LPIPS distances: the squared distance of two images' LPIPS embeddings."""
+    return (a - b).pow(2).sum(1)
+
+
+def identity_of_embeddings(a: Tensor, b: Tensor) -> Tensor:
+    """(B,) identity similarities: the cosine of two images' identity embeddings (pSp's ID)."""
+    return F.cosine_similarity(a, b, dim=1)
+
+
 def lpips_distance(predicted: Tensor, target: Tensor, lpips_net: FeatureExtractor) -> float:
-    """Mean LPIPS distance: the squared distance of the two images' LPIPS embeddings."""
-    distances = [(a - b).pow(2).sum(1) for a, b in paired_embeddings(predicted, target, lpips_net)]
-    return torch.cat(distances).mean().item()
+    """Mean LPIPS distance of the image pairs."""
+    pairs = paired_embeddings(predicted, target, lpips_net)
+    return torch.cat([lpips_of_embeddings(a, b) for a, b in pairs]).mean().item()
 
 
 def identity_similarity(predicted: Tensor, target: Tensor, identity_net: FeatureExtractor) -> float:
-    """Mean cosine similarity of the two images' identity embeddings (pSp's ID metric)."""
-    similarities = [
-        F.cosine_similarity(a, b, dim=1)
-        for a, b in paired_embeddings(predicted, target, identity_net)
-    ]
-    return torch.cat(similarities).mean().item()
+    """Mean identity similarity of the image pairs."""
+    pairs = paired_embeddings(predicted, target, identity_net)
+    return torch.cat([identity_of_embeddings(a, b) for a, b in pairs]).mean().item()
 
 
 def reconstruction_scores(
@@ -160,10 +167,10 @@ def scores_and_features(
         pairs = zip(first, second, strict=True)  # in the order of ``nets``
         if lpips_net is not None:
             a, b = next(pairs)
-            distances.append((a - b).pow(2).sum(1))
+            distances.append(lpips_of_embeddings(a, b))
         if identity_net is not None:
             a, b = next(pairs)
-            similarities.append(F.cosine_similarity(a, b, dim=1))
+            similarities.append(identity_of_embeddings(a, b))
         features.extend(of_predicted)
     if lpips_net is not None:
         scores[short_name(lpips_net.name)] = torch.cat(distances).mean().item()
