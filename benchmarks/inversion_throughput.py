@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ganlab.features.domain import ASSET_DIR  # noqa: E402
+from ganlab.assets import ASSET_DIR  # noqa: E402
 from ganlab.inversion import from_generator_file, psnr_from_mse  # noqa: E402
 from ganlab.nets.stylegan2 import sample_w  # noqa: E402
 

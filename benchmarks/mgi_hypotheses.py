@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from ganlab.assets import ASSET_DIR  # noqa: E402
 from ganlab.features import get_extractor  # noqa: E402
-from ganlab.features.domain import ASSET_DIR  # noqa: E402
 from ganlab.inversion.multi_code import (  # noqa: E402
     Hypothesis,
     MultiCodeSettings,

@@ -1,16 +1,22 @@
-"""Writing ganlab checkpoints atomically, reading them safely and checking they fit the model
-about to load them."""
+"""A run's checkpoints, from writing to resuming: atomic writes, safe reads, the check that a
+checkpoint fits the model about to load it, the ``ganlab`` record a training checkpoint
+carries (players, steps, frozen nets' sources, RNG states) and its restoration, and published
+model files. ``AdversarialModule``'s checkpoint hooks delegate here."""
 
 import os
+import random
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.loggers import WandbLogger
 from torch import nn
 
+from ganlab.assets import file_sha256
 from ganlab.errors import CheckpointError
-from ganlab.features.weights import file_sha256
 from ganlab.torch_files import load_tensor_file
 
 MAX_LISTED = 6
@@ -120,10 +126,113 @@ def save_model_file(
         "method": method_path(module),
         "config": config,
         "phase_steps": dict(module.phase_steps),
-        "frozen": {
-            name: {"source": source, "fingerprint": fingerprint}
-            for name, (source, fingerprint) in module.frozen_sources.items()
-        },
+        "frozen": frozen_record(module),
     }
     torch.save({"state_dict": state, "ganlab": record}, path)
     return file_sha256(path)
+
+
+def training_record(module: Any) -> dict[str, Any]:
+    """The ``ganlab`` entry of a training checkpoint: method, players, counters, the frozen
+    nets' sources and fingerprints, RNG states and the W&B run to resume."""
+    return {
+        "method": method_path(module),
+        "players": list(module.player_table),
+        "iteration": module.iteration,
+        "phase_steps": dict(module.phase_steps),
+        "frozen": frozen_record(module),
+        "rng": capture_rng_state(),
+        "wandb_run_id": next(
+            (str(lg.version) for lg in module.loggers if isinstance(lg, WandbLogger)), None
+        ),
+    }
+
+
+def frozen_record(module: Any) -> dict[str, dict[str, str | None]]:
+    return {
+        name: {"source": source, "fingerprint": fingerprint}
+        for name, (source, fingerprint) in module.frozen_sources.items()
+    }
+
+
+def restore_training_record(module: Any, checkpoint: dict[str, Any]) -> None:
+    """Counters and RNG states back from ``training_record``'s entry (the frozen nets were
+    put back by ``AdversarialModule.restore_frozen_state``)."""
+    record = checkpoint.get("ganlab", {})
+    module.iteration = int(record.get("iteration", 0))
+    module.phase_steps = {k: int(v) for k, v in record.get("phase_steps", {}).items()}
+    if "rng" in record:
+        restore_rng_state(record["rng"])
+    resume_at_next_epoch_if_epoch_ended(checkpoint)
+
+
+def check_frozen_sources(
+    recorded: Mapping[str, Mapping[str, str | None]],
+    loaded: Mapping[str, tuple[str | None, str | None]],
+) -> None:
+    """Raise CheckpointError unless every frozen net recorded in a checkpoint was loaded by
+    this run from weights with the same fingerprint."""
+    for name, entry in recorded.items():
+        if not entry.get("fingerprint"):
+            continue  # stored in the checkpoint itself
+        if name not in loaded:
+            raise CheckpointError(f"the checkpoint uses frozen net {name!r}, this model has none")
+        source, fingerprint = loaded[name]
+        if fingerprint != entry["fingerprint"]:
+            raise CheckpointError(
+                f"frozen net {name!r}: the checkpoint was trained with {entry['source']} "
+                f"({entry['fingerprint']}), this run loaded {source or 'weights not from a file'}"
+                f"{f' ({fingerprint})' if fingerprint else ''}; load the same weights"
+            )
+
+
+def resume_at_next_epoch_if_epoch_ended(checkpoint: dict[str, Any]) -> None:
+    """Make a checkpoint saved after the last batch of an epoch resume at the next epoch.
+
+    Lightning 2.6 keeps the finished epoch's batch counter (``current`` = batches per epoch)
+    when it restores such a checkpoint (saved by ``on_train_end`` or ``on_train_epoch_end``),
+    so the resumed run trains one extra batch from a fresh iterator and then starts a new
+    epoch: data order and results drift from an uninterrupted run. Runs before Lightning
+    restores its loops (``on_load_checkpoint`` sees the same dict), so fixing the counters
+    here is enough: the epoch is marked completed and the next one starts at batch 0.
+    """
+    fit_loop = checkpoint.get("loops", {}).get("fit_loop", {})
+    batches = fit_loop.get("epoch_loop.batch_progress")
+    epochs = fit_loop.get("epoch_progress")
+    if not batches or not epochs or not batches.get("is_last_batch"):
+        return
+    if batches["total"]["completed"] != batches["total"]["processed"]:
+        return  # saved inside on_train_batch_end: Lightning's own restart path handles it
+    batches["current"] = {key: 0 for key in batches["current"]}
+    batches["is_last_batch"] = False
+    for counter in (epochs["total"], epochs["current"]):
+        counter["completed"] = counter["processed"]
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """RNG states of torch (CPU and CUDA), numpy and random, as weights_only-loadable values."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    random.setstate(_as_tuples(state["python"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _as_tuples(value: Any) -> Any:
+    """random.setstate needs tuples; a checkpoint round trip may hand back lists."""
+    if isinstance(value, list | tuple):
+        return tuple(_as_tuples(v) for v in value)
+    return value

@@ -56,7 +56,7 @@ def test_reference_gan_scaling_and_l1_terms_by_hand():
 def test_the_generator_loss_by_hand(tmp_path):
     torch.manual_seed(0)
     module = instantiate(compose_run(tmp_path, tiny()).model)
-    module._phase_name = "generators"
+    module.phase_name = "generators"
     a, b = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
     ctx = StepContext(module)
     loss = module.generator_loss({"image_a": a, "image_b": b}, ctx).item()
@@ -336,7 +336,7 @@ def test_unit_shares_its_latent_layers_and_translates_without_noise(tmp_path):
     assert generators.count("shared_encoder") == 1 and "decoder_a" in generators
     # unimodal: translating twice gives the same images (diversity 0)
     assert torch.equal(module.translate(images, "b"), module.translate(images, "b"))
-    module._phase_name = "generators"
+    module.phase_name = "generators"
     ctx = StepContext(module)
     loss = module.generator_loss({"image_a": images, "image_b": images.flip(3)}, ctx)
     assert loss.requires_grad and ctx["fake_b"].shape == images.shape
@@ -392,7 +392,7 @@ def test_munit_draws_a_style_per_seed_where_unit_has_one_output(tmp_path):
     assert not torch.allclose(first, munit.translate(images, "b", seed=1), atol=1e-4)
     scores = munit.discriminator_a(images)
     assert [s.shape[-1] for s in scores] == [4, 2]  # two scales of a 3-layer patch critic
-    munit._phase_name = "generators"
+    munit.phase_name = "generators"
     ctx = StepContext(munit)
     loss = munit.generator_loss({"image_a": images, "image_b": images.flip(3)}, ctx)
     assert loss.requires_grad and "loss/generators/style" in munit._step_logs
@@ -413,7 +413,7 @@ def test_munit_perceptual_loss_reads_the_frozen_nets_deepest_maps(tmp_path):
     assert deepest.shape[1] == munit.perceptual_net.net.body[-1][0].out_channels
     expected = domain_invariant_perceptual_loss(deepest, munit.perceptual_net.maps(b)[-1])
     torch.testing.assert_close(munit.perceptual_loss(a, b), expected)
-    munit._phase_name = "generators"
+    munit.phase_name = "generators"
     munit.generator_loss({"image_a": a, "image_b": b}, StepContext(munit))
     assert "loss/generators/perceptual" in munit._step_logs
     with pytest.raises(InstantiationException, match="needs model.perceptual"):
@@ -482,7 +482,7 @@ def test_unit_adapts_a_classifier_on_the_latent_or_the_discriminators(tmp_path, 
         assert [(phase.name, phase.player) for phase in module.phase_list] == [
             ("source_only", trainer)
         ]
-    module._phase_name = "generators"
+    module.phase_name = "generators"
     batch = {"image_a": torch.zeros(2, 1, 32, 32), "image_b": torch.zeros(2, 1, 32, 32)}
     with pytest.raises(ValueError, match="trains on the labels of domain a"):
         module.classification_loss(batch)
@@ -511,7 +511,7 @@ def test_the_unit_da_experiments_train_on_units_own_losses_alone(tmp_path):
         ("generators", module.generator_loss),
         ("discriminators", module.discriminator_loss),
     ):
-        module._phase_name, module._step_logs = phase, {}
+        module.phase_name, module._step_logs = phase, {}
         total = loss(batch, ctx)
         logged = {k.split("/")[-1]: v for k, v in module._step_logs.items()}
         # the discriminators' adversarial term also logs its two domains' parts, a and b
@@ -546,7 +546,7 @@ def test_unit_discriminators_share_their_high_level_layers_and_match_translation
     ctx = StepContext(module)
     for key, value in x.items():
         ctx[key] = value
-    module._phase_name = "discriminators"
+    module.phase_name = "discriminators"
     total = module.discriminator_loss(batch, ctx)
     logs = module._step_logs
     by_hand = (d_b.features(x["fake_b"]) - d_a.features(x["recon_a"])).abs().mean() + (

@@ -10,10 +10,10 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
+from ganlab.assets import file_sha256
 from ganlab.checkpoints import read_checkpoint
 from ganlab.distributed import PlayerDDPStrategy
 from ganlab.errors import CheckpointError
-from ganlab.features.weights import file_sha256
 from ganlab.methods.base import AdversarialModule, Phase, Player
 from ganlab.methods.image_pool import ImagePool
 from ganlab.run import run_task
@@ -108,7 +108,7 @@ def test_phases_of_one_step_share_a_fresh_context():
 
 def test_weighted_sum_logs_every_term_and_leaves_out_zero_weights():
     module = Recorder()
-    module._phase_name = "first"
+    module.phase_name = "first"
     fit, off = torch.tensor(2.0), torch.tensor(5.0)
     total = module.weighted_sum({"fit": fit, "off": off}, {"fit": 3.0, "off": 0.0})
     assert total.item() == 6.0

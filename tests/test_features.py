@@ -18,16 +18,16 @@ from torch.utils.data import DataLoader
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 from torchmetrics.image.fid import FrechetInceptionDistance, NoTrainInceptionV3
 
+from ganlab.assets import ASSET_DIR, publish
 from ganlab.data.digits import DigitsDataModule
 from ganlab.data.toyfaces import ToyFaces
 from ganlab.errors import ConfigError, MissingWeightsError
 from ganlab.features import NAMES, get_extractor, resolve_name, short_name
 from ganlab.features import vgg as vgg_module
 from ganlab.features.base import embed_together
-from ganlab.features.domain import ASSET_DIR, DomainNet, domain_extractor, load_domain_net
+from ganlab.features.domain import DomainNet, domain_extractor, load_domain_net
 from ganlab.features.inception import INCEPTION_FILE, InceptionFeatures, to_uint8
 from ganlab.features.lpips_net import LPIPSFeatures
-from ganlab.features.publish import publish
 from ganlab.features.vgg import VGGFeatures
 from ganlab.metrics.attributes import classifier_attribute_accuracy
 from ganlab.metrics.distribution import frechet_distance

@@ -239,7 +239,7 @@ def test_the_pre_change_generator_loss_sums_the_hop_losses(tmp_path, aiw):
     losses = {}
     for hops in (1, 2):
         module = init_module(tmp_path, *PRE_CHANGE, f"model.hops={hops}", f"model.aiw={aiw}")
-        module._phase_name = "generator"
+        module.phase_name = "generator"
         batch = toy_batch()
         torch.manual_seed(5)
         losses[hops] = module.generator_loss(batch, StepContext(module)).item()
@@ -269,7 +269,7 @@ def test_mst_with_two_hops_equals_the_sum_over_the_one_and_two_hop_chains(tmp_pa
     adversarial = {}
     for weighting in ("nested", "uniform"):
         module = init_module(tmp_path, "model.hops=2", f"model.hop_weighting={weighting}")
-        module._phase_name = "generator"
+        module.phase_name = "generator"
         torch.manual_seed(5)
         module.generator_loss(batch, StepContext(module))
         adversarial[weighting] = module._step_logs["loss/generator/adversarial"].item()
@@ -301,7 +301,7 @@ def test_mst_with_two_hops_equals_the_sum_over_the_one_and_two_hop_chains(tmp_pa
 @pytest.mark.parametrize("per_hop", [False, True])
 def test_the_1_hop_targets_weights_weigh_every_hop(tmp_path, per_hop):
     module = init_module(tmp_path, "model.hops=3", f"model.aiw_per_hop={per_hop}")
-    module._phase_name = "generator"
+    module.phase_name = "generator"
     batch, ctx = toy_batch(), StepContext(module)
     images = batch["image"]
     torch.manual_seed(5)
@@ -330,7 +330,7 @@ def test_the_1_hop_targets_weights_weigh_every_hop(tmp_path, per_hop):
 def test_the_discriminator_loss_by_hand_and_the_shared_hops_reach_the_generator(tmp_path):
     module = init_module(tmp_path)
     batch, ctx = toy_batch(), StepContext(module)
-    module._phase_name = "discriminator"
+    module.phase_name = "discriminator"
     torch.manual_seed(5)
     loss = module.discriminator_loss(batch, ctx)
     images, labels = batch["image"], batch["attributes"]
@@ -350,7 +350,7 @@ def test_the_discriminator_loss_by_hand_and_the_shared_hops_reach_the_generator(
     generator_parameters = list(module.generator.parameters())
     through_d = torch.autograd.grad(loss, generator_parameters, allow_unused=True)
     assert all(g is None for g in through_d)  # the discriminator reads the hops detached
-    module._phase_name = "generator"
+    module.phase_name = "generator"
     generator_loss = module.generator_loss(batch, ctx)  # the same hops, with their graph
     assert ctx["hops"][0][0] is hops[0] and hops[0].requires_grad
     hop_two = saturating_generator_loss(discriminator(hops[1], targets[1]))
@@ -358,7 +358,7 @@ def test_the_discriminator_loss_by_hand_and_the_shared_hops_reach_the_generator(
     assert through_hops.abs().sum() > 0 and generator_loss.requires_grad
     # the pre-change count adds the real term once per hop: once more with two hops
     per_hop = init_module(tmp_path, "model.real_term_per_hop=true")
-    per_hop._phase_name = "discriminator"
+    per_hop.phase_name = "discriminator"
     torch.manual_seed(5)
     per_hop.discriminator_loss(batch, StepContext(per_hop))
     logged = per_hop._step_logs["loss/discriminator/adversarial"].item()
@@ -485,7 +485,7 @@ def test_stargan_generator_loss_by_hand(tmp_path):
     overrides = ["experiment=stargan_toyfaces", "model.generator.width=4"]
     overrides += ["model.generator.n_residual=1", "model.discriminator.width=4"]
     module = instantiate(compose_run(tmp_path, overrides).model)
-    module._phase_name = "generator"
+    module.phase_name = "generator"
     batch = toy_batch()
     torch.manual_seed(3)
     loss = module.generator_loss(batch, StepContext(module)).item()

@@ -10,9 +10,9 @@ import torch
 from omegaconf import OmegaConf
 from PIL import Image
 
+from ganlab.assets import ASSET_DIR
 from ganlab.data.toyfaces import attribute_probabilities, render, sample_face
 from ganlab.errors import ConfigError
-from ganlab.features.domain import ASSET_DIR
 from ganlab.inversion import OptimisationSettings, from_generator_file, psnr_from_mse
 from ganlab.inversion.optimisation import (
     learning_rate,

@@ -9,9 +9,9 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ganlab.assets import ASSET_DIR, file_sha256, read_manifest
 from ganlab.errors import ConfigError
-from ganlab.features.domain import ASSET_DIR, load_domain_net, read_manifest
-from ganlab.features.weights import file_sha256
+from ganlab.features.domain import load_domain_net
 from ganlab.methods.stylegan2 import (
     StyleGAN2,
     ema_half_life_images,

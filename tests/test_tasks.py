@@ -252,6 +252,7 @@ def test_init_from_loads_weights_only_and_checks_them(tmp_path, encoder_checkpoi
 
 
 def test_a_published_asset_that_does_not_match_its_manifest_is_refused(tmp_path, monkeypatch):
+    import ganlab.assets
     import ganlab.tasks.common as common
 
     assets = tmp_path / "assets"
@@ -259,7 +260,7 @@ def test_a_published_asset_that_does_not_match_its_manifest_is_refused(tmp_path,
     (assets / "encoder.pt").write_bytes(b"published bytes")
     digest = hashlib.sha256(b"published bytes").hexdigest()
     (assets / "manifest.json").write_text(json.dumps({"encoder.pt": {"sha256": digest}}))
-    monkeypatch.setattr(common, "ASSET_DIR", assets)
+    monkeypatch.setattr(ganlab.assets, "ASSET_DIR", assets)
     cfg = OmegaConf.create({"task": "invert", "asset": "encoder", "ckpt_path": None})
     assert common.model_source(cfg) == assets / "encoder.pt"
     (assets / "encoder.pt").write_bytes(b"replaced bytes")

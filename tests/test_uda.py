@@ -207,7 +207,7 @@ def test_each_phase_trains_only_its_player_and_frozen_nets_never_change(
 def test_the_encoder_descends_d_st_through_both_branches_in_the_paper_form(tmp_path, form):
     module, _ = tiny_uda(tmp_path, f"model.discrepancy_form={form}")
     module.configure_optimizers()
-    module._phase_name = "encoder"
+    module.phase_name = "encoder"
     ctx = StepContext(module)
     module.encoder_loss(faces(), ctx)
     logs = module._step_logs
@@ -222,7 +222,7 @@ def test_the_encoder_descends_d_st_through_both_branches_in_the_paper_form(tmp_p
 def test_per_layer_calibration_is_measured_once_on_the_first_batch(tmp_path):
     module, _ = tiny_uda(tmp_path, "model.distance_calibration=per_layer")
     module.configure_optimizers()
-    module._phase_name = "head"
+    module.phase_name = "head"
     assert not bool(module.layer_balance_measured)
     first = faces(seed=0)
     ctx = StepContext(module)
@@ -249,7 +249,7 @@ def test_per_layer_calibration_is_measured_once_on_the_first_batch(tmp_path):
 def test_without_adaptation_the_encoder_gets_exactly_the_source_loss_gradients(tmp_path):
     module, _ = tiny_uda(tmp_path, "model.lambda_uda=0")
     module.configure_optimizers()
-    module._phase_name = "encoder"
+    module.phase_name = "encoder"
     batch = faces()
     params = [p for name in module.encoder_nets() for p in module.get_submodule(name).parameters()]
     with_head = torch.autograd.grad(module.encoder_loss(batch, StepContext(module)), params)

@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ganlab.assets import ASSET_DIR
 from ganlab.callbacks.samples import preview_grid
 from ganlab.data.toyfaces import (
     ATTRIBUTES,
@@ -42,7 +43,6 @@ from ganlab.data.toyfaces import (
     sample_face,
 )
 from ganlab.features import get_extractor
-from ganlab.features.domain import ASSET_DIR
 from ganlab.inversion import psnr_from_mse
 from ganlab.inversion.multi_code import (
     PAPER_CODE_COUNTS,

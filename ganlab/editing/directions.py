@@ -13,8 +13,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ganlab.assets import ASSET_DIR
 from ganlab.errors import CheckpointError, ConfigError
-from ganlab.features.domain import ASSET_DIR
 from ganlab.torch_files import load_tensor_file
 
 FORMAT = "ganlab-direction/1"

@@ -13,10 +13,11 @@ import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
+from ganlab.assets import ASSET_DIR
 from ganlab.data.base import ImageDataModule
 from ganlab.errors import ConfigError
 from ganlab.features import NAMES, FeatureExtractor, get_extractor, resolve_name
-from ganlab.features.domain import ASSET_DIR, domain_net_filename, load_domain_net
+from ganlab.features.domain import domain_net_filename, load_domain_net
 from ganlab.metrics.evaluation import Evaluator
 
 

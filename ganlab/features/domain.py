@@ -4,34 +4,24 @@ A small CNN classifier: its penultimate layer gives the features that FID/KID us
 embedded data (``domain_<dataset>``), and its heads classify digits, or predict toyfaces'
 attributes and identity parameters. ``python -m ganlab.run experiment=features_<dataset>``
 trains one and writes ``domain_<dataset>.pt`` with a manifest entry in its run dir;
-``python -m ganlab.features.publish <run dir>`` copies both into ``ganlab/assets/``,
+``python -m ganlab.assets publish <run dir>`` copies both into ``ganlab/assets/``,
 where embedded experiments find them by default.
 """
 
-import json
 import math
-import time
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ganlab.assets import ASSET_DIR, MANIFEST_NAME, file_sha256, recorded_sha256
 from ganlab.errors import MissingWeightsError
 from ganlab.features.base import FeatureExtractor
-from ganlab.features.weights import file_sha256
 from ganlab.torch_files import load_tensor_file
 
-ASSET_DIR = Path(__file__).resolve().parent.parent / "assets"
-MANIFEST_NAME = "manifest.json"
 FORMAT = "ganlab-domain-net/1"
-
-
-def weights_file(path: str) -> str:
-    """``asset:<name>`` -> the file in ganlab/assets (portable in stored configs); else ``path``."""
-    return str(ASSET_DIR / path.removeprefix("asset:")) if path.startswith("asset:") else path
 
 
 def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -205,30 +195,6 @@ def save_domain_net(net: DomainNet, dataset: str, path: Path) -> str:
     return file_sha256(path)
 
 
-def write_manifest(directory: Path, entries: dict[str, Any]) -> None:
-    """Write ``{filename: entry}`` as the manifest of ``directory`` (a run dir or the assets)."""
-    text = json.dumps(entries, indent=2, sort_keys=True) + "\n"
-    (directory / MANIFEST_NAME).write_text(text)
-
-
-def manifest_entry(record: dict[str, Any], dataset: str, **extra: Any) -> dict[str, Any]:
-    """A trained net's manifest entry from its run's record (``module.export``'s): the
-    command and seed that made it, its data, when, and its validation figures."""
-    return {
-        "command": record["command"],
-        "seed": record["seed"],
-        "dataset": dataset,
-        **extra,
-        "created": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-        "validation": record["metrics"],
-    }
-
-
-def read_manifest(directory: Path) -> dict[str, Any]:
-    path = directory / MANIFEST_NAME
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
 def domain_net_filename(dataset: str, image_size: int | None = None) -> str:
     """``domain_<dataset>.pt``; ``domain_<dataset>_<size>px.pt`` for a net trained to judge
     images of a smaller size than the default net's (``model.sized_asset=true``, e.g.
@@ -253,11 +219,11 @@ def load_domain_net(
         raise MissingWeightsError(
             f"domain feature net not found: {path} does not exist. ganlab trains it on its own "
             f"data: `python -m ganlab.run {command}`, then "
-            f"`python -m ganlab.features.publish <run dir>` (or features.weights_path=<run dir>/"
+            f"`python -m ganlab.assets publish <run dir>` (or features.weights_path=<run dir>/"
             f"{filename})"
         )
     sha256 = file_sha256(path)
-    recorded = read_manifest(path.parent).get(path.name, {}).get("sha256")
+    recorded = recorded_sha256(path)
     if recorded and recorded != sha256:
         raise MissingWeightsError(
             f"{path} does not match the sha256 in {path.parent / MANIFEST_NAME} (file damaged "

@@ -5,7 +5,6 @@ A weight file is looked up at the path the user configured, else in torch's hub 
 torchvision, lpips and torch-fidelity download to on machines with internet.
 """
 
-import hashlib
 from pathlib import Path
 
 import torch
@@ -46,14 +45,6 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     return state
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def file_fingerprint(path: Path) -> str:

@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ganlab.assets import read_manifest, shown_as
 from ganlab.errors import CheckpointError
-from ganlab.features.domain import ASSET_DIR, read_manifest
 from ganlab.inversion.model import LatentModel, OptimisationSettings
 from ganlab.methods.stylegan2 import LATENT_AVG_SAMPLES
 from ganlab.nets.stylegan2 import load_stylegan2
@@ -56,7 +56,7 @@ def from_generator_file(path: Path, options: Any = None, progress: bool = True) 
         perceptual = default_perceptual(dataset)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = LatentModel(
-        generator, latent_avg, shown(path), None, perceptual, kind, settings, progress
+        generator, latent_avg, shown_as(path), None, perceptual, kind, settings, progress
     )
     return model.to(device)
 
@@ -91,15 +91,9 @@ def from_method(
     if not hasattr(generator, "n_latent"):
         return None
     model = LatentModel(
-        generator, latent_avg, shown(source), encoder, perceptual, kind, settings, progress
+        generator, latent_avg, shown_as(source), encoder, perceptual, kind, settings, progress
     )
     return model.to(module.device)
-
-
-def shown(path: Path) -> str:
-    """How a model file is named in indexes and directions: ``asset:<file>`` for shipped ones."""
-    path = Path(path).resolve()
-    return f"asset:{path.name}" if path.parent == ASSET_DIR.resolve() else str(path)
 
 
 def dataset_of(trained: Any) -> str | None:

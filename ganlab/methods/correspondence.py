@@ -26,9 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ganlab.assets import file_sha256, manifest_entry, write_manifest
 from ganlab.errors import ConfigError
-from ganlab.features.domain import manifest_entry, write_manifest
-from ganlab.features.weights import file_sha256
 from ganlab.methods.base import (
     AdversarialModule,
     OptimizerFactory,
@@ -186,7 +185,7 @@ class CorrespondenceTraining(AdversarialModule):
 
     def export(self, run_dir: Path, record: dict[str, Any]) -> None:
         """``correspondence_<data>.pt`` and its manifest entry (``python -m
-        ganlab.features.publish <run dir>`` ships it in ganlab/assets)."""
+        ganlab.assets publish <run dir>`` ships it in ganlab/assets)."""
         filename = f"correspondence_{self.dataset}.pt"
         entry = manifest_entry(record, self.dataset, structure=self.structure)
         details = {**entry, "n_mask_classes": self.n_mask_classes}

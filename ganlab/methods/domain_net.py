@@ -16,13 +16,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from ganlab.features.domain import (
-    DomainNet,
-    domain_net_filename,
-    manifest_entry,
-    save_domain_net,
-    write_manifest,
-)
+from ganlab.assets import manifest_entry, write_manifest
+from ganlab.features.domain import DomainNet, domain_net_filename, save_domain_net
 from ganlab.methods.base import (
     AdversarialModule,
     OptimizerFactory,

@@ -236,7 +236,7 @@ class INIT(AttributeTranslationModule):
             for scale, logits in zip(scales, hop_logits[: len(scales)], strict=True)
         ]
         for hop, hop_weights in enumerate(weights):
-            self.log_step(f"aiw/{self._phase_name}/max_weight_hop{hop + 1}", hop_weights.max())
+            self.log_step(f"aiw/{self.phase_name}/max_weight_hop{hop + 1}", hop_weights.max())
         return weights if self.aiw_per_hop else weights * len(hop_logits)
 
     # ---- the players' losses -------------------------------------------------------------

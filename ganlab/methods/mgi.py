@@ -29,10 +29,10 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
 
+from ganlab.assets import weights_file
 from ganlab.data.images import RESAMPLE, cover_and_crop, open_image, to_tensor, unreadable
 from ganlab.errors import ConfigError
 from ganlab.features import get_extractor
-from ganlab.features.domain import weights_file
 from ganlab.features.vgg import VGGFeatures
 from ganlab.inversion.multi_code import (
     PAPER_CODE_COUNTS,

@@ -14,8 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ganlab.features.domain import manifest_entry, write_manifest
-from ganlab.features.weights import file_sha256
+from ganlab.assets import file_sha256, manifest_entry, write_manifest
 from ganlab.methods.base import (
     AdversarialModule,
     OptimizerFactory,
@@ -104,7 +103,7 @@ class SegmenterTraining(AdversarialModule):
 
     def export(self, run_dir: Path, record: dict[str, Any]) -> None:
         """``segmenter_<data>.pt`` and its manifest entry (``python -m
-        ganlab.features.publish <run dir>`` ships it in ganlab/assets)."""
+        ganlab.assets publish <run dir>`` ships it in ganlab/assets)."""
         filename = f"segmenter_{self.dataset}.pt"
         entry = manifest_entry(record, self.dataset)
         details = {**entry, "class_names": self.class_names}

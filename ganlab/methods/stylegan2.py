@@ -25,8 +25,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ganlab.features.domain import write_manifest
-from ganlab.features.weights import file_sha256
+from ganlab.assets import file_sha256, write_manifest
 from ganlab.methods.base import AdversarialModule, OptimizerFactory, Phase, Player, StepContext
 from ganlab.methods.sampling import NoiseSampling
 from ganlab.nets.stylegan2 import Discriminator, Generator
@@ -245,7 +244,7 @@ class StyleGAN2(NoiseSampling, AdversarialModule):
 
     def export(self, run_dir: Path, record: dict[str, Any]) -> None:
         """Write the EMA generator as ``stylegan2_<data>_<size>.pt`` (rosinality layout) and a
-        manifest entry, for ``python -m ganlab.features.publish`` to ship."""
+        manifest entry, for ``python -m ganlab.assets publish`` to ship."""
         generator = self.averaged("generator")
         filename = f"stylegan2_{self.dataset}_{generator.size}.pt"
         sha256 = save_stylegan2(generator, run_dir / filename)

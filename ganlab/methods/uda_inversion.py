@@ -52,12 +52,12 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ganlab.assets import weights_file, write_manifest
 from ganlab.checkpoints import save_model_file
 from ganlab.errors import ConfigError
 from ganlab.evaluation import Reconstruction
 from ganlab.features.base import embed_together
 from ganlab.features.discrepancy import discrepancy_nets
-from ganlab.features.domain import weights_file, write_manifest
 from ganlab.methods.base import (
     AdversarialModule,
     Frozen,
@@ -279,11 +279,11 @@ class UDAInversion(AdversarialModule):
         balance = self.layer_balance_now(per_layer)
         distances = {d: feature_distance(per_layer[d], balance) for d in per_layer}
         for domain, distance in distances.items():
-            self.log_step(f"uda/{self._phase_name}/distance_{domain}", distance.mean())
+            self.log_step(f"uda/{self.phase_name}/distance_{domain}", distance.mean())
         d_st = domain_discrepancy(
             distances["source"], distances["target"], self.divergence, self.discrepancy_form
         )
-        self.log_step(f"uda/{self._phase_name}/d_st", d_st)
+        self.log_step(f"uda/{self.phase_name}/d_st", d_st)
         return d_st
 
     def layer_balance_now(self, per_layer: dict[str, Tensor]) -> Tensor | None:
@@ -433,7 +433,7 @@ class UDAInversion(AdversarialModule):
     def export(self, run_dir: Path, record: dict[str, Any]) -> None:
         """Write the trained model as ``<name>.pt``, a published model that ``ckpt_path=`` and
         ``asset=`` read (frozen nets by reference), with its manifest entry; ship it with
-        ``python -m ganlab.features.publish <run dir>``."""
+        ``python -m ganlab.assets publish <run dir>``."""
         filename = f"{record['name']}.pt"
         path = run_dir / filename
         sha256 = save_model_file(self, record["config"], path, self.export_dtype)

@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 from torchvision.utils import save_image
 
+from ganlab.assets import asset_path
 from ganlab.checkpoints import (
     PARTIAL_SUFFIX,
     check_compatible,
@@ -34,8 +35,6 @@ from ganlab.data.images import (
 )
 from ganlab.errors import CheckpointError, ConfigError
 from ganlab.evaluation import Budget, Tools, build_tools, needed_tools
-from ganlab.features.domain import ASSET_DIR, read_manifest
-from ganlab.features.weights import file_sha256
 from ganlab.inversion import from_generator_file, from_method, is_generator_file
 from ganlab.methods.base import AdversarialModule
 from ganlab.preemption import resumable_checkpoint
@@ -127,19 +126,7 @@ def model_source(cfg: DictConfig) -> Path:
     if cfg.get("ckpt_path"):
         return Path(str(cfg.ckpt_path)).expanduser()
     if cfg.get("asset"):
-        path = ASSET_DIR / f"{cfg.asset}.pt"
-        if not path.is_file():
-            shipped = sorted(p.stem for p in ASSET_DIR.glob("*.pt"))
-            raise ConfigError(
-                f"no published model asset={cfg.asset}; shipped: {', '.join(shipped)}"
-            )
-        recorded = read_manifest(ASSET_DIR).get(path.name, {}).get("sha256")
-        if recorded != file_sha256(path):
-            raise CheckpointError(
-                f"{path} does not match the sha256 in {ASSET_DIR / 'manifest.json'} (damaged or "
-                "replaced); restore it or publish it again with python -m ganlab.features.publish"
-            )
-        return path
+        return asset_path(str(cfg.asset))
     raise ConfigError(
         f"task={cfg.task} needs a trained model: ckpt_path=<run dir>/checkpoints/last.ckpt "
         "(or a published model file), or asset=<name in ganlab/assets>"

@@ -17,9 +17,9 @@ from omegaconf import DictConfig
 from torch import Tensor
 
 from ganlab.analysis.dissection import Dissection, LayerProbe, dissect, intervene
+from ganlab.assets import weights_file
 from ganlab.callbacks.samples import preview_grid
 from ganlab.errors import ConfigError
-from ganlab.features.domain import weights_file
 from ganlab.inversion import LatentModel
 from ganlab.nets.segmenter import load_segmenter
 from ganlab.nets.stylegan2 import sample_w

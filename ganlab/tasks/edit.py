@@ -24,11 +24,11 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor
 
+from ganlab.assets import ASSET_DIR
 from ganlab.callbacks.samples import at_one_size, preview_grid
 from ganlab.editing import Direction, check_generator, conditional_direction, move
 from ganlab.editing.directions import resolve_direction
 from ganlab.errors import ConfigError
-from ganlab.features.domain import ASSET_DIR
 from ganlab.inversion import LatentModel
 from ganlab.nets.stylegan2 import interpolate_latents, to_w_plus
 from ganlab.tasks.common import (
