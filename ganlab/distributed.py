@@ -239,7 +239,7 @@ def check_replicas(module: nn.Module, world_size: int) -> float:
     return difference
 
 
-def process_share(module: pl.LightningModule) -> tuple[int, int]:
+def trainer_rank_and_world(module: pl.LightningModule) -> tuple[int, int]:
     """(rank, number of processes) of the trainer running ``module``; (0, 1) without one."""
     trainer = module._trainer
     if trainer is None:

@@ -9,13 +9,13 @@ import torch
 from skimage.metrics import peak_signal_noise_ratio as skimage_psnr
 from skimage.metrics import structural_similarity as skimage_ssim
 
-from ganlab.callbacks.evaluation import PeriodicEvaluation
+from ganlab.callbacks.periodic_evaluation import PeriodicEvaluation
 from ganlab.compare import main as compare_main
 from ganlab.data.digits import DigitsDataModule
 from ganlab.features import get_extractor
 from ganlab.metrics.attributes import attribute_accuracy, decisive_share, frequency_gaps
 from ganlab.metrics.distribution import frechet_distance, kernel_distance
-from ganlab.metrics.evaluation import Evaluator, count_label
+from ganlab.metrics.evaluator import Evaluator, count_label
 from ganlab.metrics.reconstruction import mse, psnr, reconstruction_scores, ssim
 from ganlab.metrics.stats_cache import cache_path, cached_features
 from ganlab.run import run_task

@@ -30,7 +30,7 @@ from ganlab.inversion import OptimisationSettings, is_generator_file, optimise_c
 from ganlab.inversion.loading import settings_from
 from ganlab.inversion.multi_code import MultiCodeSettings, multi_code_objective
 from ganlab.inversion.optimisation import perceptual_view
-from ganlab.metrics.evaluation import Evaluator
+from ganlab.metrics.evaluator import Evaluator
 from ganlab.nets.correspondence import CorrespondenceNet, save_correspondence
 from ganlab.nets.encoders import GradualStyleEncoder, load_net_weights
 from ganlab.nets.segmenter import Segmenter, save_segmenter

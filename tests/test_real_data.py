@@ -120,7 +120,7 @@ def test_folder_lists_recursively_in_any_case_and_splits_by_seed(tmp_path):
     assert sorted(map(str, train.paths + val.paths)) == sorted(map(str, list_images(root)))
     assert_images(first_batch(data)["image"], (2, 3, 16, 16))
     assert f"{root} at 16 px" in data.describe() and "6 train / 2 val" in data.describe()
-    assert data.identity()["root"] == str(root) and data.identity()["val_fraction"] == 0.25
+    assert data.content_key()["root"] == str(root) and data.content_key()["val_fraction"] == 0.25
     again = load(tmp_path, "folder", root, "data.size=16", "data.val_fraction=0.25")
     assert again.split_dataset("val").paths == val.paths
     gray = load(tmp_path, "folder", root, "data.size=8", "data.channels=1")
@@ -146,7 +146,7 @@ def test_ffhq_reads_the_official_subfolders_and_keeps_the_last_n_val(tmp_path):
     assert len(data.split_dataset("train")) == 3
     data.batch_size = 3
     assert_images(first_batch(data)["image"], (3, 3, 16, 16))
-    assert data.identity()["n_val"] == 1
+    assert data.content_key()["n_val"] == 1
     with pytest.raises(ConfigError, match="data.n_val=4 must leave at least one"):
         load(tmp_path, "ffhq", tmp_path / "ffhq", "data.n_val=4")
 

@@ -1,7 +1,7 @@
 """The contract every ganlab DataModule keeps, stated once instead of probed with hasattr.
 
 - :class:`DataModule`: ``name``, ``describe()`` (the one line a run prints at its start) and
-  ``identity()`` (the settings that decide its content: keys of the stats cache).
+  ``content_key()`` (the settings that decide its content: keys of the stats cache).
 - :class:`ImageDataModule`: images in [-1, 1] with ``channels`` (a constructor argument
   checked against ``supported_channels``, so model configs read ``${data.channels}``),
   ``image_size``, ``attribute_names``, ``split_dataset(split)`` (items are dicts with
@@ -34,7 +34,7 @@ class DataModule(pl.LightningDataModule, ABC):
         """One line: what the data is, its size and batch."""
 
     @abstractmethod
-    def identity(self) -> dict[str, Any]:
+    def content_key(self) -> dict[str, Any]:
         """The settings that decide which items each split holds (stats cache keys)."""
 
 

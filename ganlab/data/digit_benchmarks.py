@@ -192,7 +192,7 @@ class DigitBenchmarkDataModule(DigitDomainsDataModule):
     def domain_arrays(self, split: str, side: int) -> tuple[Tensor, Tensor]:
         return self.arrays[(self.domains[side], split)]
 
-    def identity(self) -> dict[str, Any]:
+    def content_key(self) -> dict[str, Any]:
         return {
             "size": self.size,
             "channels": self.channels,

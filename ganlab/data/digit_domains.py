@@ -169,7 +169,7 @@ class DigitDomainsDataModule(TwoDomainDataModule):
     def setup(self, stage: str | None = None) -> None:
         self.split_dataset("train")
 
-    def identity(self) -> dict[str, Any]:
+    def content_key(self) -> dict[str, Any]:
         return {
             "size": self.size,
             "seed": self.seed,

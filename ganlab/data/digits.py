@@ -99,7 +99,7 @@ class DigitsDataModule(ImageDataModule):
             raise ConfigError(f"digits has splits {', '.join(splits)}, not {split!r}")
         return splits[split]
 
-    def identity(self) -> dict[str, Any]:
+    def content_key(self) -> dict[str, Any]:
         """The settings that decide which images each split holds (stats cache keys)."""
         identity = {"size": self.size, "val_fraction": self.val_fraction}
         identity["split_seed"] = self.split_seed

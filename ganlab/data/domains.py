@@ -306,12 +306,12 @@ class UDADataModule(ImageDataModule):
         evaluated = self.eval_base or self.base
         return f"{evaluated.name} {split} split, clean images ({self.name}'s evaluation images)"
 
-    def identity(self) -> dict[str, Any]:
+    def content_key(self) -> dict[str, Any]:
         """The settings that decide which images each split holds (stats cache keys)."""
-        evaluated = {} if self.eval_base is None else {"eval_base": self.eval_base.identity()}
+        evaluated = {} if self.eval_base is None else {"eval_base": self.eval_base.content_key()}
         return evaluated | {
             "base": self.base.name,
-            "base_identity": self.base.identity(),
+            "base_identity": self.base.content_key(),
             "source_fraction": self.source_fraction,
         }
 
@@ -426,8 +426,12 @@ class AttributeDomainsDataModule(TwoDomainDataModule):
     def setup(self, stage: str | None = None) -> None:
         self.split_dataset("train")
 
-    def identity(self) -> dict[str, Any]:
-        return {"base": self.base.name, "base_identity": self.base.identity(), "by": self.attribute}
+    def content_key(self) -> dict[str, Any]:
+        return {
+            "base": self.base.name,
+            "base_identity": self.base.content_key(),
+            "by": self.attribute,
+        }
 
     def describe(self) -> str:
         train = self.split_dataset("train")

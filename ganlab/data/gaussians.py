@@ -163,7 +163,7 @@ class GaussiansDataModule(DataModule):
             f"gaussians: P = N({self.p.mean}, {self.p.std}^2), Q = N({self.q.mean}, {self.q.std}^2)"
         )
 
-    def identity(self) -> dict[str, Any]:
+    def content_key(self) -> dict[str, Any]:
         return {"p": [self.p.mean, self.p.std], "q": [self.q.mean, self.q.std], "seed": self.seed}
 
     def train_dataloader(self) -> DataLoader:

@@ -159,7 +159,7 @@ class RealDataModule(ImageDataModule, ABC):
             f"{self.describe_extra()}, {counts}, batch {self.batch_size}"
         )
 
-    def identity(self) -> dict[str, Any]:
+    def content_key(self) -> dict[str, Any]:
         """The settings that decide which images each split holds (stats cache keys)."""
         return {
             "root": str(self.root),

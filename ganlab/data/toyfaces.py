@@ -900,7 +900,7 @@ class ToyFacesDataModule(ImageDataModule):
         faces = self.split_dataset(split)
         return torch.from_numpy(np.stack([faces.labels(i)[0] for i in range(len(faces))]))
 
-    def identity(self) -> dict[str, Any]:
+    def content_key(self) -> dict[str, Any]:
         """The settings that decide which images each split holds (stats cache keys)."""
         return {
             "size": self.size,

@@ -18,7 +18,7 @@ from ganlab.data.base import ImageDataModule
 from ganlab.errors import ConfigError
 from ganlab.features import NAMES, FeatureExtractor, get_extractor, resolve_name
 from ganlab.features.domain import domain_net_filename, load_domain_net
-from ganlab.metrics.evaluation import Evaluator
+from ganlab.metrics.evaluator import Evaluator
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,12 @@ from torch import Tensor, nn
 
 from ganlab.assets import file_sha256
 from ganlab.checkpoints import check_frozen_sources, restore_training_record, training_record
-from ganlab.distributed import PlayerDDPStrategy, gradients_are_averaged, own_share, process_share
+from ganlab.distributed import (
+    PlayerDDPStrategy,
+    gradients_are_averaged,
+    own_share,
+    trainer_rank_and_world,
+)
 from ganlab.methods.ema import EMANets
 from ganlab.methods.engine import (  # noqa: F401  (methods import the engine's names from here)
     NonFiniteLossError,
@@ -150,7 +155,7 @@ class AdversarialModule(PhaseEngine, EMANets, pl.LightningModule, ABC):
         batch is split: on W processes each draws the global batch (the processes' RNGs are
         seeded alike) and keeps rows rank, rank + W, ..., the positions Lightning's
         distributed sampler gives it (see ganlab.distributed)."""
-        rank, world_size = process_share(self)
+        rank, world_size = trainer_rank_and_world(self)
         if world_size == 1:
             return draw(n)
         return own_share(draw(n * world_size), rank, world_size)
@@ -158,7 +163,7 @@ class AdversarialModule(PhaseEngine, EMANets, pl.LightningModule, ABC):
     @property
     def rank_and_world(self) -> tuple[int, int]:
         """(rank, number of processes) of the run: (0, 1) on one process."""
-        return process_share(self)
+        return trainer_rank_and_world(self)
 
     def weighted_sum(
         self, terms: Mapping[str, Tensor], weights: Mapping[str, float] | None = None

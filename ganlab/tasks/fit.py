@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import LearningRateMonitor
 from pytorch_lightning.loggers import WandbLogger
 
-from ganlab.callbacks.evaluation import PeriodicEvaluation
+from ganlab.callbacks.periodic_evaluation import PeriodicEvaluation
 from ganlab.callbacks.record_config import RecordConfig
 from ganlab.checkpoints import check_compatible, read_checkpoint
 from ganlab.distributed import leave_process_group

@@ -88,7 +88,7 @@ class Evaluator:
         data = self.datamodule
         key = {
             "dataset": data.name,
-            "data": data.identity(),
+            "data": data.content_key(),
             "split": self.reference_split,
             "extractor": self.extractor.name,
             "weights": self.extractor.fingerprint,
