@@ -1,23 +1,28 @@
 """A run's checkpoints, from writing to resuming: atomic writes, safe reads, the check that a
 checkpoint fits the model about to load it, the ``ganlab`` record a training checkpoint
-carries (players, steps, frozen nets' sources, RNG states) and its restoration, and published
-model files. ``AdversarialModule``'s checkpoint hooks delegate here."""
+carries (players, steps, frozen nets' sources, RNG states) and its restoration, published
+model files, loading a trained method back (``ckpt_path=`` or ``asset=``) and weights-only
+initialisation (``init_from=``). ``AdversarialModule``'s checkpoint hooks delegate here."""
 
 import os
 import random
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import WandbLogger
-from torch import nn
+from torch import Tensor, nn
 
-from ganlab.assets import file_sha256
-from ganlab.errors import CheckpointError
+from ganlab.assets import asset_path, file_sha256
+from ganlab.errors import CheckpointError, ConfigError
 from ganlab.torch_files import load_tensor_file
+
+if TYPE_CHECKING:
+    from ganlab.methods.base import AdversarialModule
 
 MAX_LISTED = 6
 
@@ -236,3 +241,65 @@ def _as_tuples(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return tuple(_as_tuples(v) for v in value)
     return value
+
+
+def model_source(cfg: DictConfig) -> Path:
+    """The file the verbs and task=eval take the model from: ``ckpt_path`` or ``asset``."""
+    if cfg.get("ckpt_path") and cfg.get("asset"):
+        raise ConfigError("give ckpt_path= or asset=, not both")
+    if cfg.get("ckpt_path"):
+        return Path(str(cfg.ckpt_path)).expanduser()
+    if cfg.get("asset"):
+        return asset_path(str(cfg.asset))
+    raise ConfigError(
+        f"task={cfg.task} needs a trained model: ckpt_path=<run dir>/checkpoints/last.ckpt "
+        "(or a published model file), or asset=<name in ganlab/assets>"
+    )
+
+
+def load_trained(path: Path) -> tuple["AdversarialModule", DictConfig]:
+    """The method a checkpoint or published model file holds, rebuilt from the config stored
+    in it, with its weights (frozen nets re-loaded from their sources), in eval mode."""
+    checkpoint = read_checkpoint(path)
+    saved = checkpoint["ganlab"].get("config")
+    if not saved:
+        raise CheckpointError(f"{path} holds no run config; it cannot rebuild its model")
+    config = OmegaConf.create(saved)
+    from ganlab.tasks.building import build_method  # the method base imports this module
+
+    module = build_method(config.model)
+    check_compatible(checkpoint, module, path)
+    module.restore_frozen_state(checkpoint)
+    module.load_state_dict(checkpoint["state_dict"])
+    module.phase_steps = {k: int(v) for k, v in checkpoint["ganlab"].get("phase_steps", {}).items()}
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return module.to(device).eval(), config
+
+
+def initialise_from(module: "AdversarialModule", path: str | Path) -> list[str]:
+    """Load the weights of ``path`` (a ganlab checkpoint, a published model or a plain state
+    dict) into every net of ``module`` they cover; optimizers and steps start fresh. Returns
+    the nets initialised. Every loaded tensor must fit; nets the file lacks stay as built."""
+    path = Path(str(path)).expanduser()
+    if not path.is_file():
+        raise CheckpointError(f"init_from={path}: no such file")
+    saved = load_tensor_file(path, "init_from file")
+    state = saved.get("state_dict", saved) if isinstance(saved, dict) else None
+    if not isinstance(state, dict) or not any(isinstance(v, Tensor) for v in state.values()):
+        raise CheckpointError(f"init_from={path} holds no state dict of tensors")
+    own = module.checkpoint_state_dict()
+    # weights only: tensors (an image pool's history, say, is training state)
+    shared = {k: v for k, v in state.items() if k in own and isinstance(v, Tensor)}
+    if not shared:
+        raise CheckpointError(
+            f"init_from={path} has none of this model's weights (its keys start with "
+            f"{sorted({k.split('.')[0] for k in state})[:6]}, the model's with "
+            f"{sorted({k.split('.')[0] for k in own})[:6]})"
+        )
+    mismatched = state_dict_mismatches(shared, {k: own[k] for k in shared})
+    if mismatched:
+        raise CheckpointError(f"init_from={path} does not fit: {'; '.join(mismatched)}")
+    module.load_state_dict(shared, strict=False)
+    nets = sorted({key.split(".")[0] for key in shared})
+    print(f"ganlab: initialised {', '.join(nets)} from {path} (weights only)")
+    return nets

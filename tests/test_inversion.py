@@ -21,7 +21,7 @@ from ganlab.inversion.optimisation import (
 )
 from ganlab.nets.stylegan2 import load_stylegan2, sample_w
 from ganlab.run import run_task
-from ganlab.tasks.common import load_model
+from ganlab.tasks.models import load_model
 from tests.conftest import TINY_G, compose_run
 
 TOYFACES_G = ASSET_DIR / "stylegan2_toyfaces_64.pt"

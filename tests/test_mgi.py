@@ -25,7 +25,7 @@ from ganlab.nets.correspondence import (
     save_correspondence,
 )
 from ganlab.run import run_task
-from ganlab.tasks.common import read_user_images
+from ganlab.tasks.user_images import read_user_images
 from tests.conftest import REPO, TINY_G, PooledPixels, compose_run
 
 

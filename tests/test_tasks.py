@@ -10,10 +10,9 @@ import torch
 from omegaconf import OmegaConf
 from PIL import Image
 
-from ganlab.checkpoints import read_checkpoint
+from ganlab.checkpoints import initialise_from, read_checkpoint
 from ganlab.errors import CheckpointError, ConfigError
 from ganlab.run import run_task
-from ganlab.tasks.common import initialise_from
 from tests.conftest import TINY_G, compose_run, run_cli
 from tests.methods.latent_encoder import LatentEncoder
 from tests.test_engine import TOY_DOMAINS, TOY_ENCODER
@@ -253,7 +252,7 @@ def test_init_from_loads_weights_only_and_checks_them(tmp_path, encoder_checkpoi
 
 def test_a_published_asset_that_does_not_match_its_manifest_is_refused(tmp_path, monkeypatch):
     import ganlab.assets
-    import ganlab.tasks.common as common
+    from ganlab.checkpoints import model_source
 
     assets = tmp_path / "assets"
     assets.mkdir()
@@ -262,9 +261,9 @@ def test_a_published_asset_that_does_not_match_its_manifest_is_refused(tmp_path,
     (assets / "manifest.json").write_text(json.dumps({"encoder.pt": {"sha256": digest}}))
     monkeypatch.setattr(ganlab.assets, "ASSET_DIR", assets)
     cfg = OmegaConf.create({"task": "invert", "asset": "encoder", "ckpt_path": None})
-    assert common.model_source(cfg) == assets / "encoder.pt"
+    assert model_source(cfg) == assets / "encoder.pt"
     (assets / "encoder.pt").write_bytes(b"replaced bytes")
     with pytest.raises(CheckpointError, match="does not match the sha256 in .*manifest.json"):
-        common.model_source(cfg)
+        model_source(cfg)
     with pytest.raises(ConfigError, match="no published model asset=other; shipped: encoder"):
-        common.model_source(OmegaConf.merge(cfg, {"asset": "other"}))
+        model_source(OmegaConf.merge(cfg, {"asset": "other"}))

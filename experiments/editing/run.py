@@ -35,7 +35,8 @@ from ganlab.features import get_extractor
 from ganlab.features.domain import load_domain_net
 from ganlab.inversion import LatentModel, psnr_from_mse
 from ganlab.metrics.distribution import frechet_distance
-from ganlab.tasks.common import load_model, save_images
+from ganlab.tasks.models import load_model
+from ganlab.tasks.user_images import save_images
 
 EDITED = ("smiling", "young", "eyeglasses", "male")
 STRENGTHS = {"w": 5.0, "w+": 10.0}

@@ -55,7 +55,7 @@ from ganlab.inversion.multi_code import (
 from ganlab.inversion.optimisation import OptimisationSettings, optimise_codes
 from ganlab.methods.mgi import MultipleGANInversion
 from ganlab.metrics.distribution import frechet_distance
-from ganlab.tasks.common import save_images
+from ganlab.tasks.user_images import save_images
 
 FIXED = Hypothesis(2, 30)  # mGANprior's default composing layer 6 (16 px features), N = 30
 STEPS = 100

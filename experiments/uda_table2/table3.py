@@ -34,7 +34,7 @@ from ganlab.editing import Direction, move, principal_components, resolve_direct
 from ganlab.features.domain import load_domain_net
 from ganlab.metrics.distribution import frechet_distance
 from ganlab.nets.stylegan2 import sample_w
-from ganlab.tasks.common import load_model
+from ganlab.tasks.models import load_model
 
 INTERFACEGAN_STRENGTH = 5.0  # W boundary steps, as experiments/editing's W edits
 GANSPACE_STRENGTH = 3.0  # standard deviations of w along the component

@@ -1,9 +1,11 @@
 """Latent models from files: a bare StyleGAN2 generator (rosinality layout, what
-``load_stylegan2`` reads), or a trained ganlab method that owns one (StyleGAN2's EMA
-generator; UDA-Inversion / pSp / HFGI: the frozen generator and the trained encoder)."""
+``load_stylegan2`` reads), or a trained ganlab method that owns one and says so with
+``latent_space()`` (StyleGAN2's EMA generator; UDA-Inversion / pSp / HFGI: the frozen
+generator and the trained encoder)."""
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -11,11 +13,22 @@ from torch import Tensor
 from ganlab.assets import read_manifest, shown_as
 from ganlab.errors import CheckpointError
 from ganlab.inversion.model import LatentModel, OptimisationSettings
-from ganlab.methods.stylegan2 import LATENT_AVG_SAMPLES
 from ganlab.nets.stylegan2 import load_stylegan2
 from ganlab.torch_files import load_tensor_file
 
 SETTING_KEYS = tuple(OptimisationSettings.__dataclass_fields__)
+# images (B, C, H, W) -> (W+ codes (B, n_latent, D), generator conditions or None)
+Encode = Callable[[Tensor], tuple[Tensor, tuple[Tensor, Tensor] | None]]
+
+
+@runtime_checkable
+class HasLatentSpace(Protocol):
+    """A trained method with a StyleGAN2 latent space the verbs can invert into and edit."""
+
+    def latent_space(self) -> tuple[Any, Tensor, Encode | None] | None:
+        """(the StyleGAN2 generator, its mean w, the method's encoder or None); None when
+        this instance has no StyleGAN2 latent space."""
+        ...
 
 
 def is_generator_file(path: Path) -> bool:
@@ -70,26 +83,10 @@ def from_method(
     model_cfg = trained.get("model", {})
     if perceptual == "auto":
         perceptual = model_cfg.get("perceptual") or default_perceptual(dataset_of(trained))
-    if hasattr(module, "invert_parts") and hasattr(module, "latent_avg"):  # encoder methods
-
-        def encode(images: Tensor) -> tuple[Tensor, tuple[Tensor, Tensor] | None]:
-            with torch.no_grad():
-                parts = module.invert_parts(images.to(module.device, module.dtype))
-            return parts["codes"], parts.get("conditions")
-
-        generator, latent_avg, encoder = module.generator, module.latent_avg, encode
-    elif "generator" in getattr(module, "net_names", ()) and hasattr(module, "averaged"):
-        generator = module.averaged("generator")
-        if not hasattr(generator, "mean_latent"):  # not a StyleGAN2 (a DCGAN, say)
-            return None
-        rng = torch.Generator().manual_seed(0)
-        with torch.no_grad():
-            latent_avg = generator.mean_latent(LATENT_AVG_SAMPLES, rng=rng)[0]
-        encoder = None
-    else:
+    space = module.latent_space() if isinstance(module, HasLatentSpace) else None
+    if space is None:
         return None
-    if not hasattr(generator, "n_latent"):
-        return None
+    generator, latent_avg, encoder = space
     model = LatentModel(
         generator, latent_avg, shown_as(source), encoder, perceptual, kind, settings, progress
     )

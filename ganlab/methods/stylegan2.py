@@ -242,6 +242,15 @@ class StyleGAN2(NoiseSampling, AdversarialModule):
         net.train(was_training)
         return images.float()
 
+    def latent_space(self) -> tuple[Generator, Tensor, None]:
+        """The EMA generator and its mean w over ``LATENT_AVG_SAMPLES`` samples (seed 0), what
+        the verbs invert into (``ganlab.inversion``); no encoder."""
+        generator = self.averaged("generator")
+        rng = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            latent_avg = generator.mean_latent(LATENT_AVG_SAMPLES, rng=rng)[0]
+        return generator, latent_avg, None
+
     def export(self, run_dir: Path, record: dict[str, Any]) -> None:
         """Write the EMA generator as ``stylegan2_<data>_<size>.pt`` (rosinality layout) and a
         manifest entry, for ``python -m ganlab.assets publish`` to ship."""

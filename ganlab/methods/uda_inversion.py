@@ -368,6 +368,17 @@ class UDAInversion(AdversarialModule):
             [codes], input_is_latent=True, randomize_noise=False, conditions=conditions
         )[0]
 
+    def latent_space(self) -> tuple[nn.Module, Tensor, Callable]:
+        """The frozen generator, its mean w and this encoder (``ganlab.inversion``'s verbs:
+        W+ codes and HFGI's conditions from an image)."""
+
+        def encode(images: Tensor) -> tuple[Tensor, tuple[Tensor, Tensor] | None]:
+            with torch.no_grad():
+                parts = self.invert_parts(images.to(self.device, self.dtype))
+            return parts["codes"], parts.get("conditions")
+
+        return self.generator, self.latent_avg, encode
+
     def invert_parts(self, images: Tensor) -> dict[str, Tensor]:
         """``codes``, the reconstruction ``image`` and, with HFGI's branch, the ``coarse``
         image, its ``distortion``, the ``aligned`` distortion and the generator

@@ -19,11 +19,14 @@ from torch import Tensor
 from ganlab.analysis.dissection import Dissection, LayerProbe, dissect, intervene
 from ganlab.assets import weights_file
 from ganlab.callbacks.samples import preview_grid
+from ganlab.checkpoints import model_source
 from ganlab.errors import ConfigError
 from ganlab.inversion import LatentModel
 from ganlab.nets.segmenter import load_segmenter
 from ganlab.nets.stylegan2 import sample_w
-from ganlab.tasks.common import load_model, model_source, prepare_run_dir, save_images, write_index
+from ganlab.tasks.models import load_model
+from ganlab.tasks.run_dir import prepare_run_dir
+from ganlab.tasks.user_images import save_images, write_index
 
 PREVIEW = 8  # images per row of interventions.png
 

@@ -26,20 +26,17 @@ from torch import Tensor
 
 from ganlab.assets import ASSET_DIR
 from ganlab.callbacks.samples import at_one_size, preview_grid
+from ganlab.checkpoints import model_source
 from ganlab.editing import Direction, check_generator, conditional_direction, move
 from ganlab.editing.directions import resolve_direction
 from ganlab.errors import ConfigError
 from ganlab.inversion import LatentModel
 from ganlab.nets.stylegan2 import interpolate_latents, to_w_plus
-from ganlab.tasks.common import (
-    Decodes,
-    Inverts,
+from ganlab.tasks.models import Decodes, Inverts, load_model, require
+from ganlab.tasks.run_dir import prepare_run_dir
+from ganlab.tasks.user_images import (
     in_batches,
-    load_model,
-    model_source,
-    prepare_run_dir,
     read_user_images,
-    require,
     save_images,
     unique_stems,
     write_index,

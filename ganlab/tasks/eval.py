@@ -10,20 +10,15 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
+from ganlab.checkpoints import load_trained, model_source
 from ganlab.errors import ConfigError
 from ganlab.evaluation import evaluate, write_metrics
 from ganlab.inversion import is_generator_file
 from ganlab.methods.stylegan2 import StyleGAN2
 from ganlab.nets.stylegan2 import load_stylegan2
-from ganlab.tasks.common import (
-    build_data,
-    build_eval_tools,
-    eval_budget,
-    load_trained,
-    model_source,
-    prepare_run_dir,
-)
+from ganlab.tasks.building import build_data, build_eval_tools, eval_budget
 from ganlab.tasks.fit import objective
+from ganlab.tasks.run_dir import prepare_run_dir
 
 
 def run(cfg: DictConfig) -> float | None:

@@ -22,7 +22,7 @@ from pytorch_lightning.loggers import WandbLogger
 
 from ganlab.callbacks.periodic_evaluation import PeriodicEvaluation
 from ganlab.callbacks.record_config import RecordConfig
-from ganlab.checkpoints import check_compatible, read_checkpoint
+from ganlab.checkpoints import check_compatible, initialise_from, read_checkpoint
 from ganlab.distributed import leave_process_group
 from ganlab.errors import ConfigError, GanlabError
 from ganlab.evaluation import evaluate, write_metrics
@@ -34,14 +34,8 @@ from ganlab.preemption import (
     exit_code_for,
     mark_wandb_preempting,
 )
-from ganlab.tasks.common import (
-    build_data,
-    build_eval_tools,
-    build_method,
-    eval_budget,
-    initialise_from,
-    prepare_run_dir,
-)
+from ganlab.tasks.building import build_data, build_eval_tools, build_method, eval_budget
+from ganlab.tasks.run_dir import prepare_run_dir
 
 
 def run(cfg: DictConfig) -> float | None:

@@ -14,15 +14,13 @@ import torch
 from omegaconf import DictConfig
 
 from ganlab.callbacks.samples import preview_grid
+from ganlab.checkpoints import model_source
 from ganlab.inversion import LatentModel, psnr_from_mse
-from ganlab.tasks.common import (
-    Inverts,
+from ganlab.tasks.models import Inverts, load_model, require
+from ganlab.tasks.run_dir import prepare_run_dir
+from ganlab.tasks.user_images import (
     in_batches,
-    load_model,
-    model_source,
-    prepare_run_dir,
     read_user_images,
-    require,
     save_images,
     unique_stems,
     write_index,

@@ -21,6 +21,7 @@ from omegaconf import DictConfig
 from torch import Tensor
 
 from ganlab.callbacks.samples import preview_grid
+from ganlab.checkpoints import model_source
 from ganlab.data.toyfaces import ATTRIBUTES
 from ganlab.editing import (
     SEFA_WEIGHTS,
@@ -36,8 +37,10 @@ from ganlab.errors import ConfigError
 from ganlab.features.domain import load_domain_net
 from ganlab.inversion import LatentModel
 from ganlab.nets.stylegan2 import sample_w
-from ganlab.tasks.common import load_model, model_source, prepare_run_dir, save_images, write_index
 from ganlab.tasks.edit import read_codes
+from ganlab.tasks.models import load_model
+from ganlab.tasks.run_dir import prepare_run_dir
+from ganlab.tasks.user_images import save_images, write_index
 
 METHODS = ("interfacegan", "ganspace", "sefa")
 CLASSIFIERS = {"domain_toyfaces": ("toyfaces", ATTRIBUTES)}

@@ -17,21 +17,14 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 
 from ganlab.callbacks.samples import preview_grid
+from ganlab.checkpoints import load_trained, model_source
 from ganlab.data.images import RESAMPLE
 from ganlab.errors import ConfigError
 from ganlab.evaluation import Translates
-from ganlab.tasks.common import (
-    image_shape_of,
-    load_trained,
-    model_source,
-    prepare_run_dir,
-    read_user_images,
-    require,
-    save_images,
-    unique_stems,
-    write_index,
-)
+from ganlab.tasks.models import image_shape_of, require
+from ganlab.tasks.run_dir import prepare_run_dir
 from ganlab.tasks.sharding import process_share, sharded_batches
+from ganlab.tasks.user_images import read_user_images, save_images, unique_stems, write_index
 
 TARGET_KINDS = ("target", "attributes", "exemplar")
 
