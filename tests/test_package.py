@@ -133,8 +133,8 @@ def test_evaluation_and_metrics_import_no_method_and_methods_not_each_other():
         "two_domain",
         "attribute_translation",
     }
-    for folder in ("evaluation", "metrics", "data", "features", "nets", "objectives"):
-        for path in (REPO / "ganlab" / folder).glob("*.py"):
+    for folder in ("evaluation", "metrics", "data", "features", "nets", "objectives", "inversion"):
+        for path in (REPO / "ganlab" / folder).rglob("*.py"):
             methods = {m for m in imported_modules(path) if m.startswith("ganlab.methods")}
             assert not methods, f"{path.name} imports {methods}"
     for path in (REPO / "ganlab" / "methods").glob("*.py"):
@@ -144,3 +144,11 @@ def test_evaluation_and_metrics_import_no_method_and_methods_not_each_other():
             if m.startswith("ganlab.methods.") and m.split(".")[2] not in shared
         }
         assert not others, f"method {path.stem} imports method(s) {others}"
+
+
+def test_data_and_metrics_do_not_import_each_other():
+    # judges that read a data set's images live in ganlab.evaluation, which imports both
+    for folder, other in (("data", "ganlab.metrics"), ("metrics", "ganlab.data")):
+        for path in (REPO / "ganlab" / folder).rglob("*.py"):
+            found = {m for m in imported_modules(path) if m.startswith(other)}
+            assert not found, f"{folder}/{path.name} imports {found}"

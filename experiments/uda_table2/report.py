@@ -7,9 +7,10 @@ baseline, each over seeds, source and target columns with their spread.
 
 Every run dir (any folder with metrics.json and config.yaml below the given paths) joins the
 row of its experiment name. Prints a Markdown table: mean ± sample standard deviation over
-the runs of a row, n the number of runs; then, per seed, ours minus each other row on the
-target columns (runs of one seed share the data order and the initial weights, so these
-paired differences show an effect smaller than the spread between seeds).
+the runs of a row, n the number of runs; then, per seed, each adapted row minus the
+no-adaptation row of the same budget on the target columns (the paper's Fig. 5 ablation;
+runs of one seed share the data order and the initial weights, so these paired differences
+show an effect smaller than the spread between seeds).
 """
 
 import json
@@ -20,9 +21,21 @@ from pathlib import Path
 import yaml
 
 ROWS = {
-    "uda_toyfaces": "UDA-Inversion (ours)",
+    "uda_toyfaces": "UDA-Inversion (ours; official form)",
+    "uda_toyfaces_paper": "UDA-Inversion, paper form (eq. 19-20 as written)",
+    "uda_toyfaces_calibrated": "official form, per-layer calibrated distance",
+    "uda_toyfaces_paper_calibrated": "paper form, per-layer calibrated distance",
     "uda_toyfaces_no_adaptation": "no adaptation (lambda_uda = 0)",
     "uda_toyfaces_supervised": "supervised (paired LQ -> HQ)",
+    "uda_toyfaces_3x": "official form, 3x budget (1,800 steps)",
+    "uda_toyfaces_paper_3x": "paper form, 3x budget",
+    "uda_toyfaces_no_adaptation_3x": "no adaptation, 3x budget",
+}
+# Fig. 5's ablation, with minus without d_st, seed by seed, at each budget
+WITH_AGAINST_WITHOUT = {
+    name: "uda_toyfaces_no_adaptation_3x" if name.endswith("_3x") else "uda_toyfaces_no_adaptation"
+    for name in ROWS
+    if "no_adaptation" not in name
 }
 COLUMNS = [  # (metric, label, decimals)
     ("psnr", "PSNR ↑", 2),
@@ -60,6 +73,8 @@ def table(found: dict[str, list[dict]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, label in ROWS.items():
         members = found.get(name, [])
+        if not members:
+            continue
         cells = [label, str(len(members))]
         for domain in ("source", "target"):
             for metric, _, decimals in COLUMNS:
@@ -69,17 +84,19 @@ def table(found: dict[str, list[dict]]) -> str:
     return "\n".join(lines)
 
 
-def paired_differences(found: dict[str, list[dict]], ours: str = "uda_toyfaces") -> str:
-    """Per seed, ours minus each other row on the target columns: mean ± sd over seeds."""
-    header = ["ours minus", "seeds"] + [f"{label} target" for _, label, _ in COLUMNS]
+def paired_differences(found: dict[str, list[dict]]) -> str:
+    """Per seed, each row minus the no-adaptation row of its budget (Fig. 5: with minus
+    without d_st) on the target columns: mean ± sd over the seeds both have."""
+    header = ["row minus no adaptation", "seeds"] + [f"{label} target" for _, label, _ in COLUMNS]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    by_seed = {run["seed"]: run for run in found.get(ours, [])}
-    for name, label in ROWS.items():
-        if name == ours:
+    for name, base in WITH_AGAINST_WITHOUT.items():
+        by_seed = {run["seed"]: run for run in found.get(base, [])}
+        pairs = [
+            (run, by_seed[run["seed"]]) for run in found.get(name, []) if run["seed"] in by_seed
+        ]
+        if not pairs:
             continue
-        others = [run for run in found.get(name, []) if run["seed"] in by_seed]
-        pairs = [(by_seed[run["seed"]], run) for run in others]
-        cells = [label, ",".join(str(a["seed"]) for a, _ in pairs)]
+        cells = [ROWS[name], ",".join(str(a["seed"]) for a, _ in pairs)]
         for metric, _, decimals in COLUMNS:
             key = f"{metric}_target"
             cells.append(cell([a[key] - b[key] for a, b in pairs if key in a], decimals))

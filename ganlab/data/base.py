@@ -8,8 +8,8 @@
   ``image``), ``split_description(split)`` (what its images are, for metrics.json's
   protocol), ``val_split`` (the held-out split previews and periodic evaluations read),
   ``attribute_table(split)`` (labelled data), ``feature_dataset`` (the
-  embedded data set whose domain net judges its images) and ``sample_scores(images)`` (the
-  data's own judges of generated images).
+  embedded data set whose domain net judges its images) and ``judges`` (the names of the
+  judges of generated images it offers, ``ganlab.evaluation.judges``).
 - :class:`TwoDomainDataModule`: unpaired domains (``domains``, ``domain_dataset(split,
   domain)``, ``domain_attributes(domain)``) for translation methods.
 
@@ -17,13 +17,23 @@ A run checks at its start that ``data=`` built a :class:`DataModule`.
 """
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import pytorch_lightning as pl
 from torch import Tensor
 from torch.utils.data import Dataset
 
 from ganlab.errors import ConfigError
+
+
+@runtime_checkable
+class RendersGroundTruth(Protocol):
+    """Data that can draw any of its items with other attribute values (ToyFaces): the
+    ground truth of attribute translation that real data cannot give."""
+
+    def render_face(self, attributes: Tensor, identity: Tensor) -> Tensor:
+        """(C, H, W) in [-1, 1]: the face of ``identity`` with ``attributes``."""
+        ...
 
 
 class DataModule(pl.LightningDataModule, ABC):
@@ -41,6 +51,7 @@ class DataModule(pl.LightningDataModule, ABC):
 class ImageDataModule(DataModule):
     supported_channels: ClassVar[tuple[int, ...]] = (3,)
     attribute_names: tuple[str, ...] = ()
+    judges: tuple[str, ...] = ()  # judges of generated images it offers (evaluation.judges)
     val_split: str = "val"  # the held-out split previews and periodic evaluations read
 
     def __init__(self, channels: int) -> None:
@@ -75,11 +86,6 @@ class ImageDataModule(DataModule):
     def feature_dataset(self) -> str:
         """The embedded data set whose domain net (``features=domain``) judges these images."""
         return self.name
-
-    def sample_scores(self, images: Tensor) -> tuple[dict[str, float], dict[str, Any]]:
-        """Figures this data's own judges give generated (N, C, H, W) images, with their
-        protocol; none by default (digits: a digits classifier's scores)."""
-        return {}, {}
 
 
 class TwoDomainDataModule(ImageDataModule):

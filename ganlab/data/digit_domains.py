@@ -163,9 +163,6 @@ class DigitDomainsDataModule(TwoDomainDataModule):
     def attribute_table(self, split: str) -> Tensor:
         raise ConfigError("digit_domains has class labels, not attributes")
 
-    def sample_scores(self, images: Tensor) -> tuple[dict[str, float], dict[str, Any]]:
-        return {}, {}
-
     def setup(self, stage: str | None = None) -> None:
         self.split_dataset("train")
 

@@ -3,7 +3,7 @@
 The scans ship inside scikit-learn, so nothing is downloaded. Images are scaled from 0..16
 to [-1, 1] and upsampled bilinearly to ``size`` px (``channels: 3`` repeats the grey
 channel); the train/val split is a seeded permutation, the same on every machine. Generated
-digits are judged by a digits classifier (``sample_scores``: ``ganlab.metrics.digits``).
+digits are judged by a digits classifier (``judges``: ``ganlab.evaluation.judges``).
 """
 
 from typing import Any
@@ -57,6 +57,7 @@ class DigitsDataset(Dataset):
 class DigitsDataModule(ImageDataModule):
     name = "digits"
     supported_channels = (1, 3)
+    judges = ("digits_classifier",)
 
     def __init__(
         self,
@@ -104,21 +105,6 @@ class DigitsDataModule(ImageDataModule):
         identity = {"size": self.size, "val_fraction": self.val_fraction}
         identity["split_seed"] = self.split_seed
         return identity if self.channels == 1 else {**identity, "channels": self.channels}
-
-    def sample_scores(self, images: Tensor) -> tuple[dict[str, float], dict[str, Any]]:
-        """The digits classifier's scores of generated images, next to the real val split's."""
-        from ganlab.metrics.digits import digits_scores  # it reads this module's scans
-
-        metrics = digits_scores(images)
-        real = digits_scores(self.split_dataset("val").images)
-        metrics.update({f"{name}_real_val": value for name, value in real.items()})
-        protocol = {
-            "digits_score": {
-                "classifier": "logistic regression on the 1,797 sklearn digit scans, 8x8 avg-pool",
-                "reference": f"digits val split ({len(self.val_set)} images)",
-            }
-        }
-        return metrics, protocol
 
     def describe(self) -> str:
         self.setup()

@@ -6,7 +6,7 @@ sample-grid callback draws. A declaration talks to the module only through the p
 names, so nothing here imports a method:
 
 - :class:`Generation` (``SamplesNoise``): FID/KID of samples from fixed latents against the
-  reference split, plus the data's own judges (``datamodule.sample_scores``). Preview: a
+  reference split, plus the judges the data offers (``datamodule.judges``). Preview: a
   grid of samples.
 - :class:`Reconstruction` (``Reconstructs``): PSNR, SSIM, MSE, LPIPS, identity similarity
   and FID of reconstructions of the evaluation split's images, for each named input (e.g.
@@ -28,8 +28,9 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from ganlab.data.attribute_targets import EXCLUSIVE_GROUPS, flipped_attribute, set_attribute
-from ganlab.data.base import ImageDataModule, TwoDomainDataModule
+from ganlab.data.base import ImageDataModule, RendersGroundTruth, TwoDomainDataModule
 from ganlab.errors import ConfigError
+from ganlab.evaluation.judges import judge_samples
 from ganlab.evaluation.tools import Budget, Tools
 from ganlab.metrics.attributes import decisive_share, frequency_gaps
 from ganlab.metrics.reconstruction import (
@@ -175,10 +176,9 @@ class Generation(Evaluation):
             judged, judged_protocol = self.attribute_scores(images, datamodule, tools)
             metrics.update(judged)
             protocol.update(judged_protocol)
-        if isinstance(datamodule, ImageDataModule):
-            judged, judged_protocol = datamodule.sample_scores(images)
-            metrics.update(judged)
-            protocol.update(judged_protocol)
+        judged, judged_protocol = judge_samples(images, datamodule)
+        metrics.update(judged)
+        protocol.update(judged_protocol)
         return metrics, protocol
 
     @staticmethod
@@ -404,7 +404,7 @@ def domain_ground_truth(
     """The first ``n`` images of a domain rendered with the target domain's attribute values
     (``wanted``) and their own identities, where the data can render faces (ToyFaces)."""
     faces = getattr(data, "base", data)  # two domains of ToyFaces render through their base
-    if getattr(faces, "render_face", None) is None or not wanted:
+    if not isinstance(faces, RendersGroundTruth) or not wanted:
         return None
     batches = list(first_items(dataset, n))
     if "identity" not in batches[0] or "attributes" not in batches[0]:
@@ -626,8 +626,7 @@ def ground_truth_renders(
     data: Any, batches: list[dict[str, Any]], targets: Tensor
 ) -> Tensor | None:
     """The inputs' identities rendered with ``targets``, where the data can (ToyFaces)."""
-    render = getattr(data, "render_face", None)
-    if render is None or "identity" not in batches[0]:
+    if not isinstance(data, RendersGroundTruth) or "identity" not in batches[0]:
         return None
     identities = torch.cat([b["identity"] for b in batches])
-    return torch.stack([render(t, i) for t, i in zip(targets, identities, strict=True)])
+    return torch.stack([data.render_face(t, i) for t, i in zip(targets, identities, strict=True)])
