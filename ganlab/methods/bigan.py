@@ -99,7 +99,7 @@ class BiGAN(TwoPlayerModule):
     ) -> dict[str, dict[str, Any]]:
         """On digits: how often G(E(x)) is read as the same digit as x, for the trained
         encoder and for a freshly initialised one (the chance level of this generator)."""
-        if datamodule.name != "digits":
+        if "digits_classifier" not in getattr(datamodule, "judges", ()):
             return super().extra_metrics(datamodule, n_samples, seed)
         datamodule.setup()
         dataset = datamodule.split_dataset("val")

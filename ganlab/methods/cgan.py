@@ -120,7 +120,7 @@ class CGAN(TwoPlayerModule):
     def extra_metrics(
         self, datamodule: Any, n_samples: int, seed: int
     ) -> dict[str, dict[str, Any]]:
-        if datamodule.name != "digits":
+        if "digits_classifier" not in getattr(datamodule, "judges", ()):
             return super().extra_metrics(datamodule, n_samples, seed)
         per_class = max(1, n_samples // self.n_classes)
         confusion = self.class_confusion(per_class, seed)

@@ -191,7 +191,7 @@ class IBGAN(TwoPlayerModule):
     def extra_metrics(
         self, datamodule: Any, n_samples: int, seed: int
     ) -> dict[str, dict[str, Any]]:
-        if datamodule.name != "digits":
+        if "digits_classifier" not in getattr(datamodule, "judges", ()):
             return super().extra_metrics(datamodule, n_samples, seed)
         per_category = max(1, n_samples // self.n_categories)
         accuracy = self.code_class_accuracy(per_category, seed)
