@@ -16,7 +16,7 @@ from ganlab.metrics.digits import digits_scores
 Scores = tuple[dict[str, float], dict[str, Any]]
 
 
-def digits_classifier(images: Tensor, datamodule: Any) -> Scores:
+def digits_classifier_judge(images: Tensor, datamodule: Any) -> Scores:
     """The digits classifier's scores of the samples, next to those of the real val split."""
     metrics = digits_scores(images)
     real_val = datamodule.split_dataset("val").images
@@ -30,7 +30,7 @@ def digits_classifier(images: Tensor, datamodule: Any) -> Scores:
     return metrics, protocol
 
 
-JUDGES: dict[str, Callable[[Tensor, Any], Scores]] = {"digits_classifier": digits_classifier}
+JUDGES: dict[str, Callable[[Tensor, Any], Scores]] = {"digits_classifier": digits_classifier_judge}
 
 
 def judge_samples(images: Tensor, datamodule: Any) -> Scores:

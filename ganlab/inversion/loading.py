@@ -25,9 +25,8 @@ Encode = Callable[[Tensor], tuple[Tensor, tuple[Tensor, Tensor] | None]]
 class HasLatentSpace(Protocol):
     """A trained method with a StyleGAN2 latent space the verbs can invert into and edit."""
 
-    def latent_space(self) -> tuple[Any, Tensor, Encode | None] | None:
-        """(the StyleGAN2 generator, its mean w, the method's encoder or None); None when
-        this instance has no StyleGAN2 latent space."""
+    def latent_space(self) -> tuple[Any, Tensor, Encode | None]:
+        """(the StyleGAN2 generator, its mean w, the method's encoder or None)."""
         ...
 
 
@@ -83,10 +82,9 @@ def from_method(
     model_cfg = trained.get("model", {})
     if perceptual == "auto":
         perceptual = model_cfg.get("perceptual") or default_perceptual(dataset_of(trained))
-    space = module.latent_space() if isinstance(module, HasLatentSpace) else None
-    if space is None:
+    if not isinstance(module, HasLatentSpace):
         return None
-    generator, latent_avg, encoder = space
+    generator, latent_avg, encoder = module.latent_space()
     model = LatentModel(
         generator, latent_avg, shown_as(source), encoder, perceptual, kind, settings, progress
     )

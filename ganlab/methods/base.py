@@ -183,7 +183,7 @@ class AdversarialModule(PhaseEngine, EMANets, pl.LightningModule, ABC):
             raise ValueError(f"phase {self.phase_name!r}: every loss term is weighted 0")
         return total
 
-    # ---- declared structure, validated once --------------------------------------------
+    # ---- step logging --------------------------------------------
     def log_step(self, name: str, value: Tensor) -> None:
         """Log a scalar for this training step only (a loss term, an estimate)."""
         self._step_logs[name] = value.detach()

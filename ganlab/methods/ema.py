@@ -13,7 +13,8 @@ from torch import nn
 
 
 class EMANets:
-    """The EMA copies of a module's nets (a mixin of AdversarialModule)."""
+    """The EMA copies of a module's nets (a mixin of AdversarialModule; the decay's warm-up
+    counts the engine's ``run_step``)."""
 
     ema_nets: tuple[str, ...] = ()  # nets that get an EMA copy ``<net>_ema``
 

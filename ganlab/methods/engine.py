@@ -24,7 +24,8 @@ generator step. ganlab's budget is the top-level ``steps``, in steps of ``step_p
 grids, EMA and evaluation use.
 
 :class:`PhaseEngine` is a mixin of ``ganlab.methods.base.AdversarialModule``, which provides
-Lightning, step logging (``log_step``), the DDP gradient averaging and the EMA update.
+Lightning, step logging (``log_step``) and the DDP gradient averaging; ``EMANets`` (a mixin
+beside it) the EMA update.
 """
 
 import functools

@@ -24,7 +24,8 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor
 
-from ganlab.assets import ASSET_DIR
+from ganlab.assets import PREFIX as ASSET_PREFIX
+from ganlab.assets import weights_file
 from ganlab.callbacks.samples import at_one_size, preview_grid
 from ganlab.checkpoints import model_source
 from ganlab.editing import Direction, check_generator, conditional_direction, move
@@ -79,9 +80,9 @@ def edit_direction(cfg: DictConfig) -> Direction:
 def model_file(cfg: DictConfig, direction: Direction) -> Path:
     """The shipped generator the direction was made for (``model_source`` names what is
     missing when the direction's generator is not shipped)."""
-    if not direction.generator.startswith("asset:"):
+    if not direction.generator.startswith(ASSET_PREFIX):
         return model_source(cfg)
-    return ASSET_DIR / direction.generator.removeprefix("asset:")
+    return Path(weights_file(direction.generator))
 
 
 @runtime_checkable

@@ -1,7 +1,7 @@
-"""The model the verbs (``task=invert``, ``edit``, ``translate``, ``eval``, ...) use: a trained
-method from a checkpoint or a published asset, or the latent model inside it
-(``ganlab.inversion``), with the image shape it takes, and the one-line refusal of a verb
-the model does not have."""
+"""The model the verbs (``task=invert``, ``edit``, ``translate``, ``eval``, ...) use: the trained
+method ``ganlab.checkpoints`` loads from a checkpoint or a published asset, or the latent
+model inside it (``ganlab.inversion``), with the image shape it takes, and the one-line
+refusal of a verb the model does not have."""
 
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
