@@ -30,11 +30,11 @@ import torch
 import yaml
 from omegaconf import OmegaConf
 
-from ganlab.editing import Direction, move, principal_components, resolve_direction
+from ganlab.editing import Direction, move, resolve_direction
 from ganlab.features.domain import load_domain_net
 from ganlab.metrics.distribution import frechet_distance
-from ganlab.nets.stylegan2 import sample_w
 from ganlab.tasks.models import load_model
+from ganlab.tasks.train_direction import ganspace_directions
 
 INTERFACEGAN_STRENGTH = 5.0  # W boundary steps, as experiments/editing's W edits
 GANSPACE_STRENGTH = 3.0  # standard deviations of w along the component
@@ -77,20 +77,11 @@ def latent_model(**run):
 
 
 def pose_direction(latent) -> Direction:
-    """GANSpace's first component of w (one std per unit strength) on the coarse layers."""
-    with torch.no_grad():
-        rng = torch.Generator().manual_seed(0)
-        w = sample_w(latent.generator, GANSPACE_SAMPLES, rng=rng).cpu()
-    components = principal_components(w, 1, seed=0)
-    return Direction(
-        "pose (GANSpace component 0)",
-        components.directions[0] * components.stds[0],
-        "w",
-        "ganspace",
-        latent.source,
-        latent.fingerprint,
-        GANSPACE_LAYERS,
-    )
+    """GANSpace's first component of w (one std per unit strength) on the coarse layers, as
+    ``task=train_direction direction_method=ganspace`` makes it."""
+    settings = {"seed": 0, "n_samples": GANSPACE_SAMPLES, "n_components": 1}
+    cfg = OmegaConf.create(settings | {"layers": GANSPACE_LAYERS})
+    return ganspace_directions(latent, cfg, latent.source)[0]
 
 
 @torch.no_grad()

@@ -246,10 +246,7 @@ class StyleGAN2(NoiseSampling, AdversarialModule):
         """The EMA generator and its mean w over ``LATENT_AVG_SAMPLES`` samples (seed 0), what
         the verbs invert into (``ganlab.inversion``); no encoder."""
         generator = self.averaged("generator")
-        rng = torch.Generator().manual_seed(0)
-        with torch.no_grad():
-            latent_avg = generator.mean_latent(LATENT_AVG_SAMPLES, rng=rng)[0]
-        return generator, latent_avg, None
+        return generator, mean_w(generator), None
 
     def export(self, run_dir: Path, record: dict[str, Any]) -> None:
         """Write the EMA generator as ``stylegan2_<data>_<size>.pt`` (rosinality layout) and a
@@ -270,14 +267,21 @@ class StyleGAN2(NoiseSampling, AdversarialModule):
 
 
 @torch.no_grad()
+def mean_w(generator: Generator) -> Tensor:
+    """The generator's mean w over ``LATENT_AVG_SAMPLES`` z drawn with seed 0 (the exported
+    ``latent_avg``, and the verbs' starting code)."""
+    rng = torch.Generator().manual_seed(0)
+    return generator.mean_latent(LATENT_AVG_SAMPLES, rng=rng)[0]
+
+
+@torch.no_grad()
 def save_stylegan2(generator: Generator, path: Path) -> str:
     """Save ``{'g_ema', 'latent_avg', 'config'}`` (what ``load_stylegan2`` reads); returns
     the file's sha256. latent_avg is the mean w of 4096 z drawn with seed 0."""
-    rng = torch.Generator().manual_seed(0)
     state = {k: v.detach().cpu().clone() for k, v in generator.state_dict().items()}
     checkpoint = {
         "g_ema": state,
-        "latent_avg": generator.mean_latent(LATENT_AVG_SAMPLES, rng=rng)[0].cpu(),
+        "latent_avg": mean_w(generator).cpu(),
         "config": generator_config(generator),
     }
     torch.save(checkpoint, path)
