@@ -181,6 +181,12 @@ def main() -> None:
         default=list(PAPER_CODE_COUNTS),
         help="codes per hypothesis (default: the paper's, 10 20 30 40)",
     )
+    parser.add_argument(
+        "--correspondence",
+        type=Path,
+        default=ASSET_DIR / "correspondence_toyfaces.pt",
+        help="the warp's checkpoint (default: the shipped correspondence_toyfaces.pt)",
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
@@ -192,7 +198,7 @@ def main() -> None:
     perceptual = get_extractor("lpips_domain_toyfaces")
     mgi = MultipleGANInversion(
         str(ASSET_DIR / "stylegan2_toyfaces_64.pt"),
-        str(ASSET_DIR / "correspondence_toyfaces.pt"),
+        str(args.correspondence),
         "domain_toyfaces",
         args.blocks,
         args.code_counts,
@@ -232,6 +238,7 @@ def main() -> None:
         "hypotheses": [hypothesis.name for hypothesis in mgi.hypotheses],
         "decision_reference": "data (5,000 training faces)",
         "fixed": FIXED.name,
+        "correspondence": str(args.correspondence),
         "translation": translation,
         "super_resolution": sr,
         "seconds": timings,
