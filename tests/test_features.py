@@ -227,12 +227,14 @@ def test_shipped_toyfaces_net_matches_its_manifest_and_scores_attributes():
     assert sha256 == entry["sha256"]
     faces = ToyFaces(64, "val", n=300)
     batch = next(iter(DataLoader(faces, batch_size=300)))
-    scores = classifier_attribute_accuracy(batch["image"], batch["attributes"], faces.ATTRIBUTES)
+    scores = classifier_attribute_accuracy(
+        batch["image"], batch["attributes"], faces.ATTRIBUTES, "toyfaces"
+    )
     assert scores["mean_attribute_accuracy"] >= 0.97
     flipped = batch["attributes"].clone()
     glasses = faces.ATTRIBUTES.index("eyeglasses")
     flipped[:, glasses] = 1 - flipped[:, glasses]
-    wrong = classifier_attribute_accuracy(batch["image"], flipped, faces.ATTRIBUTES)
+    wrong = classifier_attribute_accuracy(batch["image"], flipped, faces.ATTRIBUTES, "toyfaces")
     assert wrong["eyeglasses_accuracy"] == pytest.approx(1 - scores["eyeglasses_accuracy"])
 
 

@@ -11,7 +11,7 @@ import torch
 from ganlab.methods.base import StepContext
 from ganlab.methods.fgan import FGAN
 from ganlab.methods.infogan import InfoGAN
-from ganlab.metrics.digits import best_matching_accuracy
+from ganlab.metrics.class_reading import best_matching_accuracy
 from ganlab.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganlab.nets.heads import InfoGANQHead
 from ganlab.objectives.divergences import NAMES, get_divergence

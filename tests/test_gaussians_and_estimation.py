@@ -13,6 +13,7 @@ from ganlab.data.gaussians import (
     divergence_by_quadrature,
     true_divergence,
 )
+from ganlab.evaluation import Budget, EvaluationPlan, Tools
 from ganlab.methods.divergence_estimation import DivergenceEstimator
 from ganlab.nets.mlp import MLP
 from ganlab.objectives.divergences import NAMES, get_divergence
@@ -91,7 +92,8 @@ def test_critic_lower_bound_reaches_the_true_divergence(name):
         accelerator="cpu",
     )
     trainer.fit(module, dm)
-    report = module.extra_metrics(dm, n_samples=200_000, seed=1)["metrics"]
+    plan = EvaluationPlan(tuple(module.evaluations()), Tools())
+    report = plan.evaluate(module, dm, Budget(n=200_000, seed=1))["metrics"]
     bound, error, truth = (
         report[k]
         for k in ("divergence_lower_bound", "divergence_lower_bound_se", "divergence_true")

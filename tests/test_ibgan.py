@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from ganlab.methods.base import StepContext
 from ganlab.methods.ibgan import IBGAN, ib_lagrangian
-from ganlab.metrics.digits import best_matching_accuracy
+from ganlab.metrics.class_reading import best_matching_accuracy
 from ganlab.nets.dcgan import DCGANDiscriminator
 from ganlab.nets.heads import InfoGANQHead
 from ganlab.nets.ibgan import IBGANGenerator

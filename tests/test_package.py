@@ -152,3 +152,58 @@ def test_data_and_metrics_do_not_import_each_other():
         for path in (REPO / "ganlab" / folder).rglob("*.py"):
             found = {m for m in imported_modules(path) if m.startswith(other)}
             assert not found, f"{folder}/{path.name} imports {found}"
+
+
+def data_set_names() -> set[str]:
+    """The names ganlab's data configs give their data sets (``data=<name>``)."""
+    return {path.stem for path in (REPO / "conf" / "data").glob("*.yaml")}
+
+
+def named_strings(path: Path) -> list[tuple[int, str]]:
+    """(line, text) of the string constants of a module, docstrings left out."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+        and id(node) not in docstrings
+    ]
+
+
+def test_evaluation_and_metrics_name_no_data_set():
+    # what a declaration scores with comes from what the data module offers (judges,
+    # attribute names, ground-truth renders), never from the data set's name
+    names = data_set_names()
+    assert {"toyfaces", "digits", "celebahq"} <= names
+    offenders = [
+        f"{path.relative_to(REPO)}:{line} {text!r}"
+        for folder in ("evaluation", "metrics")
+        for path in (REPO / "ganlab" / folder).rglob("*.py")
+        for line, text in named_strings(path)
+        if text in names
+    ]
+    assert offenders == []
+
+
+def test_every_method_is_scored_through_its_declared_evaluations():
+    import importlib
+    import inspect
+
+    from ganlab.methods.base import AdversarialModule
+
+    for path in (REPO / "ganlab" / "methods").glob("*.py"):
+        module = importlib.import_module(f"ganlab.methods.{path.stem}")
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, AdversarialModule):
+                assert not hasattr(cls, "extra_metrics"), f"{cls.__name__} has extra_metrics"
+                assert not hasattr(cls, "sample_scores"), f"{cls.__name__} has sample_scores"

@@ -4,8 +4,9 @@ Generation: FID/KID of the EMA generator's samples; reconstruction: PSNR/SSIM/LP
 the evaluation split's images; translation: FID per direction. Each evaluation is logged to
 the run's loggers as ``eval/<metric>`` and appended to ``<run>/evaluations.jsonl`` (so curves
 exist without any logger; ``ganlab.compare`` plots them). The run attaches its
-:class:`~ganlab.evaluation.Tools` (built before training, so missing weights stop the run at
-once); real-image features come from the stats cache.
+:class:`~ganlab.evaluation.EvaluationPlan` (built before training, so missing weights stop
+the run at once), whose periodic evaluations are scored; real-image features come from the
+stats cache.
 """
 
 import json
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 
-from ganlab.evaluation import Budget, Tools, evaluate
+from ganlab.evaluation import Budget, EvaluationPlan
 from ganlab.methods.base import AdversarialModule
 
 
@@ -41,12 +42,12 @@ class PeriodicEvaluation(pl.Callback):
         self.path = Path(path)
         self.every_n_steps, self.at_start, self.last_step = every_n_steps, at_start, last_step
         self.n_samples, self.seed, self.split = n_samples, seed, split
-        self.tools: Tools | None = None
+        self.evaluation: EvaluationPlan | None = None  # attached by the run
         self._last_step = 0
 
     def on_fit_start(self, trainer: pl.Trainer, module: AdversarialModule) -> None:
-        if self.tools is None and module.evaluations():
-            raise RuntimeError("PeriodicEvaluation needs its Tools attached before fit")
+        if self.evaluation is None:
+            raise RuntimeError("PeriodicEvaluation needs its EvaluationPlan attached before fit")
         self._last_step = module.run_step
 
     def on_train_start(self, trainer: pl.Trainer, module: AdversarialModule) -> None:
@@ -70,11 +71,11 @@ class PeriodicEvaluation(pl.Callback):
         return 0 < 2 * (self.last_step - step) < self.every_n_steps
 
     def _evaluate(self, trainer: pl.Trainer, module: AdversarialModule, step: int) -> None:
-        if not trainer.is_global_zero or not module.evaluations():
+        if not trainer.is_global_zero or not self.evaluation.periodic:
             return
         data = trainer.datamodule
         budget = Budget(self.n_samples, self.seed, self.split or data.val_split)
-        report = evaluate(module, data, budget, self.tools, extra=False)
+        report = self.evaluation.evaluate(module, data, budget, final=False)
         metrics = report["metrics"]
         for logger in trainer.loggers:
             logger.log_metrics(

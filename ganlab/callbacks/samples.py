@@ -1,4 +1,4 @@
-"""Preview grids: what the method's first declared evaluation shows, every N run steps.
+"""Preview grids: what the method's first previewing evaluation shows, every N run steps.
 
 Noise samples for generators (a grid of samples from a fixed latent batch); input |
 reconstruction | target rows for inversion methods; source | translation rows for
@@ -20,6 +20,7 @@ from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 from torch import Tensor
 from torchvision.utils import make_grid
 
+from ganlab.evaluation import EvaluationPlan
 from ganlab.methods.base import AdversarialModule
 
 
@@ -90,12 +91,14 @@ class SampleGrid(pl.Callback):
             nrow,
             seed,
         )
+        self.evaluation: EvaluationPlan | None = None  # attached by the run
         self._inputs: Any = None
         self._last_step = -1
 
     def on_fit_start(self, trainer: pl.Trainer, module: AdversarialModule) -> None:
-        declared = module.evaluations()
-        self._preview = declared[0] if declared else None
+        if self.evaluation is None:
+            raise RuntimeError("SampleGrid needs its EvaluationPlan attached before fit")
+        self._preview = self.evaluation.preview
         if self._preview is not None:
             count = self.nrow if self._preview.rows else self.n_samples
             self._inputs = self._preview.preview_inputs(

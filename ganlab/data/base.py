@@ -8,8 +8,9 @@
   ``image``), ``split_description(split)`` (what its images are, for metrics.json's
   protocol), ``val_split`` (the held-out split previews and periodic evaluations read),
   ``attribute_table(split)`` (labelled data), ``feature_dataset`` (the
-  embedded data set whose domain net judges its images) and ``judges`` (the names of the
-  judges of generated images it offers, ``ganlab.evaluation.judges``).
+  embedded data set whose domain net judges its images), ``judges`` (the names of the
+  judges of generated images it offers, ``ganlab.evaluation.judges``) and ``paired_with``
+  (paired data: the item key of the image each ``image`` is paired with, e.g. ``edges``).
 - :class:`TwoDomainDataModule`: unpaired domains (``domains``, ``domain_dataset(split,
   domain)``, ``domain_attributes(domain)``) for translation methods.
 
@@ -53,6 +54,7 @@ class ImageDataModule(DataModule):
     attribute_names: tuple[str, ...] = ()
     judges: tuple[str, ...] = ()  # judges of generated images it offers (evaluation.judges)
     val_split: str = "val"  # the held-out split previews and periodic evaluations read
+    paired_with: str | None = None  # the item key of each image's pair (e.g. "edges")
 
     def __init__(self, channels: int) -> None:
         super().__init__()

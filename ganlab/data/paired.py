@@ -172,6 +172,7 @@ class Edges2ShoesDataModule(ImageFilesDataModule):
 
     name = "edges2shoes"
     supported_channels = (3,)
+    paired_with = "edges"
     layout = EDGES2SHOES_LAYOUT
     source = (
         "edges2shoes comes from "

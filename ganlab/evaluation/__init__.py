@@ -3,7 +3,9 @@
 from ganlab.evaluation.declarations import (
     AttributeTranslation,
     Evaluation,
+    FinalFigures,
     Generation,
+    Notes,
     Reconstruction,
     Reconstructs,
     SamplesNoise,
@@ -11,14 +13,37 @@ from ganlab.evaluation.declarations import (
     TranslatesAttributes,
     Translation,
 )
-from ganlab.evaluation.report import evaluate, needed_tools, write_metrics
+from ganlab.evaluation.instruments import (
+    DivergenceBound,
+    HeadAccuracy,
+    Segmentation,
+    ValidationLosses,
+)
+from ganlab.evaluation.readings import (
+    AttributeSwap,
+    ClassAccuracy,
+    DomainClassification,
+    LabelAgreement,
+)
+from ganlab.evaluation.report import EvaluationPlan, metrics_report, needed_tools, write_metrics
 from ganlab.evaluation.tools import Budget, Tools, build_tools
 
 __all__ = [
+    "AttributeSwap",
+    "ClassAccuracy",
+    "DivergenceBound",
+    "DomainClassification",
+    "HeadAccuracy",
+    "LabelAgreement",
+    "Segmentation",
+    "ValidationLosses",
     "AttributeTranslation",
     "Budget",
     "Evaluation",
+    "EvaluationPlan",
+    "FinalFigures",
     "Generation",
+    "Notes",
     "Reconstruction",
     "Reconstructs",
     "SamplesNoise",
@@ -27,7 +52,7 @@ __all__ = [
     "TranslatesAttributes",
     "Translation",
     "build_tools",
-    "evaluate",
+    "metrics_report",
     "needed_tools",
     "write_metrics",
 ]

@@ -77,10 +77,14 @@ class Translates(Protocol):
 
 class Evaluation(ABC):
     """One declared evaluation; ``needs`` names the tools it uses. A preview of ``rows``
-    shows one input per column, as many as a grid row holds; otherwise a grid of samples."""
+    shows one input per column, as many as a grid row holds; otherwise a grid of samples.
+    ``periodic``: also scored by the periodic evaluation (the training curve), not only at
+    the end; ``previews``: can draw the sample grid."""
 
     needs: ClassVar[tuple[str, ...]] = ()
     rows: ClassVar[bool] = True
+    periodic: ClassVar[bool] = True
+    previews: ClassVar[bool] = True
     protocol: ClassVar[type]  # what the module must offer
 
     def check(self, module: nn.Module) -> None:
@@ -102,6 +106,32 @@ class Evaluation(ABC):
     @abstractmethod
     def preview(self, module: nn.Module, inputs: Any) -> dict[str, Tensor]:
         """Labelled image rows (N, C, H, W) for the sample grid."""
+
+
+class FinalFigures(Evaluation):
+    """Figures measured once, for metrics.json (at the end of ``task=fit``, and by
+    ``task=eval``): not on the periodic curve, no preview."""
+
+    periodic: ClassVar[bool] = False
+    previews: ClassVar[bool] = False
+
+    def preview_inputs(self, module: nn.Module, datamodule: Any, n: int, seed: int) -> Any:
+        raise TypeError(f"{type(self).__name__} draws no preview")
+
+    def preview(self, module: nn.Module, inputs: Any) -> dict[str, Tensor]:
+        raise TypeError(f"{type(self).__name__} draws no preview")
+
+
+@dataclass(frozen=True)
+class Notes(FinalFigures):
+    """No figures: entries for metrics.json's protocol that say how the run was made (e.g.
+    which embedding a loss used), fixed when the method declares them."""
+
+    entries: Mapping[str, Any]
+    protocol: ClassVar[type] = nn.Module
+
+    def score(self, module: nn.Module, datamodule: Any, tools: Tools, budget: Budget) -> Scores:
+        return {}, dict(self.entries)
 
 
 def image_data(datamodule: Any, what: str) -> ImageDataModule:
@@ -462,8 +492,8 @@ class AttributeTranslation(Evaluation):
         if isinstance(data, TwoDomainDataModule):
             return self.score_domains(module, data, tools, budget)
         dataset = data.split_dataset(budget.split)
-        if "edges" in dataset[0] and "attributes" not in dataset[0]:
-            return self.score_pairs(module, dataset, tools, budget)
+        if not data.attribute_names and data.paired_with:
+            return self.score_pairs(module, dataset, data.paired_with, tools, budget)
         names = list(module.attribute_names)
         if list(data.attribute_names) != names:
             raise ConfigError(
@@ -544,18 +574,24 @@ class AttributeTranslation(Evaluation):
         return metrics, protocol
 
     def score_pairs(
-        self, module: TranslatesAttributes, dataset: Dataset, tools: Tools, budget: Budget
+        self,
+        module: TranslatesAttributes,
+        dataset: Dataset,
+        pair: str,
+        tools: Tools,
+        budget: Budget,
     ) -> Scores:
-        """Paired domains (edges -> image = attribute 1, image -> edges = 0): the error of each
-        translation against its pair, and FID of the translated images."""
+        """Paired domains (``pair`` -> image = attribute 1, image -> ``pair`` = 0, e.g.
+        edges): the error of each translation against its pair, and FID of the translated
+        images."""
         batches = list(first_items(dataset, min(budget.n, len(dataset))))
-        edges = torch.cat([b["edges"] for b in batches])
+        pairs = torch.cat([b[pair] for b in batches])
         photos = torch.cat([b["image"] for b in batches])
-        n = len(edges)
+        n = len(pairs)
         metrics: dict[str, float] = {}
         protocol: dict[str, Any] = {}
         for value, (inputs, truth, suffix) in enumerate(
-            ((photos, edges, "_image_to_edges"), (edges, photos, "_edges_to_image"))
+            ((photos, pairs, f"_image_to_{pair}"), (pairs, photos, f"_{pair}_to_image"))
         ):
             outputs = self.translated(module, inputs, torch.full((n, 1), float(value)))
             scores = reconstruction_scores(outputs, truth, tools.perceptual)
@@ -592,9 +628,15 @@ class AttributeTranslation(Evaluation):
     ) -> Any:
         data = image_data(datamodule, "an attribute translation preview")
         batch = next(first_items(data.split_dataset(data.val_split), n))
-        if "attributes" in batch:
+        if data.attribute_names and not isinstance(data, TwoDomainDataModule):
             return batch["image"], batch["attributes"].float()
-        first, second = ("image_a", "image_b") if "image_a" in batch else ("edges", "image")
+        paired = not isinstance(data, TwoDomainDataModule)
+        if paired and data.paired_with is None:
+            raise ConfigError(
+                f"data={data.name} has neither attributes, nor two domains, nor pairs: "
+                "nothing for an attribute translator to translate"
+            )
+        first, second = (data.paired_with, "image") if paired else ("image_a", "image_b")
         images = torch.cat([batch[first], batch[second]])[:n]
         domain = torch.cat([torch.zeros(len(batch[first]), 1), torch.ones(len(batch[second]), 1)])
         return images, domain[:n]

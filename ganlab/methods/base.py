@@ -130,15 +130,10 @@ class AdversarialModule(PhaseEngine, EMANets, pl.LightningModule, ABC):
         """The losses walked by ``training_step``, in order."""
 
     def evaluations(self) -> list[Any]:
-        """What the evaluation computes (``ganlab.evaluation`` declarations); the first one
-        also decides what the sample-grid callback shows. None by default."""
+        """What the run is scored on (``ganlab.evaluation`` declarations): metrics.json, the
+        periodic evaluation and ``task=eval`` score them; the first that previews decides
+        what the sample-grid callback shows. None by default."""
         return []
-
-    def extra_metrics(
-        self, datamodule: Any, n_samples: int, seed: int
-    ) -> dict[str, dict[str, Any]]:
-        """Method-specific figures for metrics.json: ``{"metrics": {...}, "protocol": {...}}``."""
-        return {"metrics": {}, "protocol": {}}
 
     def check_data(self, datamodule: Any) -> None:
         """Refuse data this method cannot train on, before anything is built around it

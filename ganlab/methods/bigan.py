@@ -15,21 +15,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ganlab.evaluation import Evaluation, LabelAgreement
 from ganlab.methods.base import OptimizerFactory, SchedulerFactory, StepContext
 from ganlab.methods.two_player import Tricks, TwoPlayerModule
-from ganlab.metrics.digits import class_probabilities
 from ganlab.objectives.adversarial import get_game
 
 
 def bigan_generator_loss(real_pair_logits: Tensor, fake_pair_logits: Tensor) -> Tensor:
     """G and E's loss, eq. 3 with swapped labels: -log D(G(z), z) - log(1 - D(x, E(x)))."""
     return F.softplus(-fake_pair_logits).mean() + F.softplus(real_pair_logits).mean()
-
-
-def label_agreement(first: Tensor, second: Tensor) -> float:
-    """Share of images whose digits-classifier labels agree between ``first`` and ``second``."""
-    same = class_probabilities(first).argmax(1) == class_probabilities(second).argmax(1)
-    return float(same.double().mean())
 
 
 class BiGAN(TwoPlayerModule):
@@ -94,26 +88,12 @@ class BiGAN(TwoPlayerModule):
         encoder.train(was_training)
         return self.sample(latent=codes)
 
-    def extra_metrics(
-        self, datamodule: Any, n_samples: int, seed: int
-    ) -> dict[str, dict[str, Any]]:
-        """On digits: how often G(E(x)) is read as the same digit as x, for the trained
-        encoder and for a freshly initialised one (the chance level of this generator)."""
-        if "digits_classifier" not in getattr(datamodule, "judges", ()):
-            return super().extra_metrics(datamodule, n_samples, seed)
-        datamodule.setup()
-        dataset = datamodule.split_dataset("val")
-        images = torch.stack([dataset[i]["image"] for i in range(min(n_samples, len(dataset)))])
+    def reconstruct_untrained(self, images: Tensor, seed: int) -> Tensor:
+        """G(E'(x)) through a freshly initialised encoder E' of the same architecture (seeded):
+        the chance level of this generator."""
         torch.manual_seed(seed)
         untrained = type(self.encoder)(**self.encoder.config).to(self.device, self.dtype)
-        metrics = {
-            "bigan_reconstruction_agreement": label_agreement(images, self.reconstruct(images)),
-            "bigan_random_encoder_agreement": label_agreement(
-                images, self.reconstruct(images, untrained)
-            ),
-        }
-        protocol = (
-            f"{len(images)} val digits x: the share whose digits-classifier label equals that "
-            "of G(E(x)); random: the same with an untrained encoder of the same architecture"
-        )
-        return {"metrics": metrics, "protocol": {"bigan_reconstruction_agreement": protocol}}
+        return self.reconstruct(images, untrained)
+
+    def evaluations(self) -> list[Evaluation]:
+        return [*super().evaluations(), LabelAgreement("bigan", split="val")]

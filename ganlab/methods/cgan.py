@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ganlab.evaluation import ClassAccuracy, Evaluation
 from ganlab.methods.base import OptimizerFactory, SchedulerFactory, StepContext
 from ganlab.methods.two_player import Tricks, TwoPlayerModule
-from ganlab.metrics.digits import code_confusion
 from ganlab.objectives.adversarial import DISCRIMINATOR_GAMES, get_game
 
 
@@ -106,29 +106,14 @@ class CGAN(TwoPlayerModule):
         latent, labels = self.sample_codes(batch["image"].shape[0])
         return self.game.generator_loss(self.discriminator(self.generator(latent), labels))
 
+    @property
+    def n_codes(self) -> int:
+        return self.n_classes
+
     @torch.no_grad()
-    def class_confusion(self, per_class: int, seed: int) -> Tensor:
-        """(K, 10) counts: samples asked for each class, as the digits classifier reads them."""
-        rng = torch.Generator().manual_seed(seed)
+    def generate_for_codes(self, codes: Tensor, generator: torch.Generator) -> Tensor:
+        """Samples for (B,) classes, the rest of the latent drawn from ``generator``."""
+        return self.sample(latent=self.sample_codes(len(codes), generator, codes)[0])
 
-        def images_of(cls: int) -> Tensor:
-            labels = torch.full((per_class,), cls, dtype=torch.long)
-            return self.sample(latent=self.sample_codes(per_class, rng, labels)[0])
-
-        return code_confusion(images_of, self.n_classes)
-
-    def extra_metrics(
-        self, datamodule: Any, n_samples: int, seed: int
-    ) -> dict[str, dict[str, Any]]:
-        if "digits_classifier" not in getattr(datamodule, "judges", ()):
-            return super().extra_metrics(datamodule, n_samples, seed)
-        per_class = max(1, n_samples // self.n_classes)
-        confusion = self.class_confusion(per_class, seed)
-        accuracy = (confusion.diag() / confusion.sum(1)).tolist()
-        metrics = {"cgan_class_accuracy": float(confusion.diag().sum() / confusion.sum())}
-        metrics |= {f"cgan_class_accuracy_{cls}": value for cls, value in enumerate(accuracy)}
-        protocol = (
-            f"{per_class} samples asked for each class, classified by the digits classifier; "
-            "the share read as the class asked for"
-        )
-        return {"metrics": metrics, "protocol": {"cgan_class_accuracy": protocol}}
+    def evaluations(self) -> list[Evaluation]:
+        return [*super().evaluations(), ClassAccuracy("cgan_class_accuracy", matching="asked")]

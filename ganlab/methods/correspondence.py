@@ -28,6 +28,7 @@ from torch import Tensor
 
 from ganlab.assets import file_sha256, manifest_entry, write_manifest
 from ganlab.errors import ConfigError
+from ganlab.evaluation import Evaluation, ValidationLosses
 from ganlab.methods.base import (
     AdversarialModule,
     OptimizerFactory,
@@ -162,26 +163,16 @@ class CorrespondenceTraining(AdversarialModule):
         return sum(self.weights[name] * value for name, value in losses.items())
 
     @torch.no_grad()
-    def extra_metrics(
-        self, datamodule: Any, n_samples: int, seed: int
-    ) -> dict[str, dict[str, Any]]:
-        """The unweighted losses on up to 512 validation faces."""
-        datamodule.setup()
-        dataset = datamodule.split_dataset("val")
-        torch.manual_seed(seed)
-        n = min(n_samples, len(dataset), 512)
+    def validation_losses(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The unweighted losses with the net in eval mode."""
+        was_training = self.correspondence.training
         self.correspondence.eval()
-        totals: dict[str, float] = {}
-        for start in range(0, n, 64):
-            items = [dataset[i] for i in range(start, min(n, start + 64))]
-            batch = {k: torch.stack([torch.as_tensor(it[k]) for it in items]) for k in items[0]}
-            batch = {k: v.to(self.device) for k, v in batch.items()}
-            for name, value in self.losses(batch).items():
-                totals[name] = totals.get(name, 0.0) + value.item() * len(items)
-        self.correspondence.train()
-        metrics = {f"val_{name}_loss": value / n for name, value in totals.items()}
-        protocol = {"split": "val", "n_images": n, "structure": self.structure}
-        return {"metrics": metrics, "protocol": protocol}
+        losses = self.losses(batch)
+        self.correspondence.train(was_training)
+        return losses
+
+    def evaluations(self) -> list[Evaluation]:
+        return [ValidationLosses(notes={"structure": self.structure})]
 
     def export(self, run_dir: Path, record: dict[str, Any]) -> None:
         """``correspondence_<data>.pt`` and its manifest entry (``python -m

@@ -7,12 +7,11 @@ critic architecture) on data with a known answer before training an f-GAN with i
 """
 
 import math
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from ganlab.data.gaussians import true_divergence
+from ganlab.evaluation import DivergenceBound, Evaluation
 from ganlab.methods.base import (
     AdversarialModule,
     OptimizerFactory,
@@ -60,27 +59,9 @@ class DivergenceEstimator(AdversarialModule):
         error = math.sqrt(on_p.var().item() / len(on_p) + on_q.var().item() / len(on_q))
         return bound, error
 
-    def extra_metrics(
-        self, datamodule: Any, n_samples: int, seed: int
-    ) -> dict[str, dict[str, Any]]:
-        generator = torch.Generator().manual_seed(seed)
-        p, q = datamodule.p, datamodule.q
-        bound, error = self.lower_bound(
-            p.sample(n_samples, generator), q.sample(n_samples, generator)
-        )
-        truth = true_divergence(self.divergence.name, p, q)
-        return {
-            "metrics": {
-                "divergence_lower_bound": bound,
-                "divergence_lower_bound_se": error,
-                "divergence_true": truth,
-                "divergence_relative_gap": (truth - bound) / abs(truth) if truth else math.nan,
-            },
-            "protocol": {
-                "divergence": self.divergence.name,
-                "held_out_samples_per_distribution": n_samples,
-                "sample_seed": seed,
-                "p": {"mean": list(p.mean), "std": list(p.std)},
-                "q": {"mean": list(q.mean), "std": list(q.std)},
-            },
-        }
+    @property
+    def divergence_name(self) -> str:
+        return self.divergence.name
+
+    def evaluations(self) -> list[Evaluation]:
+        return [DivergenceBound()]

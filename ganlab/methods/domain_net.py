@@ -17,6 +17,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from ganlab.assets import manifest_entry, write_manifest
+from ganlab.evaluation import Evaluation, HeadAccuracy
 from ganlab.features.domain import DomainNet, domain_net_filename, save_domain_net
 from ganlab.methods.base import (
     AdversarialModule,
@@ -26,7 +27,6 @@ from ganlab.methods.base import (
     SchedulerFactory,
     StepContext,
 )
-from ganlab.metrics.attributes import attribute_accuracy
 
 
 class DomainNetTraining(AdversarialModule):
@@ -92,27 +92,8 @@ class DomainNetTraining(AdversarialModule):
             {key: torch.cat(values) for key, values in targets.items()},
         )
 
-    def extra_metrics(
-        self, datamodule: Any, n_samples: int, seed: int
-    ) -> dict[str, dict[str, Any]]:
-        datamodule.setup()
-        split = "val"
-        predicted, targets = self.predict(datamodule.split_dataset(split))
-        metrics: dict[str, float] = {}
-        if "class_logits" in predicted:
-            correct = predicted["class_logits"].argmax(1) == targets["label"]
-            metrics["val_class_accuracy"] = correct.double().mean().item()
-        if "attribute_logits" in predicted:
-            names = datamodule.attribute_names
-            scores = attribute_accuracy(predicted["attribute_logits"], targets["attributes"], names)
-            metrics.update({f"val_{name}": value for name, value in scores.items()})
-        if "identity" in predicted:
-            error = F.mse_loss(predicted["identity"], targets["identity"])
-            metrics["val_identity_mse"] = error.item()
-        return {
-            "metrics": metrics,
-            "protocol": {"split": split, "n_images": len(targets["image"]), "data": self.dataset},
-        }
+    def evaluations(self) -> list[Evaluation]:
+        return [HeadAccuracy(notes={"data": self.dataset})]
 
     def export(self, run_dir: Path, record: dict[str, Any]) -> None:
         size = self.domain_net.config["image_size"] if self.sized_asset else None

@@ -35,9 +35,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ganlab.evaluation import ClassAccuracy, Evaluation
 from ganlab.methods.base import OptimizerFactory, SchedulerFactory, StepContext
 from ganlab.methods.two_player import Tricks, TwoPlayerModule
-from ganlab.metrics.digits import code_class_accuracy
 from ganlab.objectives.adversarial import get_game, nonsaturating_generator_loss
 from ganlab.objectives.mutual_information import (
     categorical_mi_lower_bound,
@@ -179,29 +179,14 @@ class IBGAN(TwoPlayerModule):
         return ib_lagrangian(adversarial, mi_lower, mi_upper, self.lambda_mi, self.beta)
 
     # ---- evaluation --------------------------------------------------------------------
+    @property
+    def n_codes(self) -> int:
+        return self.n_categories
+
     @torch.no_grad()
-    def code_class_accuracy(self, per_category: int, seed: int) -> float:
-        """Samples of each categorical code read by the digits classifier (Hungarian-matched)."""
+    def generate_for_codes(self, codes: Tensor, generator: torch.Generator) -> Tensor:
+        """Samples for (B,) categorical codes, the rest of the latent drawn from ``generator``."""
+        return self.sample(latent=self.sample_codes(len(codes), generator, codes)[0])
 
-        def images_for(codes: Tensor, rng: torch.Generator) -> Tensor:
-            return self.sample(latent=self.sample_codes(len(codes), rng, codes)[0])
-
-        return code_class_accuracy(images_for, self.n_categories, per_category, seed)
-
-    def extra_metrics(
-        self, datamodule: Any, n_samples: int, seed: int
-    ) -> dict[str, dict[str, Any]]:
-        if "digits_classifier" not in getattr(datamodule, "judges", ()):
-            return super().extra_metrics(datamodule, n_samples, seed)
-        per_category = max(1, n_samples // self.n_categories)
-        accuracy = self.code_class_accuracy(per_category, seed)
-        return {
-            "metrics": {"ibgan_code_class_accuracy": accuracy},
-            "protocol": {
-                "ibgan_code_class_accuracy": (
-                    f"{per_category} samples per categorical input code (r drawn from e(r|z)), "
-                    "classified by the digits classifier, codes matched one-to-one to classes "
-                    "(Hungarian)"
-                )
-            },
-        }
+    def evaluations(self) -> list[Evaluation]:
+        return [*super().evaluations(), ClassAccuracy("ibgan_code_class_accuracy", matching="best")]

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ganlab.evaluation import AttributeSwap, Evaluation
 from ganlab.methods.base import OptimizerFactory, SchedulerFactory, StepContext
 from ganlab.methods.two_player import Tricks, TwoPlayerModule
 from ganlab.objectives.adversarial import DISCRIMINATOR_GAMES, get_game
@@ -202,50 +203,13 @@ class IcGAN(TwoPlayerModule):
         noise, attributes = self.encode(images)
         return self.sample(latent=self.latent_of(noise, attributes))
 
+    def attributes_of(self, images: Tensor) -> Tensor:
+        """E_y(x) > 1/2: the (B, K) binary attributes the encoder reads."""
+        return self.encode(images)[1]
+
     # ---- evaluation --------------------------------------------------------------------
-    def extra_metrics(
-        self, datamodule: Any, n_samples: int, seed: int
-    ) -> dict[str, dict[str, Any]]:
-        """On ToyFaces: how often swapping attribute k of a test face gives an image the
-        attribute classifier reads with k flipped, per attribute and on average; and how often
-        E_y reads a test face's attributes right."""
-        if datamodule.name != "toyfaces":
-            return super().extra_metrics(datamodule, n_samples, seed)
-        from ganlab.evaluation.tools import AttributeClassifier
-
-        datamodule.setup()
-        dataset = datamodule.split_dataset("test")
-        count = min(n_samples, len(dataset), SWAP_TEST_IMAGES)
-        items = [dataset[i] for i in range(count)]
-        images = torch.stack([item["image"] for item in items])
-        truth = torch.stack([item["attributes"] for item in items]).float()
-        classifier = AttributeClassifier(datamodule.feature_dataset, datamodule.image_size)
-        flipped, unedited = torch.zeros(self.n_attributes), torch.zeros(self.n_attributes)
-        encoded = []
-        for start in range(0, count, 100):
-            chunk = images[start : start + 100]
-            encoded.append(self.encode(chunk)[1].cpu())
-            read_unedited = classifier(self.reconstruct(chunk)) > 0
-            unedited += (read_unedited != encoded[-1].bool()).sum(0)
-            edited, targets = self.swap_attributes(chunk, self.attribute_names)
-            for k in range(self.n_attributes):
-                read = classifier(edited[k])[:, k] > 0
-                flipped[k] += (read == targets[k, :, k].cpu().bool()).sum()
-        swap_rates = (flipped / count).tolist()
-        metrics = {"icgan_swap_accuracy": sum(swap_rates) / len(swap_rates)}
-        per_attribute = zip(self.attribute_names, swap_rates, strict=True)
-        metrics |= {f"icgan_swap_accuracy_{name}": rate for name, rate in per_attribute}
-        metrics["icgan_unedited_flip_rate"] = float(unedited.mean() / count)
-        metrics["icgan_attribute_encoder_accuracy"] = float(
-            (torch.cat(encoded) == truth).float().mean()
-        )
-        protocol = (
-            f"{count} test faces; each attribute k flipped in turn: y = [E_y(x) > 1/2] with y_k "
-            "flipped, x' = G_ema(E_z(x), y); the share of x' the attribute classifier "
-            f"({classifier.source}) reads with the flipped value of k. unedited_flip_rate: the "
-            "same reading on G_ema(E_z(x), y) with nothing flipped (the level without an edit)"
-        )
-        return {"metrics": metrics, "protocol": {"icgan_swap_accuracy": protocol}}
-
-
-SWAP_TEST_IMAGES = 500  # test faces the swap accuracy is measured on (at most)
+    def evaluations(self) -> list[Evaluation]:
+        """Samples, and on data with an attribute classifier the swap accuracy on up to 500
+        test images (each attribute flipped in turn: y = [E_y(x) > 1/2] with y_k flipped,
+        x' = G_ema(E_z(x), y))."""
+        return [*super().evaluations(), AttributeSwap("icgan", split="test", max_images=500)]

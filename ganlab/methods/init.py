@@ -45,6 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ganlab.evaluation import Evaluation, Notes
 from ganlab.features import get_extractor
 from ganlab.methods.attribute_translation import AttributeTranslationModule
 from ganlab.methods.base import Frozen, OptimizerFactory, Phase, SchedulerFactory, StepContext
@@ -303,13 +304,12 @@ class INIT(AttributeTranslationModule):
         """The attribute reader's verdict (logit > 0) on real images."""
         return (self.attribute_reader(images.to(self.device, self.dtype)) > 0).to(images)
 
-    def extra_metrics(
-        self, datamodule: Any, n_samples: int, seed: int
-    ) -> dict[str, dict[str, Any]]:
-        """No figures of its own; the protocol names the embedding phi AIW used."""
+    def evaluations(self) -> list[Evaluation]:
+        """The attribute translation's, and a note naming the embedding phi AIW used."""
         if not self.aiw:
-            return {"metrics": {}, "protocol": {"aiw_embedding": "none (model.aiw=false)"}}
-        source, fingerprint = self.frozen_sources["embedding"]
-        size = f"{self.embedding_size} px" if self.embedding_size else "the images' own size"
-        described = f"{source} ({fingerprint}), read at {size}"
-        return {"metrics": {}, "protocol": {"aiw_embedding": described}}
+            described = "none (model.aiw=false)"
+        else:
+            source, fingerprint = self.frozen_sources["embedding"]
+            size = f"{self.embedding_size} px" if self.embedding_size else "the images' own size"
+            described = f"{source} ({fingerprint}), read at {size}"
+        return [*super().evaluations(), Notes({"aiw_embedding": described})]

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ganlab.assets import file_sha256, manifest_entry, write_manifest
+from ganlab.evaluation import Evaluation, Segmentation
 from ganlab.methods.base import (
     AdversarialModule,
     OptimizerFactory,
@@ -24,18 +25,6 @@ from ganlab.methods.base import (
     StepContext,
 )
 from ganlab.nets.segmenter import Segmenter, save_segmenter
-
-
-def mean_iou(predicted: Tensor, truth: Tensor, n_classes: int) -> tuple[float, list[float]]:
-    """Mean over the classes present in ``truth`` of |P & T| / |P | T|, and each class's IoU
-    (nan for a class absent from both)."""
-    ious = []
-    for cls in range(n_classes):
-        p, t = predicted == cls, truth == cls
-        union = (p | t).sum().item()
-        ious.append((p & t).sum().item() / union if union else float("nan"))
-    present = [iou for cls, iou in enumerate(ious) if (truth == cls).any()]
-    return sum(present) / max(len(present), 1), ious
 
 
 class SegmenterTraining(AdversarialModule):
@@ -79,27 +68,21 @@ class SegmenterTraining(AdversarialModule):
         self.log_step("segmenter/cross_entropy", loss)
         return loss
 
+    @property
+    def n_classes(self) -> int:
+        return self.segmenter.config["n_classes"]
+
     @torch.no_grad()
-    def extra_metrics(
-        self, datamodule: Any, n_samples: int, seed: int
-    ) -> dict[str, dict[str, Any]]:
-        """Pixel accuracy and IoU per class on up to 512 validation images."""
-        datamodule.setup()
-        dataset = datamodule.split_dataset("val")
-        n = min(n_samples, len(dataset), 512)
-        items = [dataset[i] for i in range(n)]
-        images = torch.stack([item["image"] for item in items]).to(self.device)
-        truth = torch.stack([torch.as_tensor(item["mask"]) for item in items]).to(self.device)
+    def segment(self, images: Tensor) -> Tensor:
+        """(B, H, W) class labels of (B, C, H, W) images, the segmenter in eval mode."""
+        was_training = self.segmenter.training
         self.segmenter.eval()
-        predicted = torch.cat([self.segmenter.segment(chunk) for chunk in images.split(64)])
-        self.segmenter.train()
-        n_classes = self.segmenter.config["n_classes"]
-        miou, ious = mean_iou(predicted, truth, n_classes)
-        names = self.class_names or [str(c) for c in range(n_classes)]
-        metrics = {"val_pixel_accuracy": (predicted == truth).float().mean().item()}
-        metrics["val_mean_iou"] = miou
-        metrics |= {f"val_iou_{name}": iou for name, iou in zip(names, ious, strict=True)}
-        return {"metrics": metrics, "protocol": {"split": "val", "n_images": n}}
+        labels = self.segmenter.segment(images.to(self.device))
+        self.segmenter.train(was_training)
+        return labels
+
+    def evaluations(self) -> list[Evaluation]:
+        return [Segmentation()]
 
     def export(self, run_dir: Path, record: dict[str, Any]) -> None:
         """``segmenter_<data>.pt`` and its manifest entry (``python -m

@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganlab.errors import ConfigError
+from ganlab.evaluation import DomainClassification, Evaluation
 from ganlab.methods.base import (
     OptimizerFactory,
     Phase,
@@ -285,30 +286,6 @@ class UNIT(TwoDomainTranslation):
         with evaluating(self.get_submodule(f"discriminator_{path}")):
             return self.class_logits(images, path).argmax(1)
 
-    def extra_metrics(
-        self, datamodule: Any, n_samples: int, seed: int
-    ) -> dict[str, dict[str, Any]]:
-        """``da_accuracy_<domain>``: each domain's test accuracy (all of its test images)."""
-        if not self.n_classes:
-            return super().extra_metrics(datamodule, n_samples, seed)
-        metrics, protocol = {}, {}
-        for side, domain in zip(("a", "b"), self.domains, strict=True):
-            dataset = datamodule.domain_dataset(datamodule.val_split, domain)
-            correct = 0
-            for start in range(0, len(dataset), 250):
-                items = [dataset[i] for i in range(start, min(start + 250, len(dataset)))]
-                images = torch.stack([item["image"] for item in items])
-                labels = torch.as_tensor([int(item["label"]) for item in items])
-                correct += int((self.classify(images, side).cpu() == labels).sum())
-            metrics[f"da_accuracy_{domain}"] = correct / len(dataset)
-            protocol[f"da_accuracy_{domain}"] = {
-                "split": datamodule.val_split,
-                "n_images": len(dataset),
-                "labelled_in_training": side == self.labelled_domain,
-                "path": self.classifier_path(side),
-            }
-        return {"metrics": metrics, "protocol": protocol}
-
     def classifier_path(self, side: str) -> str:
         """The nets domain ``side``'s images pass through to be classified."""
         net = "discriminator" if self.classifier_place == "discriminator" else "encoder"
@@ -319,3 +296,8 @@ class UNIT(TwoDomainTranslation):
         ``seed`` changes nothing (UNIT is unimodal)."""
         source, target = ("a", "b") if to_b else ("b", "a")
         return self.decode(self.encode(images, source, True), target, True)
+
+    def evaluations(self) -> list[Evaluation]:
+        """Translations, and with classes each domain's classification accuracy."""
+        own = [DomainClassification()] if self.n_classes else []
+        return [*super().evaluations(), *own]

@@ -33,7 +33,7 @@ def classifier_attribute_accuracy(
     images: Tensor,
     targets: Tensor,
     names: Sequence[str],
-    dataset: str = "toyfaces",
+    dataset: str,
     weights_path: str | None = None,
     batch_size: int = 250,
 ) -> dict[str, float]:

@@ -8,17 +8,15 @@ classifies images average-pooled back to 8x8. Reported:
   in place of Inception (Salimans et al. 2016, Sec. 4); at most 10;
 - ``digits_classes_covered``: classes that receive at least 5% of the predictions (mode drop).
 
-A generator with a categorical code (a cGAN's class, an InfoGAN's or IB-GAN's code) is read
-by ``code_confusion`` and scored by ``best_matching_accuracy``.
+``class_probabilities`` is also the judge's class reader (``ganlab.evaluation.judges``), which
+scores class-conditional generators (``ganlab.metrics.class_reading``).
 """
 
-from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.optimize import linear_sum_assignment
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from torch import Tensor
@@ -50,30 +48,3 @@ def digits_scores(images: Tensor) -> dict[str, float]:
         "digits_score": kl.mean().exp().item(),
         "digits_classes_covered": int((share >= 0.05).sum()),
     }
-
-
-def code_confusion(images_of: Callable[[int], Tensor], n_codes: int) -> Tensor:
-    """(n_codes, 10) counts: the digits classifier's reading of ``images_of(code)`` for each
-    code (a cGAN's class, an InfoGAN's categorical code)."""
-    rows = [class_probabilities(images_of(code)).argmax(1) for code in range(n_codes)]
-    return torch.stack([torch.bincount(row, minlength=10) for row in rows]).double()
-
-
-def best_matching_accuracy(confusion: np.ndarray) -> float:
-    """Accuracy under the one-to-one code->class assignment that maximises it (Hungarian)."""
-    rows, cols = linear_sum_assignment(confusion, maximize=True)
-    return float(confusion[rows, cols].sum() / confusion.sum())
-
-
-def code_class_accuracy(
-    images_for: Callable[[Tensor, torch.Generator], Tensor], n_codes: int, per_code: int, seed: int
-) -> float:
-    """The disentanglement proxy of InfoGAN-style codes: ``per_code`` images for each value of
-    a categorical code (``images_for(codes, rng)``, seeded), read by the digits classifier,
-    codes matched one-to-one to classes (``best_matching_accuracy``)."""
-    rng = torch.Generator().manual_seed(seed)
-
-    def images_of(code: int) -> Tensor:
-        return images_for(torch.full((per_code,), code, dtype=torch.long), rng)
-
-    return best_matching_accuracy(code_confusion(images_of, n_codes).numpy())

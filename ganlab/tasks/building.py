@@ -8,7 +8,7 @@ from omegaconf import DictConfig
 
 from ganlab.data.base import DataModule
 from ganlab.errors import ConfigError
-from ganlab.evaluation import Budget, Tools, build_tools, needed_tools
+from ganlab.evaluation import Budget, EvaluationPlan, build_tools, needed_tools
 from ganlab.methods.base import AdversarialModule
 
 
@@ -38,12 +38,14 @@ def build_method(model_cfg: DictConfig) -> AdversarialModule:
     return module
 
 
-def build_eval_tools(cfg: DictConfig, datamodule: Any, module: AdversarialModule) -> Tools:
-    """The instruments the method's declared evaluations need (``features=null``: no FID),
-    after checking the method offers what each evaluation calls."""
-    for declared in module.evaluations():
-        declared.check(module)
-    return build_tools(cfg.get("features"), cfg.eval, datamodule, needed_tools(module))
+def build_evaluation(cfg: DictConfig, datamodule: Any, module: AdversarialModule) -> EvaluationPlan:
+    """The method's declared evaluations with the instruments they need (``features=null``:
+    no FID), after checking the method offers what each evaluation calls."""
+    declared = tuple(module.evaluations())
+    for evaluation in declared:
+        evaluation.check(module)
+    tools = build_tools(cfg.get("features"), cfg.eval, datamodule, needed_tools(declared))
+    return EvaluationPlan(declared, tools)
 
 
 def eval_budget(cfg: DictConfig) -> Budget:

@@ -12,11 +12,11 @@ from omegaconf import DictConfig
 
 from ganlab.checkpoints import load_trained, model_source
 from ganlab.errors import ConfigError
-from ganlab.evaluation import evaluate, write_metrics
+from ganlab.evaluation import metrics_report, write_metrics
 from ganlab.inversion import is_generator_file
 from ganlab.methods.stylegan2 import StyleGAN2
 from ganlab.nets.stylegan2 import load_stylegan2
-from ganlab.tasks.building import build_data, build_eval_tools, eval_budget
+from ganlab.tasks.building import build_data, build_evaluation, eval_budget
 from ganlab.tasks.fit import objective
 from ganlab.tasks.run_dir import prepare_run_dir
 
@@ -29,13 +29,13 @@ def run(cfg: DictConfig) -> float | None:
     else:
         module, trained = load_trained(source)
         datamodule = build_data(trained.data)
-    tools = build_eval_tools(cfg, datamodule, module)
-    report = {
+    evaluation = build_evaluation(cfg, datamodule, module)
+    header = {
         "task": "eval",
         "checkpoint": str(Path(source).resolve()),
         "run_step": module.run_step,
-        **evaluate(module, datamodule, eval_budget(cfg), tools),
     }
+    report = metrics_report(header, evaluation.evaluate(module, datamodule, eval_budget(cfg)))
     write_metrics(run_dir / "metrics.json", report)
     print(f"ganlab: evaluated {source}; metrics.json is in {run_dir}")
     for name, value in report["metrics"].items():

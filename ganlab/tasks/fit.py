@@ -22,10 +22,11 @@ from pytorch_lightning.loggers import WandbLogger
 
 from ganlab.callbacks.periodic_evaluation import PeriodicEvaluation
 from ganlab.callbacks.record_config import RecordConfig
+from ganlab.callbacks.samples import SampleGrid
 from ganlab.checkpoints import check_compatible, initialise_from, read_checkpoint
 from ganlab.distributed import leave_process_group
 from ganlab.errors import ConfigError, GanlabError
-from ganlab.evaluation import evaluate, write_metrics
+from ganlab.evaluation import metrics_report, write_metrics
 from ganlab.methods.base import AdversarialModule, NonFiniteLossError
 from ganlab.preemption import (
     EXIT_PREEMPTED,
@@ -34,7 +35,7 @@ from ganlab.preemption import (
     exit_code_for,
     mark_wandb_preempting,
 )
-from ganlab.tasks.building import build_data, build_eval_tools, build_method, eval_budget
+from ganlab.tasks.building import build_data, build_evaluation, build_method, eval_budget
 from ganlab.tasks.run_dir import prepare_run_dir
 
 
@@ -58,7 +59,7 @@ def fit_until_done_or_preempted(
     checkpoint = load_compatible(cfg.ckpt_path, module) if cfg.ckpt_path else None
     wandb_run_id = checkpoint["ganlab"].get("wandb_run_id") if checkpoint else None
     loggers = build_loggers(cfg, wandb_run_id)
-    tools = build_eval_tools(cfg, datamodule, module)
+    evaluation = build_evaluation(cfg, datamodule, module)  # handed to whoever scores
     # an experiment's settings for a callback the chosen group lacks (callbacks=none) have
     # no _target_: that callback is off, its settings are ignored
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c and "_target_" in c]
@@ -68,9 +69,9 @@ def fit_until_done_or_preempted(
     )
     callbacks.insert(0, stopper)  # saves before a periodic evaluation eats the warning time
     for callback in callbacks:
-        if isinstance(callback, PeriodicEvaluation):
-            callback.tools = tools
-    if not module.evaluations():
+        if isinstance(callback, PeriodicEvaluation | SampleGrid):
+            callback.evaluation = evaluation
+    if not evaluation.periodic:
         callbacks = [c for c in callbacks if not isinstance(c, PeriodicEvaluation)]
     if not loggers:
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
@@ -116,7 +117,7 @@ def fit_until_done_or_preempted(
         if not trainer.is_global_zero:
             return None  # rank 0 evaluates and writes the run's files
         module.to(trainer.strategy.root_device)  # Lightning's teardown left it on the CPU
-        report = {
+        header = {
             "task": "fit",
             "run_step": module.run_step,
             "global_step": trainer.global_step,
@@ -124,8 +125,8 @@ def fit_until_done_or_preempted(
             "final_losses": {
                 k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("loss/")
             },
-            **evaluate(module, datamodule, eval_budget(cfg), tools),
         }
+        report = metrics_report(header, evaluation.evaluate(module, datamodule, eval_budget(cfg)))
         write_metrics(run_dir / "metrics.json", report)
         log_final_metrics(loggers, report["metrics"], trainer.global_step)
         record = {
