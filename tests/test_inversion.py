@@ -148,3 +148,18 @@ def test_inversion_recomputes_the_generator_layers_as_configured():
     assert not automatic.generator.recompute_activations
     forced = from_generator_file(path, {"recompute_activations": True}, progress=False)
     assert forced.generator.recompute_activations
+
+
+def test_the_default_perceptual_net_follows_the_stored_data_module_class():
+    from ganlab.inversion.loading import dataset_of, default_perceptual
+
+    faces = {"data": {"_target_": "ganlab.data.toyfaces.ToyFacesDataModule"}}
+    two_domains = {
+        "data": {"_target_": "any", "base": {"_target_": "ganlab.data.digits.DigitsDataModule"}}
+    }
+    assert dataset_of(faces) == "toyfaces" and dataset_of(two_domains) == "digits"
+    assert (
+        dataset_of({"data": {"_target_": "gone.module.Faces"}}) is None and dataset_of({}) is None
+    )
+    assert default_perceptual("toyfaces") == "lpips_domain_toyfaces"
+    assert default_perceptual("ffhq") == default_perceptual(None) == "lpips_vgg"

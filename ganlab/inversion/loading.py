@@ -3,6 +3,7 @@
 ``latent_space()`` (StyleGAN2's EMA generator; UDA-Inversion / pSp / HFGI: the frozen
 generator and the trained encoder)."""
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -12,6 +13,7 @@ from torch import Tensor
 
 from ganlab.assets import read_manifest, shown_as
 from ganlab.errors import CheckpointError
+from ganlab.features import NAMES as FEATURE_NAMES
 from ganlab.inversion.model import LatentModel, OptimisationSettings
 from ganlab.nets.stylegan2 import load_stylegan2
 from ganlab.torch_files import load_tensor_file
@@ -56,8 +58,10 @@ def settings_from(options: Any) -> tuple[str, str | None, OptimisationSettings]:
 
 
 def default_perceptual(dataset: str | None) -> str:
-    """ganlab's own LPIPS-style net on its embedded data, LPIPS-VGG (the projector's) else."""
-    return f"lpips_domain_{dataset}" if dataset in ("digits", "toyfaces") else "lpips_vgg"
+    """ganlab's own LPIPS-style net where it has one for the data set (its embedded data),
+    LPIPS-VGG (the projector's) else."""
+    own = f"lpips_domain_{dataset}"
+    return own if own in FEATURE_NAMES else "lpips_vgg"
 
 
 def from_generator_file(path: Path, options: Any = None, progress: bool = True) -> LatentModel:
@@ -92,7 +96,13 @@ def from_method(
 
 
 def dataset_of(trained: Any) -> str | None:
-    """The embedded data set a stored run config trained on (digits, toyfaces), if any."""
+    """The name the data module class of a stored run config gives its data set (for two
+    domains of one data set, the base's); None when the config names no importable class."""
     data = trained.get("data", {})
-    targets = f"{data.get('_target_', '')} {data.get('base', {}).get('_target_', '')}".lower()
-    return next((name for name in ("toyfaces", "digits") if name in targets), None)
+    data = data.get("base") or data
+    module_name, _, class_name = str(data.get("_target_", "")).rpartition(".")
+    try:
+        data_class = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError, ValueError):  # an old or foreign path: unknown
+        return None
+    return getattr(data_class, "name", None)
