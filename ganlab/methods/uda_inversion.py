@@ -2,12 +2,12 @@
 Editing"): an encoder into a frozen StyleGAN2, trained on clean source images, adapted to
 degraded target images without pairs through an f-divergence discrepancy (Algorithm 1).
 
-Inversion (HFGI's, which the official code builds on): W+ codes w = w_avg + E0(x); the coarse
-image x̃ = G(w); the distortion x - x̃ goes through the aligner (ADA) and the consultation
-encoder into (scale, shift) conditions; the reconstruction is x̂ = G(w, conditions). The
-encoder player trains E0 (``train_encoder``; the official code freezes a pretrained e4e
-loaded from ``encoder_path``), the consultation encoder ``residue`` and the aligner
-``grid_align``.
+Inversion (HFGI's, which the official code builds on; ``methods/encoder_inversion.py``):
+W+ codes w = w_avg + E0(x); the coarse image x̃ = G(w); the distortion x - x̃ goes through
+the aligner (ADA) and the consultation encoder into (scale, shift) conditions; the
+reconstruction is x̂ = G(w, conditions). The encoder player trains E0 (``train_encoder``;
+the official code freezes a pretrained e4e loaded from ``encoder_path``), the consultation
+encoder ``residue`` and the aligner ``grid_align``.
 
 Each batch, two phases (Algorithm 1):
 
@@ -40,7 +40,6 @@ originals (``data.paired=true``). Ĥ is kept in eval mode (its BatchNorm layers 
 statistics), so ℓ̂ of an image does not depend on the rest of its batch.
 """
 
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -66,8 +65,9 @@ from ganlab.methods.base import (
     Player,
     StepContext,
 )
+from ganlab.methods.encoder_inversion import EncoderInversion
 from ganlab.nets.encoders import load_net_weights
-from ganlab.nets.stylegan2 import fit_to_input, load_stylegan2
+from ganlab.nets.stylegan2 import load_stylegan2
 from ganlab.objectives.discrepancy import (
     DISCREPANCY_FORMS,
     balanced_layer_weights,
@@ -93,7 +93,7 @@ def frozen_file(net: nn.Module, path: str) -> Frozen:
     return Frozen.from_file(net, weights_file(path), shown_as=path)
 
 
-class UDAInversion(AdversarialModule):
+class UDAInversion(EncoderInversion, AdversarialModule):
     step_phase = "encoder"
 
     def __init__(
@@ -357,83 +357,6 @@ class UDAInversion(AdversarialModule):
         if "aligned" in parts:
             terms["align"] = align_loss(parts["aligned"], parts["distortion"])
         return terms
-
-    # ---- inversion -----------------------------------------------------------------------
-    def codes(self, images: Tensor) -> Tensor:
-        """W+ codes (B, n_latent, D): the generator's mean w plus the encoder's offsets."""
-        return self.latent_avg + self.encoder(images)
-
-    def draw(self, codes: Tensor, conditions: tuple[Tensor, Tensor] | None = None) -> Tensor:
-        return self.generator(
-            [codes], input_is_latent=True, randomize_noise=False, conditions=conditions
-        )[0]
-
-    def latent_space(self) -> tuple[nn.Module, Tensor, Callable]:
-        """The frozen generator, its mean w and this encoder (``ganlab.inversion``'s verbs:
-        W+ codes and HFGI's conditions from an image)."""
-
-        def encode(images: Tensor) -> tuple[Tensor, tuple[Tensor, Tensor] | None]:
-            with torch.no_grad():
-                parts = self.invert_parts(images.to(self.device, self.dtype))
-            return parts["codes"], parts.get("conditions")
-
-        return self.generator, self.latent_avg, encode
-
-    def invert_parts(self, images: Tensor) -> dict[str, Tensor]:
-        """``codes``, the reconstruction ``image`` and, with HFGI's branch, the ``coarse``
-        image, its ``distortion``, the ``aligned`` distortion and the generator
-        ``conditions`` made of it."""
-        codes = self.codes(images)
-        if "residue" not in self.net_names:
-            return {"codes": codes, "image": fit_to_input(self.draw(codes), images)}
-        draw_after_shared_blocks = self.drawing_below_the_fusion(codes)
-        coarse = draw_after_shared_blocks(None)
-        coarse_image = fit_to_input(coarse.clamp(-1, 1), images, mode="bilinear")
-        distortion = (images - coarse_image).detach()
-        parts = {"codes": codes, "coarse": coarse, "distortion": distortion}
-        consulted = distortion
-        if "grid_align" in self.net_names:
-            warped = self.warped(distortion)
-            consulted = parts["aligned"] = self.grid_align(torch.cat([warped, coarse_image], 1))
-        conditions = self.residue(consulted)
-        image = fit_to_input(draw_after_shared_blocks(conditions), images)
-        return parts | {"conditions": conditions, "image": image}
-
-    def drawing_below_the_fusion(self, codes: Tensor) -> Callable[[Any], Tensor]:
-        """``conditions -> draw(codes, conditions)`` that runs the blocks below the fusion
-        block once for both of HFGI's draws (coarse, then with conditions): they never see
-        the conditions, so the two images are those of two full draws."""
-        generator, noise = self.generator, self.generator.fixed_noise()
-        block = int(math.log2(self.condition_size)) - 3  # the block below the fused one
-        rows = generator.head_rows(block)
-        features, skip = generator.synthesis_head(codes[:, :rows], block, noise)
-        return lambda conditions: generator.synthesis_tail(
-            features, skip, codes[:, rows:], block, noise, conditions
-        )
-
-    def warped(self, distortion: Tensor) -> Tensor:
-        """HFGI's training augmentation: a random perspective warp of the distortion map with
-        probability ``aug_rate`` (one warp for the whole batch, as there)."""
-        if self.warp is None or not self.training or torch.rand(()).item() >= self.aug_rate:
-            return distortion
-        return self.warp(distortion)
-
-    @torch.no_grad()
-    def invert(self, images: Tensor) -> tuple[Tensor, Tensor]:
-        """(W+ codes, reconstructions) of (B, C, H, W) images in [-1, 1], in eval mode."""
-        was_training = self.training
-        self.eval()
-        parts = self.invert_parts(images.to(self.device, self.dtype))
-        self.train(was_training)
-        return parts["codes"], parts["image"]
-
-    def reconstruct(self, images: Tensor) -> Tensor:
-        return self.invert(images)[1]
-
-    @torch.no_grad()
-    def decode(self, codes: Tensor) -> Tensor:
-        """Images of W+ codes alone (no consultation conditions: those come from an image)."""
-        return self.draw(codes.to(self.device, self.dtype))
 
     def train(self, mode: bool = True) -> "UDAInversion":
         super().train(mode)
