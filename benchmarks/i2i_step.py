@@ -25,7 +25,7 @@ from hydra.utils import instantiate
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from timing import timed_fit  # noqa: E402  (benchmarks/timing.py)
 
-from ganlab.methods.image_pool import ImagePool  # noqa: E402
+from ganlab.methods.translation.image_pool import ImagePool  # noqa: E402
 from ganlab.run import CONFIG_DIR  # noqa: E402
 
 

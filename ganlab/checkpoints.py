@@ -63,9 +63,71 @@ def method_path(module: nn.Module) -> str:
     return f"{type(module).__module__}.{type(module).__qualname__}"
 
 
+# 2026-12-07: the method modules moved into family folders (ganlab.methods.gan ->
+# ganlab.methods.noise.gan); configs and checkpoints stored before name the old paths
+FAMILY_OF_METHOD_MODULE = {
+    "sampling": "noise",
+    "two_player": "noise",
+    "gan": "noise",
+    "wgan": "noise",
+    "fgan": "noise",
+    "infogan": "noise",
+    "cgan": "noise",
+    "icgan": "noise",
+    "bigan": "noise",
+    "ibgan": "noise",
+    "stylegan2": "noise",
+    "image_pool": "translation",
+    "two_domain": "translation",
+    "attribute_translation": "translation",
+    "cyclegan": "translation",
+    "distancegan": "translation",
+    "gcgan": "translation",
+    "unit": "translation",
+    "munit": "translation",
+    "stargan": "translation",
+    "attgan": "translation",
+    "init": "translation",
+    "encoder_inversion": "inversion",
+    "uda_inversion": "inversion",
+    "mgi": "inversion",
+    "correspondence": "instruments",
+    "domain_net": "instruments",
+    "segmenter": "instruments",
+    "divergence_estimation": "instruments",
+}
+
+
+def current_target(target: str) -> str:
+    """A class path as stored before the move (``ganlab.methods.gan.GAN``) -> where the
+    class lives now (``ganlab.methods.noise.gan.GAN``); any other path as it is."""
+    parts = target.split(".")
+    if (
+        len(parts) == 4
+        and parts[:2] == ["ganlab", "methods"]
+        and parts[2] in FAMILY_OF_METHOD_MODULE
+    ):
+        return ".".join(["ganlab", "methods", FAMILY_OF_METHOD_MODULE[parts[2]], *parts[2:]])
+    return target
+
+
+def with_current_targets(config: Any) -> Any:
+    """A stored config (DictConfig, dict or list) with every ``_target_`` made current."""
+    if isinstance(config, DictConfig | Mapping):
+        return {
+            key: current_target(value)
+            if key == "_target_" and isinstance(value, str)
+            else with_current_targets(value)
+            for key, value in config.items()
+        }
+    if isinstance(config, list | tuple) or OmegaConf.is_list(config):
+        return [with_current_targets(value) for value in config]
+    return config
+
+
 def check_compatible(checkpoint: dict[str, Any], module: Any, path: str | Path) -> None:
     """Raise CheckpointError naming what differs when ``checkpoint`` does not fit ``module``."""
-    written_by = checkpoint["ganlab"].get("method")
+    written_by = current_target(str(checkpoint["ganlab"].get("method")))
     if written_by != method_path(module):
         raise CheckpointError(
             f"checkpoint {path} was written by method {written_by}, but this run builds "
@@ -264,7 +326,7 @@ def load_trained(path: Path) -> tuple["AdversarialModule", DictConfig]:
     saved = checkpoint["ganlab"].get("config")
     if not saved:
         raise CheckpointError(f"{path} holds no run config; it cannot rebuild its model")
-    config = OmegaConf.create(saved)
+    config = OmegaConf.create(with_current_targets(saved))
     from ganlab.tasks.building import build_method  # the method base imports this module
 
     module = build_method(config.model)

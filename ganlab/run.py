@@ -203,7 +203,7 @@ def check_tricks(cfg: DictConfig) -> None:
     tricks, model = cfg.get("tricks"), cfg.get("model")
     if tricks is None or model is None or cfg.task != "fit":
         return
-    from ganlab.methods.two_player import TRICK_SWITCHES, Tricks
+    from ganlab.methods.noise.two_player import TRICK_SWITCHES, Tricks
 
     defaults = OmegaConf.create(asdict(Tricks()))
     switched = [k for k in TRICK_SWITCHES if tricks.get(k) != defaults.get(k)]

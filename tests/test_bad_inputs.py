@@ -114,7 +114,7 @@ CASES = [
     Case(
         "fit: resume from a checkpoint of another method",
         ["model=wgan", "data=digits", "ckpt_path={checkpoint}"],
-        ["{checkpoint}", "ganlab.methods.gan.GAN", "model="],
+        ["{checkpoint}", "ganlab.methods.noise.gan.GAN", "model="],
     ),
     Case(
         "fit: resume from a checkpoint of another architecture",

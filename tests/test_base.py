@@ -9,8 +9,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ganlab.methods.base import AdversarialModule, NonFiniteLossError, Phase, Player
-from ganlab.methods.gan import GAN
-from ganlab.methods.wgan import WGAN, CriticBurst, GeneratorSchedule, critic_steps_before
+from ganlab.methods.noise.gan import GAN
+from ganlab.methods.noise.wgan import WGAN, CriticBurst, GeneratorSchedule, critic_steps_before
 from ganlab.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 
 
@@ -244,3 +244,28 @@ def test_gradient_clipping_bounds_each_update():
             [(snapshot(module)[k] - before[k]).flatten() for k in before if k.startswith(net)]
         )
         assert 0 < delta.norm().item() <= 1e-3 * (1 + 1e-4)
+
+
+def test_models_stored_before_the_family_folders_load_where_their_classes_live_now():
+    import torch
+
+    from ganlab.assets import ASSET_DIR
+    from ganlab.checkpoints import current_target, load_trained, with_current_targets
+
+    assert current_target("ganlab.methods.gan.GAN") == "ganlab.methods.noise.gan.GAN"
+    assert current_target("ganlab.methods.init.INIT") == "ganlab.methods.translation.init.INIT"
+    for unchanged in ("ganlab.methods.base.Frozen", "ganlab.nets.dcgan.DCGANGenerator", "x.y"):
+        assert current_target(unchanged) == unchanged
+    stored = {
+        "_target_": "ganlab.methods.cgan.CGAN",
+        "nets": [{"_target_": "ganlab.methods.mgi.M"}],
+    }
+    assert with_current_targets(stored) == {
+        "_target_": "ganlab.methods.noise.cgan.CGAN",
+        "nets": [{"_target_": "ganlab.methods.inversion.mgi.M"}],
+    }
+    published = ASSET_DIR / "uda_toyfaces.pt"  # written before the move, and not re-made
+    record = torch.load(published, weights_only=True, map_location="cpu")["ganlab"]
+    assert record["method"] == "ganlab.methods.uda_inversion.UDAInversion"
+    module, _ = load_trained(published)
+    assert type(module).__module__ == "ganlab.methods.inversion.uda_inversion"

@@ -1,4 +1,4 @@
-"""BiGAN (ganlab.methods.bigan): the joint discriminator judges (x, E(x)) against (G(z), z);
+"""BiGAN (ganlab.methods.noise.bigan): the joint discriminator judges (x, E(x)) against (G(z), z);
 the encoder trains with the generator; G(E(x)) keeps the digit better than chance."""
 
 import json
@@ -8,7 +8,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from ganlab.methods.bigan import bigan_generator_loss
+from ganlab.methods.noise.bigan import bigan_generator_loss
 from ganlab.nets.dcgan import DCGANEncoder, JointCritic
 from ganlab.objectives.adversarial import gan_critic_loss
 from ganlab.run import run_task

@@ -1,4 +1,4 @@
-"""Conditional GAN (ganlab.methods.cgan): the generator reads [z, one_hot(y)]; the critic
+"""Conditional GAN (ganlab.methods.noise.cgan): the generator reads [z, one_hot(y)]; the critic
 reads y as image channels (concat) or by projection; samples follow the asked class."""
 
 import json

@@ -6,11 +6,11 @@ import pytest
 from hydra.utils import instantiate
 
 from ganlab.evaluation import Translates
-from ganlab.methods.attribute_translation import AttributeTranslationModule
 from ganlab.methods.base import AdversarialModule
-from ganlab.methods.stylegan2 import StyleGAN2
-from ganlab.methods.two_player import TwoPlayerModule
-from ganlab.methods.wgan import critic_steps_before
+from ganlab.methods.noise.stylegan2 import StyleGAN2
+from ganlab.methods.noise.two_player import TwoPlayerModule
+from ganlab.methods.noise.wgan import critic_steps_before
+from ganlab.methods.translation.attribute_translation import AttributeTranslationModule
 from ganlab.run import CONFIG_DIR
 from tests.conftest import compose_run
 
@@ -74,7 +74,7 @@ def test_default_run_is_the_uda_toyfaces_main_job(tmp_path):
     preset = compose_run(tmp_path, ["experiment=uda_toyfaces"], main_defaults=True)
     assert default.model == preset.model and default.steps == preset.steps
     assert default.data == preset.data and default.eval == preset.eval
-    assert default.model._target_ == "ganlab.methods.uda_inversion.UDAInversion"
+    assert default.model._target_ == "ganlab.methods.inversion.uda_inversion.UDAInversion"
 
 
 @pytest.mark.parametrize(

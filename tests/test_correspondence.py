@@ -133,7 +133,7 @@ def test_the_net_warps_the_exemplar_at_a_quarter_of_the_size_as_a_convex_mix():
 
 def test_training_on_toyfaces_edges_lowers_the_warp_alignment_and_mask_losses():
     from ganlab.data.toyfaces import ToyFaces
-    from ganlab.methods.correspondence import CorrespondenceTraining
+    from ganlab.methods.instruments.correspondence import CorrespondenceTraining
 
     faces = ToyFaces(size=32, split="train", n=8)
     batch = {k: torch.stack([faces[i][k] for i in range(8)]) for k in ("image", "edges", "mask")}
@@ -156,7 +156,7 @@ def test_training_on_toyfaces_edges_lowers_the_warp_alignment_and_mask_losses():
 
 
 def test_the_warp_mask_loss_is_zero_for_a_matching_warp_and_large_for_a_wrong_one():
-    from ganlab.methods.correspondence import warp_mask_loss
+    from ganlab.methods.instruments.correspondence import warp_mask_loss
 
     mask = torch.tensor([[0, 1], [2, 1]]).view(1, 2, 2)
     identity = torch.eye(4)[None] * 2 - 1  # cosine 1 on the diagonal, -1 elsewhere

@@ -1,6 +1,6 @@
-"""CycleGAN on the two-domain frame (ganlab.methods.cyclegan, ganlab.methods.two_domain):
-the loss terms by hand, the reference's GAN scaling, the nets' shapes, the linear decay,
-a tiny run with its translation evaluation and translate task, and refusals."""
+"""CycleGAN on the two-domain frame (ganlab.methods.translation.cyclegan and .two_domain): the
+loss terms by hand, the reference's GAN scaling, the nets' shapes, the linear decay, a tiny
+run with its translation evaluation and translate task, and refusals."""
 
 import json
 

@@ -130,7 +130,7 @@ def test_each_process_keeps_every_wth_row_of_the_global_draw():
 
 
 def test_one_process_draws_its_batch_directly():
-    from ganlab.methods.gan import GAN
+    from ganlab.methods.noise.gan import GAN
     from ganlab.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 
     module = GAN(DCGANGenerator(8, 16), DCGANDiscriminator(16), torch.optim.Adam, torch.optim.Adam)

@@ -15,7 +15,7 @@ from ganlab.checkpoints import read_checkpoint
 from ganlab.distributed import PlayerDDPStrategy
 from ganlab.errors import CheckpointError
 from ganlab.methods.base import AdversarialModule, Phase, Player
-from ganlab.methods.image_pool import ImagePool
+from ganlab.methods.translation.image_pool import ImagePool
 from ganlab.run import run_task
 from tests.conftest import (
     TEST_CONF,

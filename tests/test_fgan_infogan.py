@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from ganlab.methods.base import StepContext
-from ganlab.methods.fgan import FGAN
-from ganlab.methods.infogan import InfoGAN
+from ganlab.methods.noise.fgan import FGAN
+from ganlab.methods.noise.infogan import InfoGAN
 from ganlab.metrics.class_reading import best_matching_accuracy
 from ganlab.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganlab.nets.heads import InfoGANQHead

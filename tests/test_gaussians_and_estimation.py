@@ -14,7 +14,7 @@ from ganlab.data.gaussians import (
     true_divergence,
 )
 from ganlab.evaluation import Budget, EvaluationPlan, Tools
-from ganlab.methods.divergence_estimation import DivergenceEstimator
+from ganlab.methods.instruments.divergence_estimation import DivergenceEstimator
 from ganlab.nets.mlp import MLP
 from ganlab.objectives.divergences import NAMES, get_divergence
 

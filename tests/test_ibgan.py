@@ -1,4 +1,4 @@
-"""IB-GAN (ganlab.methods.ibgan): the KL upper bound and the MI lower bound by hand, the
+"""IB-GAN (ganlab.methods.noise.ibgan): the KL upper bound and the MI lower bound by hand, the
 generator net z -> r -> x, beta weighing exactly the KL, lambda >= beta, and a short run
 that reports the code-class accuracy."""
 
@@ -13,7 +13,7 @@ from hydra.utils import instantiate
 from torch import Tensor, nn
 
 from ganlab.methods.base import StepContext
-from ganlab.methods.ibgan import IBGAN, ib_lagrangian
+from ganlab.methods.noise.ibgan import IBGAN, ib_lagrangian
 from ganlab.metrics.class_reading import best_matching_accuracy
 from ganlab.nets.dcgan import DCGANDiscriminator
 from ganlab.nets.heads import InfoGANQHead

@@ -1,4 +1,4 @@
-"""IcGAN (ganlab.methods.icgan, ganlab.nets.icgan): the encoders' losses (eq. 3-4) by hand,
+"""IcGAN (ganlab.methods.noise.icgan, ganlab.nets.icgan): the encoders' losses (eq. 3-4) by hand,
 the three encoder layouts, attribute conditioning of the critic, and attribute swapping."""
 
 import pytest
@@ -6,7 +6,7 @@ import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
-from ganlab.methods.icgan import attribute_regression_loss, noise_reconstruction_loss, swapped
+from ganlab.methods.noise.icgan import attribute_regression_loss, noise_reconstruction_loss, swapped
 from ganlab.nets.conditional import ConditionalCritic, label_maps
 from ganlab.nets.dcgan import DCGANDiscriminator
 from ganlab.nets.icgan import IcGANEncoders

@@ -1,5 +1,5 @@
-"""INIT (ganlab.objectives.aiw, ganlab.methods.init) and its baselines StarGAN and AttGAN:
-AIW by hand (the paper's batch gap and the pre-change per-sample one), the collapsed
+"""INIT (ganlab.objectives.aiw, ganlab.methods.translation.init) and its baselines StarGAN
+and AttGAN: AIW by hand (the paper's batch gap and the pre-change per-sample one), the collapsed
 embedding, multi-hop generation, eq. 10's nested hop sum against its explicit chains, the
 1-hop weights on every hop, the real term once, the saturating generator loss, the
 concatenation-conditioned discriminator, the phase order, VGG-Face's missing file, the
@@ -18,9 +18,9 @@ from PIL import Image
 from ganlab.data.attribute_targets import apply_target, flipped_attribute
 from ganlab.errors import ConfigError, MissingWeightsError
 from ganlab.features.vggface import VGGFACE_MEAN, VGGFace, VGGFaceFeatures, vggface_input
-from ganlab.methods.attgan import attribute_code
 from ganlab.methods.base import StepContext
-from ganlab.methods.stargan import attribute_classification_loss
+from ganlab.methods.translation.attgan import attribute_code
+from ganlab.methods.translation.stargan import attribute_classification_loss
 from ganlab.nets.attgan import AttGANDiscriminator, AttGANGenerator
 from ganlab.nets.stargan import (
     AttributeTranslator,

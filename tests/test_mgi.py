@@ -1,8 +1,8 @@
-"""Multiple GAN Inversion (ganlab.methods.mgi) through task=translate: a correspondence file
-and a StyleGAN2 file make a translator with no training; it warps at a quarter of the output
-size, inverts under every hypothesis of the paper's grid and keeps, for each image, the
-hypothesis of lowest FID (or one per batch); conflicting settings and bad files get clear
-errors."""
+"""Multiple GAN Inversion (ganlab.methods.inversion.mgi) through task=translate: a
+correspondence file and a StyleGAN2 file make a translator with no training; it warps at a
+quarter of the output size, inverts under every hypothesis of the paper's grid and keeps,
+for each image, the hypothesis of lowest FID (or one per batch); conflicting settings and
+bad files get clear errors."""
 
 import json
 import os
@@ -17,8 +17,8 @@ from PIL import Image
 
 from ganlab.errors import ConfigError
 from ganlab.inversion.multi_code import Hypothesis, MultiCodeSettings, build_optimizer
-from ganlab.methods.correspondence import CorrespondenceTraining
-from ganlab.methods.mgi import MultipleGANInversion, structure_from_image
+from ganlab.methods.instruments.correspondence import CorrespondenceTraining
+from ganlab.methods.inversion.mgi import MultipleGANInversion, structure_from_image
 from ganlab.nets.correspondence import (
     CorrespondenceNet,
     load_correspondence,
@@ -138,7 +138,9 @@ def test_each_image_keeps_its_own_best_hypothesis_where_the_batchs_choice_differ
     colours = torch.tensor([[0.0, 0.4], [0.9, 0.4]])  # (image, hypothesis)
     candidates = colours.view(2, 2, 1, 1, 1).expand(2, 2, 3, 16, 16).contiguous()
     fake_inversion = SimpleNamespace(images=candidates, losses=torch.zeros(2, 2))
-    monkeypatch.setattr("ganlab.methods.mgi.multi_code_invert", lambda *a, **k: fake_inversion)
+    monkeypatch.setattr(
+        "ganlab.methods.inversion.mgi.multi_code_invert", lambda *a, **k: fake_inversion
+    )
     reference = torch.randn(4000, 3, generator=torch.Generator().manual_seed(0))
     picks = {}
     for decision in ("per_image", "per_batch"):
@@ -241,7 +243,7 @@ def test_correspondence_training_refuses_a_net_that_reads_another_structure():
 def test_frozen_vgg_correspondence_translates_masks_read_by_nearest_neighbour(
     tmp_path, monkeypatch, structures_and_exemplar
 ):
-    monkeypatch.setattr("ganlab.methods.mgi.VGGFeatures", PooledPixels)
+    monkeypatch.setattr("ganlab.methods.inversion.mgi.VGGFeatures", PooledPixels)
     _, exemplar = structures_and_exemplar
     masks = tmp_path / "masks"
     masks.mkdir()

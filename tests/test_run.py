@@ -169,7 +169,7 @@ def test_checkpoint_of_another_method_or_architecture_is_refused(tiny_run, tmp_p
     other_method = compose_run(tmp_path / "a", [*TINY, "model=wgan", f"ckpt_path={last}"])
     with pytest.raises(
         CheckpointError,
-        match="written by method ganlab.methods.gan.GAN.*builds ganlab.methods.wgan.WGAN",
+        match=r"written by method ganlab\.methods\.noise\.gan\.GAN.*builds .*noise\.wgan\.WGAN",
     ):
         run_task(other_method)
     other_width = compose_run(

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, Dataset
 from ganlab.assets import ASSET_DIR, file_sha256, read_manifest
 from ganlab.errors import ConfigError
 from ganlab.features.domain import load_domain_net
-from ganlab.methods.stylegan2 import (
+from ganlab.methods.noise.stylegan2 import (
     StyleGAN2,
     ema_half_life_images,
     lazy_regularization_factor,

@@ -1,5 +1,5 @@
 """Salimans et al. 2016's training techniques and instance noise (ganlab.objectives.tricks,
-ganlab.nets.tricks, ``Tricks`` in ganlab.methods.two_player): hand-computed values, the
+ganlab.nets.tricks, ``Tricks`` in ganlab.methods.noise.two_player): hand-computed values, the
 invariants that define them, and the config switch that puts them into any GAN-family run."""
 
 import json
@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 
 from ganlab.errors import ConfigError
 from ganlab.methods.base import StepContext
-from ganlab.methods.two_player import Tricks
+from ganlab.methods.noise.two_player import Tricks
 from ganlab.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganlab.nets.tricks import (
     HistoricalAverage,

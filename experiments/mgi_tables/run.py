@@ -53,7 +53,7 @@ from ganlab.inversion.multi_code import (
     multi_code_invert,
 )
 from ganlab.inversion.optimisation import OptimisationSettings, optimise_codes
-from ganlab.methods.mgi import MultipleGANInversion
+from ganlab.methods.inversion.mgi import MultipleGANInversion
 from ganlab.metrics.distribution import frechet_distance
 from ganlab.tasks.user_images import save_images
 

@@ -1,5 +1,5 @@
 """Layers of the improved-training techniques (Salimans et al. 2016, sec. 3) and of instance
-noise, which ``Tricks`` (``ganlab.methods.two_player``) switches on in any GAN-family method.
+noise, which ``Tricks`` (``ganlab.methods.noise.two_player``) switches on in any GAN-family method.
 
 - ``MinibatchDiscrimination``: the critic layer of sec. 3.2, appended to its last features.
 - ``InstanceNoise``: Gaussian noise on the critic's inputs in training (std set each step).

@@ -1,7 +1,7 @@
 """Adversarial Importance Weighting and Multi-hop Sample Training of INIT (Cao et al.,
 "Informative Sample Mining Network for Multi-Domain Image-to-Image Translation", ECCV 2020,
 sec. 3.1-3.2), as pure functions of tensors. Equation numbers are the paper's.
-``ganlab.methods.init`` wires them into the game.
+``ganlab.methods.translation.init`` wires them into the game.
 
 - eq. 6: the embeddings phi(x) lie on a hypersphere of radius r; E is the (B, B) matrix of
   distances e_ij = ||phi(x_i^s) - phi(x_j^t)|| between the batch's sources and their

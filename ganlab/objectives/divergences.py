@@ -8,7 +8,7 @@ where f* is the convex conjugate. A critic output v in R is mapped into dom f* b
 output activation g_f (Table 2), so T = g_f(V). ``conjugate_of_activation(v)`` is
 f*(g_f(v)) simplified to a numerically stable closed form (softplus, no log(1 + exp)).
 
-One registry serves f-GAN (``ganlab.methods.fgan``) and UDA-Inversion's discrepancy d_st.
+One registry serves f-GAN (``ganlab.methods.noise.fgan``) and UDA-Inversion's discrepancy d_st.
 """
 
 import math

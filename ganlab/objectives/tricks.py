@@ -1,7 +1,7 @@
 """The improved-training techniques of Salimans et al. 2016 ("Improved Techniques for Training
 GANs", sec. 3) and instance noise (Sønderby et al. 2017, sec. 3.1; Arjovsky & Bottou 2017,
 sec. 3.1), as pure functions of tensors. ``ganlab.nets.tricks`` holds the layers built on
-them and ``ganlab.methods.two_player.Tricks`` the options that switch them on.
+them and ``ganlab.methods.noise.two_player.Tricks`` the options that switch them on.
 """
 
 from collections.abc import Iterable

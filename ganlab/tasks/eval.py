@@ -14,7 +14,7 @@ from ganlab.checkpoints import load_trained, model_source
 from ganlab.errors import ConfigError
 from ganlab.evaluation import metrics_report, write_metrics
 from ganlab.inversion import is_generator_file
-from ganlab.methods.stylegan2 import StyleGAN2
+from ganlab.methods.noise.stylegan2 import StyleGAN2
 from ganlab.nets.stylegan2 import load_stylegan2
 from ganlab.tasks.building import build_data, build_evaluation, eval_budget
 from ganlab.tasks.fit import objective

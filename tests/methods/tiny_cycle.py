@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from ganlab.evaluation import Translation
 from ganlab.methods.base import AdversarialModule, Phase, Player, StepContext
-from ganlab.methods.image_pool import ImagePool
+from ganlab.methods.translation.image_pool import ImagePool
 from ganlab.objectives.adversarial import lsgan_critic_loss, lsgan_generator_loss
 
 

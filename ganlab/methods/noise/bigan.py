@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from ganlab.evaluation import Evaluation, LabelAgreement
 from ganlab.methods.base import OptimizerFactory, SchedulerFactory, StepContext
-from ganlab.methods.two_player import Tricks, TwoPlayerModule
+from ganlab.methods.noise.two_player import Tricks, TwoPlayerModule
 from ganlab.objectives.adversarial import get_game
 
 

@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganlab.methods.attribute_translation import AttributeTranslationModule
 from ganlab.methods.base import OptimizerFactory, SchedulerFactory, StepContext
+from ganlab.methods.translation.attribute_translation import AttributeTranslationModule
 from ganlab.objectives.translation import cycle_consistency_loss
 
 

@@ -53,7 +53,7 @@ from ganlab.methods.base import (
     StepContext,
     evaluating,
 )
-from ganlab.methods.two_domain import TwoDomainTranslation
+from ganlab.methods.translation.two_domain import TwoDomainTranslation
 from ganlab.nets.unit import DomainDiscriminator, shared_residual_block
 from ganlab.objectives.translation import (
     cycle_consistency_loss,

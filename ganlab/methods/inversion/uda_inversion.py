@@ -2,7 +2,7 @@
 Editing"): an encoder into a frozen StyleGAN2, trained on clean source images, adapted to
 degraded target images without pairs through an f-divergence discrepancy (Algorithm 1).
 
-Inversion (HFGI's, which the official code builds on; ``methods/encoder_inversion.py``):
+Inversion (HFGI's, which the official code builds on; ``methods/inversion/encoder_inversion.py``):
 W+ codes w = w_avg + E0(x); the coarse image x̃ = G(w); the distortion x - x̃ goes through
 the aligner (ADA) and the consultation encoder into (scale, shift) conditions; the
 reconstruction is x̂ = G(w, conditions). The encoder player trains E0 (``train_encoder``;
@@ -65,7 +65,7 @@ from ganlab.methods.base import (
     Player,
     StepContext,
 )
-from ganlab.methods.encoder_inversion import EncoderInversion
+from ganlab.methods.inversion.encoder_inversion import EncoderInversion
 from ganlab.nets.encoders import load_net_weights
 from ganlab.nets.stylegan2 import load_stylegan2
 from ganlab.objectives.discrepancy import (

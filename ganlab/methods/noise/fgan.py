@@ -16,7 +16,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from ganlab.methods.base import OptimizerFactory, SchedulerFactory, StepContext
-from ganlab.methods.two_player import Tricks, TwoPlayerModule
+from ganlab.methods.noise.two_player import Tricks, TwoPlayerModule
 from ganlab.objectives.adversarial import real_gradient_penalty
 from ganlab.objectives.divergences import get_divergence
 

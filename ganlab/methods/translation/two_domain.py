@@ -33,7 +33,7 @@ from ganlab.methods.base import (
     StepContext,
     evaluating,
 )
-from ganlab.methods.image_pool import ImagePool
+from ganlab.methods.translation.image_pool import ImagePool
 from ganlab.objectives.adversarial import get_game
 from ganlab.objectives.translation import REFERENCE_GAN_SCALES, reference_critic_loss
 

@@ -47,8 +47,8 @@ from torch import Tensor, nn
 
 from ganlab.evaluation import Evaluation, Notes
 from ganlab.features import get_extractor
-from ganlab.methods.attribute_translation import AttributeTranslationModule
 from ganlab.methods.base import Frozen, OptimizerFactory, Phase, SchedulerFactory, StepContext
+from ganlab.methods.translation.attribute_translation import AttributeTranslationModule
 from ganlab.objectives.aiw import (
     GAPS,
     discriminator_fake_loss,

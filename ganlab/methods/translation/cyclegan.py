@@ -8,7 +8,7 @@ mapping loss of sec. 5.2:
 
 with the reference code's defaults: LSGAN, lambda 10, lambda_idt 0.5, pools of 50, Adam 2e-4
 (0.5, 0.999), constant then linearly decaying learning rates. The frame (pools, game scaling,
-translation) is ``ganlab.methods.two_domain``.
+translation) is ``ganlab.methods.translation.two_domain``.
 """
 
 from collections.abc import Sequence
@@ -17,7 +17,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from ganlab.methods.base import OptimizerFactory, SchedulerFactory, StepContext
-from ganlab.methods.two_domain import TwoDomainTranslation
+from ganlab.methods.translation.two_domain import TwoDomainTranslation
 from ganlab.objectives.translation import (
     cycle_consistency_loss,
     identity_mapping_loss,

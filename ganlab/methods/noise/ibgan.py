@@ -37,7 +37,7 @@ from torch import Tensor, nn
 
 from ganlab.evaluation import ClassAccuracy, Evaluation
 from ganlab.methods.base import OptimizerFactory, SchedulerFactory, StepContext
-from ganlab.methods.two_player import Tricks, TwoPlayerModule
+from ganlab.methods.noise.two_player import Tricks, TwoPlayerModule
 from ganlab.objectives.adversarial import get_game, nonsaturating_generator_loss
 from ganlab.objectives.mutual_information import (
     categorical_mi_lower_bound,

@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from ganlab.methods.base import OptimizerFactory, Phase, SchedulerFactory, StepContext
-from ganlab.methods.two_player import Tricks, TwoPlayerModule
+from ganlab.methods.noise.two_player import Tricks, TwoPlayerModule
 from ganlab.nets.tricks import MinibatchDiscrimination
 from ganlab.objectives.adversarial import (
     clip_weights_,

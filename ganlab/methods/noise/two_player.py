@@ -33,7 +33,7 @@ from ganlab.methods.base import (
     SchedulerFactory,
     StepContext,
 )
-from ganlab.methods.sampling import NoiseSampling
+from ganlab.methods.noise.sampling import NoiseSampling
 from ganlab.nets.tricks import HistoricalAverage, InstanceNoise, VirtualBatchGenerator
 from ganlab.objectives.tricks import (
     feature_matching_loss,

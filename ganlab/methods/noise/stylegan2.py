@@ -27,7 +27,7 @@ from torch import Tensor
 
 from ganlab.assets import file_sha256, write_manifest
 from ganlab.methods.base import AdversarialModule, OptimizerFactory, Phase, Player, StepContext
-from ganlab.methods.sampling import NoiseSampling
+from ganlab.methods.noise.sampling import NoiseSampling
 from ganlab.nets.stylegan2 import Discriminator, Generator
 from ganlab.objectives.adversarial import (
     gan_critic_loss,

@@ -22,7 +22,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from ganlab.methods.base import OptimizerFactory, SchedulerFactory, StepContext
-from ganlab.methods.two_domain import TwoDomainTranslation
+from ganlab.methods.translation.two_domain import TwoDomainTranslation
 from ganlab.objectives.translation import (
     GEOMETRIC_TRANSFORMS,
     geometric_transform,

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from ganlab.methods.base import OptimizerFactory, SchedulerFactory, StepContext
-from ganlab.methods.two_domain import TwoDomainTranslation
+from ganlab.methods.translation.two_domain import TwoDomainTranslation
 from ganlab.objectives.translation import (
     cycle_consistency_loss,
     distance_preservation_loss,

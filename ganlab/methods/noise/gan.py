@@ -12,7 +12,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from ganlab.methods.base import OptimizerFactory, SchedulerFactory, StepContext
-from ganlab.methods.two_player import Tricks, TwoPlayerModule
+from ganlab.methods.noise.two_player import Tricks, TwoPlayerModule
 from ganlab.objectives.adversarial import DISCRIMINATOR_GAMES, get_game
 
 

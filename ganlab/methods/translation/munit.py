@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from ganlab.methods.base import Frozen, OptimizerFactory, SchedulerFactory, StepContext
-from ganlab.methods.two_domain import TwoDomainTranslation
+from ganlab.methods.translation.two_domain import TwoDomainTranslation
 from ganlab.objectives.translation import (
     cycle_consistency_loss,
     domain_invariant_perceptual_loss,
