@@ -204,8 +204,12 @@ def test_every_method_is_scored_through_its_declared_evaluations():
 
     from ganlab.methods.base import AdversarialModule
 
-    for path in (REPO / "ganlab" / "methods").glob("*.py"):
-        module = importlib.import_module(f"ganlab.methods.{path.stem}")
+    methods = REPO / "ganlab" / "methods"
+    paths = list(methods.rglob("*.py"))
+    assert len(paths) > 30  # the families' folders are read, not only the engine's
+    for path in paths:
+        dotted = ".".join(path.relative_to(REPO).with_suffix("").parts)
+        module = importlib.import_module(dotted)
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if issubclass(cls, AdversarialModule):
                 assert not hasattr(cls, "extra_metrics"), f"{cls.__name__} has extra_metrics"

@@ -53,6 +53,7 @@ class ClassAccuracy(FinalFigures):
 
     name: str
     matching: str = "asked"
+    note: str = ""  # how the method draws the rest of the latent, for the protocol
     protocol: ClassVar[type] = GeneratesForCodes
 
     def __post_init__(self) -> None:
@@ -74,7 +75,8 @@ class ClassAccuracy(FinalFigures):
 
         confusion = code_confusion(images_of, module.n_codes, judge.read_classes, judge.n_classes)
         described = (
-            f"{per_code} samples per value of the categorical input, read by {judge.description}"
+            f"{per_code} samples per value of the categorical input"
+            f"{f' ({self.note})' if self.note else ''}, read by {judge.description}"
         )
         if self.matching == "best":
             metrics = {self.name: best_matching_accuracy(confusion.numpy())}
@@ -152,8 +154,9 @@ class SwapsAttributes(Protocol):
 
 @dataclass(frozen=True)
 class AttributeSwap(FinalFigures):
-    """On data with attributes and an attribute classifier, for up to ``max_images`` images
-    of the evaluation split (``<prefix>_...``):
+    """On data with attributes whose attribute classifier ganlab ships (``Tools.classifier``,
+    ``eval.attribute_classifier``; off: no figures), for up to ``max_images`` images of the
+    evaluation split (``<prefix>_...``):
 
     - ``swap_accuracy`` (mean, and per attribute): attribute k flipped in the inferred code;
       the share of outputs the classifier reads with the flipped value of k;
@@ -165,6 +168,7 @@ class AttributeSwap(FinalFigures):
     prefix: str
     split: str | None = None  # None: the budget's split
     max_images: int = 500
+    note: str = ""  # how the method re-generates an edited image, for the protocol
     needs: ClassVar[tuple[str, ...]] = ("sample_attributes",)  # the classifier, if offered
     protocol: ClassVar[type] = SwapsAttributes
 
@@ -204,6 +208,7 @@ class AttributeSwap(FinalFigures):
             "code; the share of outputs the attribute classifier "
             f"({tools.classifier.source}) reads with the flipped value of k. unedited_flip_rate: "
             "the same reading of the reconstruction, nothing flipped (the level without an edit)"
+            + (f". {self.note}" if self.note else "")
         )
         return metrics, {name: described}
 

@@ -189,4 +189,7 @@ class IBGAN(TwoPlayerModule):
         return self.sample(latent=self.sample_codes(len(codes), generator, codes)[0])
 
     def evaluations(self) -> list[Evaluation]:
-        return [*super().evaluations(), ClassAccuracy("ibgan_code_class_accuracy", matching="best")]
+        return [
+            *super().evaluations(),
+            ClassAccuracy("ibgan_code_class_accuracy", matching="best", note="r drawn from e(r|z)"),
+        ]

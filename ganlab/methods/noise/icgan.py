@@ -212,4 +212,12 @@ class IcGAN(TwoPlayerModule):
         """Samples, and on data with an attribute classifier the swap accuracy on up to 500
         test images (each attribute flipped in turn: y = [E_y(x) > 1/2] with y_k flipped,
         x' = G_ema(E_z(x), y))."""
-        return [*super().evaluations(), AttributeSwap("icgan", split="test", max_images=500)]
+        return [
+            *super().evaluations(),
+            AttributeSwap(
+                "icgan",
+                split="test",
+                max_images=500,
+                note="y = [E_y(x) > 1/2] with y_k flipped, x' = G_ema(E_z(x), y)",
+            ),
+        ]

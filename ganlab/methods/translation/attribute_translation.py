@@ -51,7 +51,8 @@ def domain_images(first: Tensor, second: Tensor) -> tuple[Tensor, Tensor]:
 
 def check_attributes_match(names: tuple[str, ...], datamodule: Any) -> None:
     """Refuse data whose labels are not the model's attributes (before training starts)."""
-    if isinstance(datamodule, TwoDomainDataModule) or datamodule.name == "edges2shoes":
+    paired = not datamodule.attribute_names and datamodule.paired_with is not None
+    if isinstance(datamodule, TwoDomainDataModule) or paired:
         if len(names) != 1:
             raise ConfigError(
                 f"data={datamodule.name} has two domains, translated as one attribute; the "
