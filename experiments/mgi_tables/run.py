@@ -13,7 +13,9 @@ Protocol (seed 0 for faces, codes and the warp):
   the colour fields), which draws exactly face i's edge map.
 - Super-resolution inputs: test face i average-pooled 4x (16 px); ground truth: the face.
 - Methods: the warp alone (nearest 4x), bicubic 4x, single-code W+ optimisation
-  (Image2StyleGAN, down(G(w)) fitted), PULSE (super-resolution only: its code's defaults, the
+  (Image2StyleGAN, down(G(w)) fitted), style transfer (translation only: Gatys et al. with
+  the paper's settings on the domain net's maps, content the structure, style the
+  exemplar), PULSE (super-resolution only: its code's defaults, the
   latents searched on their spheres, DS = the 4x average pooling), mGANprior with fixed
   settings (its code's default
   composing layer 6, PGGAN features at 16 px, is block 2 here; N = 30) and MGI (every
@@ -58,6 +60,7 @@ from ganlab.inversion.optimisation import OptimisationSettings, optimise_codes
 from ganlab.inversion.pulse import pulse
 from ganlab.methods.inversion.mgi import MultipleGANInversion
 from ganlab.metrics.distribution import frechet_distance
+from ganlab.style_transfer import transfer_style
 from ganlab.tasks.user_images import save_images
 
 FIXED = Hypothesis(2, 30)  # mGANprior's default composing layer 6 (16 px features), N = 30
@@ -203,9 +206,10 @@ def main() -> None:
         help="the warp's checkpoint (default: the shipped correspondence_toyfaces.pt)",
     )
     parser.add_argument(
-        "--only-pulse",
-        action="store_true",
-        help="add the PULSE row to the super-resolution table of results.json in OUT",
+        "--only",
+        nargs="+",
+        choices=sorted(ADDED_ROWS),
+        help="add these rows to the results.json of a finished run in OUT, computing nothing else",
     )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -230,8 +234,8 @@ def main() -> None:
             "data": torch.cat([features(x) for x in train_images.split(500)]),
             "generator": mgi.reference(),  # 2,000 samples, as task=translate decides
         }
-    if args.only_pulse:
-        add_pulse(args.out, mgi, test, references, features, perceptual)
+    if args.only:
+        add_rows(args.out, args.only, mgi, test, references, features, perceptual)
         return
     structures = torch.stack([test[i]["edges"] * 2 - 1 for i in range(n)])
     exemplars = torch.stack([test[n + i]["image"] for i in range(n)])
@@ -240,6 +244,13 @@ def main() -> None:
     timings: dict[str, float] = {}
     translation = run_methods(
         mgi, warped, truth, references, features, perceptual, "translation", timings
+    )
+    start = time.time()
+    styled = style_transfer_outputs(structures, exemplars)
+    timings["translation/style transfer (Gatys)"] = time.time() - start
+    translation["outputs"]["style transfer (Gatys)"] = styled
+    translation["methods"]["style transfer (Gatys)"] = scores(
+        styled, truth, references, features, perceptual
     )
     photos = torch.stack([test[i]["image"] for i in range(n)])
     low = F.avg_pool2d(photos, 4)
@@ -270,16 +281,38 @@ def main() -> None:
     write_tables(args.out, results)
 
 
-def add_pulse(out: Path, mgi, test, references, features, perceptual) -> None:
-    """The PULSE row of Table 2, added to the results.json of a run made without it."""
+def style_transfer_outputs(structures: torch.Tensor, exemplars: torch.Tensor) -> torch.Tensor:
+    """Gatys et al.'s style transfer with the paper's settings (white-noise start, alpha /
+    beta = 1e-3, L-BFGS) on the domain net's maps: content the structure, style the
+    exemplar."""
+    maps = get_extractor("domain_toyfaces").maps
+    return transfer_style(structures.expand(-1, 3, -1, -1), exemplars, maps)
+
+
+ADDED_ROWS = {  # rows a finished run can gain with --only: (table, row name)
+    "pulse": ("super_resolution", "PULSE (sphere search)"),
+    "style_transfer": ("translation", "style transfer (Gatys)"),
+}
+
+
+def add_rows(out: Path, names: list[str], mgi, test, references, features, perceptual) -> None:
+    """Rows of ``ADDED_ROWS`` added to the results.json of a run made without them."""
     results = json.loads((out / "results.json").read_text())
     n = results["n"]
     photos = torch.stack([test[i]["image"] for i in range(n)])
-    start = time.time()
-    outputs = pulse_outputs(mgi, F.avg_pool2d(photos, 4))
-    results["seconds"]["super-resolution/PULSE"] = time.time() - start
-    row = scores(outputs, photos, references, features, perceptual)
-    results["super_resolution"]["methods"]["PULSE (sphere search)"] = row
+    for name in names:
+        table, row = ADDED_ROWS[name]
+        start = time.time()
+        if name == "pulse":
+            outputs, truth = pulse_outputs(mgi, F.avg_pool2d(photos, 4)), photos
+        else:
+            structures = torch.stack([test[i]["edges"] * 2 - 1 for i in range(n)])
+            exemplars = torch.stack([test[n + i]["image"] for i in range(n)])
+            truth = torch.stack([ground_truth(i, n + i) for i in range(n)])
+            outputs = style_transfer_outputs(structures, exemplars)
+        label = "translation" if table == "translation" else "super-resolution"
+        results["seconds"][f"{label}/{row}"] = time.time() - start
+        results[table]["methods"][row] = scores(outputs, truth, references, features, perceptual)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     write_tables(out, results)
 
