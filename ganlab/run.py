@@ -183,7 +183,7 @@ def out_of_range(cfg: DictConfig) -> list[str]:
     counts = [("eval.n_samples", 2)]
     if cfg.task == "fit":
         counts += [("steps", 1), ("data.batch_size", 1)]
-    if cfg.task in ("invert", "edit", "translate", "train_direction"):
+    if cfg.task in ("invert", "edit", "translate", "train_direction", "upsample"):
         counts.append(("batch_size", 1))
     problems = []
     for key, least in counts:

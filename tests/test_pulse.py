@@ -91,3 +91,34 @@ def test_the_search_stays_on_its_spheres_and_lowers_the_downscaling_loss(tiny):
     assert not result.consistent.any()  # eps = 1e-6 is out of reach in 40 steps
     with pytest.raises(ValueError, match="steps >= 1"):
         PulseSettings(steps=0)
+
+
+def test_task_upsample_writes_each_output_with_its_downscaling_loss(tmp_path, tiny):
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from ganlab.errors import ConfigError
+    from ganlab.run import run_task
+    from tests.conftest import compose_run
+
+    low = tmp_path / "low"
+    low.mkdir()
+    size = tiny.size // 4
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        pixels = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(low / f"{name}.png")
+    out = tmp_path / "up"
+    overrides = ["task=upsample", f"input={low}", f"ckpt_path={TINY_G}", "pulse.steps=3"]
+    run_task(compose_run(out, [*overrides, "pulse.fit_samples=2000"]))
+    index = json.loads((out / "index.json").read_text())
+    assert [item["output"] for item in index["items"]] == ["upsampled/a.png", "upsampled/b.png"]
+    assert all(item["downscaling_loss"] > 0 for item in index["items"])
+    assert index["factor"] == 4 and index["pulse"]["steps"] == 3
+    with Image.open(out / "upsampled" / "a.png") as image:
+        assert image.size == (tiny.size, tiny.size)
+    assert (out / "before_after.png").is_file()
+    with pytest.raises(ConfigError, match="factor=3"):
+        run_task(compose_run(tmp_path / "bad", [*overrides, "factor=3"]))
