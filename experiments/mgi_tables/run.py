@@ -90,6 +90,15 @@ def ground_truth(structure_index: int, exemplar_index: int) -> torch.Tensor:
     return render(attributes, identity)
 
 
+def translation_inputs(test, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(structures, exemplars, ground truth) of Table 1: test face i's edge map, test face
+    i + n's photo, and face i's geometry in face i + n's appearance, i < n."""
+    structures = torch.stack([test[i]["edges"] * 2 - 1 for i in range(n)])
+    exemplars = torch.stack([test[n + i]["image"] for i in range(n)])
+    truth = torch.stack([ground_truth(i, n + i) for i in range(n)])
+    return structures, exemplars, truth
+
+
 def single_code(mgi: MultipleGANInversion, targets: torch.Tensor, perceptual) -> torch.Tensor:
     """Image2StyleGAN's W+ optimisation of down(G(w)) against the low-resolution targets."""
     generator, factor = mgi.generator, mgi.generator.size // targets.shape[-1]
@@ -237,9 +246,7 @@ def main() -> None:
     if args.only:
         add_rows(args.out, args.only, mgi, test, references, features, perceptual)
         return
-    structures = torch.stack([test[i]["edges"] * 2 - 1 for i in range(n)])
-    exemplars = torch.stack([test[n + i]["image"] for i in range(n)])
-    truth = torch.stack([ground_truth(i, n + i) for i in range(n)])
+    structures, exemplars, truth = translation_inputs(test, n)
     warped = mgi.warp(structures, exemplars)
     timings: dict[str, float] = {}
     translation = run_methods(
@@ -306,9 +313,7 @@ def add_rows(out: Path, names: list[str], mgi, test, references, features, perce
         if name == "pulse":
             outputs, truth = pulse_outputs(mgi, F.avg_pool2d(photos, 4)), photos
         else:
-            structures = torch.stack([test[i]["edges"] * 2 - 1 for i in range(n)])
-            exemplars = torch.stack([test[n + i]["image"] for i in range(n)])
-            truth = torch.stack([ground_truth(i, n + i) for i in range(n)])
+            structures, exemplars, truth = translation_inputs(test, n)
             outputs = style_transfer_outputs(structures, exemplars)
         label = "translation" if table == "translation" else "super-resolution"
         results["seconds"][f"{label}/{row}"] = time.time() - start

@@ -89,6 +89,12 @@ class ImageDataModule(DataModule):
         """The embedded data set whose domain net (``features=domain``) judges these images."""
         return self.name
 
+    @property
+    def translated_as_pairs(self) -> bool:
+        """Whether an attribute translator sees this data as two paired domains (``image``
+        and its ``paired_with``) rather than as labelled images."""
+        return not self.attribute_names and self.paired_with is not None
+
 
 class TwoDomainDataModule(ImageDataModule):
     domains: tuple[str, ...]

@@ -492,7 +492,7 @@ class AttributeTranslation(Evaluation):
         if isinstance(data, TwoDomainDataModule):
             return self.score_domains(module, data, tools, budget)
         dataset = data.split_dataset(budget.split)
-        if not data.attribute_names and data.paired_with:
+        if data.translated_as_pairs:
             return self.score_pairs(module, dataset, data.paired_with, tools, budget)
         names = list(module.attribute_names)
         if list(data.attribute_names) != names:

@@ -51,8 +51,7 @@ def domain_images(first: Tensor, second: Tensor) -> tuple[Tensor, Tensor]:
 
 def check_attributes_match(names: tuple[str, ...], datamodule: Any) -> None:
     """Refuse data whose labels are not the model's attributes (before training starts)."""
-    paired = not datamodule.attribute_names and datamodule.paired_with is not None
-    if isinstance(datamodule, TwoDomainDataModule) or paired:
+    if isinstance(datamodule, TwoDomainDataModule) or datamodule.translated_as_pairs:
         if len(names) != 1:
             raise ConfigError(
                 f"data={datamodule.name} has two domains, translated as one attribute; the "
